@@ -1,0 +1,77 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers (see docs/architecture.md): foundation (OCI, OCIRegistry) → domain → engines → surfaces (WardenCLI).
+// Dependencies point downward only; Tests/OCITests/LayeringTests.swift enforces it.
+let package = Package(
+    name: "Warden",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "warden", targets: ["WardenCLI"]),
+        .library(name: "OCI", targets: ["OCI"]),
+        .library(name: "OCIRegistry", targets: ["OCIRegistry"]),
+        .library(name: "OCITesting", targets: ["OCITesting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+    ],
+    targets: [
+        // Foundation: OCI names, model, content stores, graph copy, image layout.
+        .target(
+            name: "OCI",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // Foundation: the OCI distribution client (registry content store).
+        .target(
+            name: "OCIRegistry",
+            dependencies: [
+                "OCI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        // Test tools shipped as a product: random artifacts, a validator, real-peer harness, an in-process registry.
+        .target(
+            name: "OCITesting",
+            dependencies: [
+                "OCI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Surface: the `warden` command.
+        .executableTarget(
+            name: "WardenCLI",
+            dependencies: [
+                "OCI",
+                "OCIRegistry",
+                "OCITesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "OCITests",
+            dependencies: ["OCI", "OCIRegistry", "OCITesting"]
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["OCI", "OCIRegistry", "OCITesting"]
+        ),
+    ]
+)

@@ -1,0 +1,245 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// What a graph copy does beyond the root.
+public struct CopyOptions: Sendable {
+    /// Platforms to keep from an index; empty means all. One platform copies that platform's manifest alone;
+    /// several build a new index holding only them (a new digest, reported as such).
+    public var platforms: [Platform] = []
+    /// Copy referrers (referrers API, fallback index, cosign tags) recursively.
+    public var referrers = true
+    /// Blob transfers in flight at once.
+    public var concurrency = 8
+    /// Receives progress events; called concurrently.
+    public var progress: (@Sendable (CopyEvent) -> Void)?
+
+    public init(platforms: [Platform] = [], referrers: Bool = true, concurrency: Int = 8) {
+        self.platforms = platforms
+        self.referrers = referrers
+        self.concurrency = concurrency
+    }
+}
+
+public enum CopyEvent: Sendable {
+    case blobStarted(Descriptor)
+    case bytes(Int)
+    case blobDone(Descriptor, BlobOutcome)
+    case manifestDone(Descriptor, copied: Bool)
+}
+
+public enum BlobOutcome: String, Sendable, Codable {
+    case copied, skipped, mounted
+}
+
+/// What a copy did, in numbers users can check.
+public struct CopyReport: Sendable, Codable {
+    public var source: String
+    public var destination: String
+    public var root: Descriptor
+    public var tag: String?
+    public var manifestsCopied = 0
+    public var manifestsSkipped = 0
+    public var blobsCopied = 0
+    public var blobsSkipped = 0
+    public var blobsMounted = 0
+    public var bytesCopied: Int64 = 0
+    /// Referrers found and copied (or found present), by digest, with their artifact types.
+    public var referrers: [Descriptor] = []
+    /// Cosign tags carried along.
+    public var cosignTags: [String] = []
+    public var seconds: Double = 0
+}
+
+/// Copies a graph of content between any two stores.
+///
+/// Order guarantees: blobs before the manifests that reference them, children before parents, referrers after
+/// their subject, and the tag last. An interrupted copy therefore never leaves a tag pointing at missing content,
+/// and a re-run skips what the destination already has (a manifest present implies its children are present).
+public struct GraphCopier: Sendable {
+    public let source: any ContentStore
+    public let destination: any ContentStore
+    public let options: CopyOptions
+    let logger: Logger
+
+    public init(from source: any ContentStore, to destination: any ContentStore, options: CopyOptions = .init(), logger: Logger = Logger(label: "warden.copy")) {
+        self.source = source
+        self.destination = destination
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Resolves `reference` (a tag or digest) in the source and copies it, tagging `destinationTag` last.
+    public func copy(reference: String, destinationTag: String?) async throws -> CopyReport {
+        let root = try await source.resolve(reference)
+        return try await copy(root: root, destinationTag: destinationTag)
+    }
+
+    public func copy(root: Descriptor, destinationTag: String?) async throws -> CopyReport {
+        let start = ContinuousClock.now
+        let run = CopyRun(copier: self)
+        var root = root
+        var built = false
+        if MediaType.isIndex(root.mediaType), !options.platforms.isEmpty {
+            (root, built) = try await run.selectPlatforms(index: root)
+        }
+        if !built { try await run.copyNode(root, allowReferrers: true) }
+        if let destinationTag {
+            try await destination.tag(root, as: destinationTag)
+        }
+        var report = run.report.withLock { $0 }
+        report.source = source.displayName
+        report.destination = destination.displayName
+        report.root = root
+        report.tag = destinationTag
+        report.seconds = (ContinuousClock.now - start).seconds
+        return report
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a floating-point number.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// The state of one copy: de-duplication of in-flight work and the report.
+final class CopyRun: Sendable {
+    let copier: GraphCopier
+    let semaphore: AsyncSemaphore
+    let report: Mutex<CopyReport>
+    private let inflight = Mutex<[Digest: Task<Void, Error>]>([:])
+
+    init(copier: GraphCopier) {
+        self.copier = copier
+        self.semaphore = AsyncSemaphore(permits: max(1, copier.options.concurrency))
+        self.report = Mutex(CopyReport(source: "", destination: "", root: .emptyJSON))
+    }
+
+    var source: any ContentStore { copier.source }
+    var destination: any ContentStore { copier.destination }
+
+    /// Runs `work` once per digest for this copy; concurrent callers for the same digest await the same task.
+    private func once(_ digest: Digest, _ work: @escaping @Sendable () async throws -> Void) async throws {
+        let task = inflight.withLock { tasks -> Task<Void, Error> in
+            if let t = tasks[digest] { return t }
+            let t = Task { try await work() }
+            tasks[digest] = t
+            return t
+        }
+        try await task.value
+    }
+
+    func copyNode(_ node: Descriptor, allowReferrers: Bool) async throws {
+        if MediaType.isManifest(node.mediaType) {
+            try await once(node.digest) { try await self.copyManifest(node, allowReferrers: allowReferrers) }
+        } else {
+            try await once(node.digest) { try await self.copyBlob(node) }
+        }
+    }
+
+    private func copyManifest(_ node: Descriptor, allowReferrers: Bool) async throws {
+        if try await destination.exists(node) {
+            report.withLock { $0.manifestsSkipped += 1 }
+            copier.options.progress?(.manifestDone(node, copied: false))
+        } else {
+            let raw = try await source.fetchManifest(node)
+            var children = try raw.children()
+            if case .index = try raw.parsed() {
+                // Children of an index are manifests; only those are followed (urls-only foreign layers are not).
+                children = children.filter { MediaType.isManifest($0.mediaType) }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for child in children where child.urls?.isEmpty ?? true || MediaType.isManifest(child.mediaType) {
+                    group.addTask { try await self.copyNode(child, allowReferrers: allowReferrers) }
+                }
+                try await group.waitForAll()
+            }
+            try await destination.push(raw.descriptor, content: .bytes(raw.bytes))
+            report.withLock { $0.manifestsCopied += 1 }
+            copier.options.progress?(.manifestDone(node, copied: true))
+        }
+        if copier.options.referrers && allowReferrers {
+            try await copyReferrers(of: node)
+        }
+    }
+
+    private func copyReferrers(of subject: Descriptor) async throws {
+        let found = try await source.referrers(of: subject, artifactType: nil)
+        for referrer in found {
+            report.withLock { r in
+                if !r.referrers.contains(where: { $0.digest == referrer.digest }) { r.referrers.append(referrer) }
+            }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for referrer in found {
+                group.addTask { try await self.copyNode(referrer, allowReferrers: true) }
+            }
+            for tag in CosignTags.tags(for: subject.digest) {
+                group.addTask {
+                    let desc: Descriptor
+                    do {
+                        desc = try await self.source.resolve(tag)
+                    } catch let e as OCIError where e.code == .notFound {
+                        return
+                    }
+                    try await self.copyNode(desc, allowReferrers: false)
+                    try await self.destination.tag(desc, as: tag)
+                    self.report.withLock { $0.cosignTags.append(tag) }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    private func copyBlob(_ blob: Descriptor) async throws {
+        let progress = copier.options.progress
+        if try await destination.exists(blob) {
+            report.withLock { $0.blobsSkipped += 1 }
+            progress?(.blobDone(blob, .skipped))
+            return
+        }
+        try await semaphore.withPermit {
+            progress?(.blobStarted(blob))
+            if let mounter = self.destination as? any BlobMounter, try await mounter.mount(blob, from: self.source) {
+                self.report.withLock { $0.blobsMounted += 1 }
+                progress?(.blobDone(blob, .mounted))
+                return
+            }
+            var stream = try await self.source.fetchVerified(blob)
+            if let progress { stream = stream.observed { progress(.bytes($0)) } }
+            try await self.destination.push(blob, content: stream)
+            self.report.withLock {
+                $0.blobsCopied += 1
+                $0.bytesCopied += blob.size
+            }
+            progress?(.blobDone(blob, .copied))
+        }
+    }
+
+    /// Applies the platform filter to an index: one platform → its manifest; several → a new index of them.
+    /// Returns the new root and whether it was built (and pushed) here rather than found in the source.
+    func selectPlatforms(index: Descriptor) async throws -> (Descriptor, Bool) {
+        let raw = try await source.fetchManifest(index)
+        guard case .index(var idx) = try raw.parsed() else { return (index, false) }
+        let wanted = copier.options.platforms
+        let kept = idx.manifests.filter { entry in
+            guard let p = entry.platform else { return false }
+            return wanted.contains { $0.matches(p) }
+        }
+        let missing = wanted.filter { w in !kept.contains { $0.platform.map(w.matches) ?? false } }
+        guard missing.isEmpty else {
+            let available = idx.manifests.compactMap { $0.platform?.description }.joined(separator: ", ")
+            throw OCIError(
+                .notFound,
+                "\(index.digest) has no manifest for platform \(missing.map(\.description).joined(separator: ", ")); available: \(available)")
+        }
+        if kept.count == 1 { return (kept[0], false) }
+        idx.manifests = kept
+        let newIndex = try RawManifest.encode(idx, mediaType: raw.mediaType)
+        // The filtered index exists only in the destination; push its children first, then it.
+        for child in kept { try await copyNode(child, allowReferrers: true) }
+        try await destination.push(newIndex)
+        report.withLock { $0.manifestsCopied += 1 }
+        return (newIndex.descriptor, true)
+    }
+}

@@ -1,0 +1,60 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOSSL
+import OCI
+import Synchronization
+
+/// Opens content stores for locations: registry repositories over one shared HTTP client, or image layouts.
+public final class Registries: Sendable {
+    public let configuration: RegistryConfiguration
+    let http: HTTPClient
+    let logger: Logger
+    private let clients = Mutex<[String: RegistryClient]>([:])
+
+    public init(configuration: RegistryConfiguration = .init(), logger: Logger = Logger(label: "warden.registry")) throws {
+        self.configuration = configuration
+        self.logger = logger
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let ca = configuration.caBundlePath {
+            guard FileManager.default.fileExists(atPath: ca) else {
+                throw OCIError(.invalidArgument, "CA bundle \(ca) does not exist")
+            }
+            tls.additionalTrustRoots = [.file(ca)]
+        }
+        var config = HTTPClient.Configuration(
+            tlsConfiguration: tls, redirectConfiguration: .follow(max: 5, allowCycles: false),
+            timeout: .init(connect: .seconds(15), read: .seconds(300)))
+        config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)
+        config.decompression = .disabled
+        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    }
+
+    /// The client for a registry host (one per host, sharing tokens and learnt capabilities).
+    public func client(host: String) throws -> RegistryClient {
+        if let c = clients.withLock({ $0[host] }) { return c }
+        let c = try RegistryClient(host: host, configuration: configuration, http: http, logger: logger)
+        return clients.withLock { map in
+            if let existing = map[host] { return existing }
+            map[host] = c
+            return c
+        }
+    }
+
+    public func repository(_ reference: Reference) throws -> RegistryRepository {
+        RegistryRepository(client: try client(host: reference.registry), repository: reference.repository)
+    }
+
+    /// A store for a location; `create` makes a missing layout directory (for destinations).
+    public func store(for location: Location, create: Bool) throws -> any ContentStore {
+        switch location {
+        case .registry(let ref): return try repository(ref)
+        case .layout(let path, _, _): return try LayoutStore(path: path, create: create)
+        }
+    }
+
+    public func shutdown() async throws {
+        try await http.shutdown()
+    }
+}

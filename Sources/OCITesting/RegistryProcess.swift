@@ -1,0 +1,181 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A real CNCF distribution registry (Debian's `docker-registry`) on a free loopback port, for integration tests
+/// and benchmarks. Missing binaries are an error that says how to install them; nothing is skipped silently.
+public final class RegistryProcess: Sendable {
+    public let port: Int
+    /// Storage directory (filesystem driver); blobs live under `docker/registry/v2/blobs`.
+    public let root: String
+    public let credentials: (username: String, password: String)?
+    private let process: Mutex<Process?>
+    public let configPath: String
+
+    public var host: String { "127.0.0.1:\(port)" }
+
+    public static let binary = "/usr/bin/docker-registry"
+
+    /// Starts a registry; with `auth`, htpasswd (bcrypt) Basic authentication is required.
+    public static func start(auth: (username: String, password: String)? = nil, root: String? = nil, port: Int? = nil) async throws
+        -> RegistryProcess
+    {
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw HarnessError("\(binary) is missing: run scripts/test.sh (or `apt-get install docker-registry`) first")
+        }
+        let dir = root ?? NSTemporaryDirectory() + "warden-registry-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
+        let port = try port ?? freeLoopbackPort()
+        var config = """
+            version: 0.1
+            log:
+              level: error
+              accesslog:
+                disabled: true
+            storage:
+              filesystem:
+                rootdirectory: \(dir)/data
+              delete:
+                enabled: true
+              maintenance:
+                uploadpurging:
+                  enabled: false
+            http:
+              addr: 127.0.0.1:\(port)
+              secret: warden-test-secret
+            """
+        if let auth {
+            let htpasswd = try run("/usr/bin/htpasswd", ["-Bbn", auth.username, auth.password])
+            try Data(htpasswd.utf8).write(to: URL(fileURLWithPath: dir + "/htpasswd"))
+            config += "\nauth:\n  htpasswd:\n    realm: warden-test\n    path: \(dir)/htpasswd\n"
+        }
+        let configPath = dir + "/config.yml"
+        try Data(config.utf8).write(to: URL(fileURLWithPath: configPath))
+        let registry = RegistryProcess(port: port, root: dir, configPath: configPath, credentials: auth)
+        try await registry.launch()
+        return registry
+    }
+
+    private init(port: Int, root: String, configPath: String, credentials: (username: String, password: String)?) {
+        self.port = port
+        self.root = root
+        self.configPath = configPath
+        self.credentials = credentials
+        self.process = Mutex(nil)
+    }
+
+    /// Starts (or restarts, after `kill`) the process on the same port and storage.
+    public func launch() async throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: RegistryProcess.binary)
+        p.arguments = ["serve", configPath]
+        let log = FileHandle(forWritingAtPath: root + "/registry.log") ?? {
+            FileManager.default.createFile(atPath: root + "/registry.log", contents: nil)
+            return FileHandle(forWritingAtPath: root + "/registry.log")!
+        }()
+        log.seekToEndOfFile()
+        p.standardOutput = log
+        p.standardError = log
+        try p.run()
+        process.withLock { $0 = p }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if canConnect(port: port) { return }
+            if !p.isRunning {
+                let text = (try? String(contentsOfFile: root + "/registry.log", encoding: .utf8)) ?? ""
+                throw HarnessError("docker-registry exited at start: \(text.suffix(2000))")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw HarnessError("docker-registry did not listen on 127.0.0.1:\(port) within 20 s")
+    }
+
+    /// Stops the process abruptly (SIGKILL), leaving its storage in place.
+    public func kill() {
+        process.withLock { p in
+            guard let p, p.isRunning else { return }
+            Glibc.kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
+    }
+
+    /// Stops the process and removes its storage.
+    public func stop() {
+        kill()
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    deinit {
+        process.withLock { p in
+            if let p, p.isRunning {
+                Glibc.kill(p.processIdentifier, SIGKILL)
+            }
+        }
+    }
+
+    /// Path of a blob's data file in the registry's storage (tests corrupt it to check verification).
+    public func blobDataPath(_ hex: String) -> String {
+        "\(root)/data/docker/registry/v2/blobs/sha256/\(hex.prefix(2))/\(hex)/data"
+    }
+}
+
+public struct HarnessError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+/// Runs a program to completion and returns its standard output; a non-zero exit is an error with its stderr.
+@discardableResult
+public func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    if let environment { p.environment = environment }
+    let out = Pipe()
+    let errPath = NSTemporaryDirectory() + "warden-run-\(UUID().uuidString).err"
+    FileManager.default.createFile(atPath: errPath, contents: nil)
+    defer { try? FileManager.default.removeItem(atPath: errPath) }
+    p.standardOutput = out
+    p.standardError = FileHandle(forWritingAtPath: errPath)
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+    guard p.terminationStatus == 0 else {
+        throw HarnessError("\(executable) \(arguments.joined(separator: " ")) exited \(p.terminationStatus): \(stderr)")
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+public func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw HarnessError("socket() failed") }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = 0
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+    guard bound == 0 else { throw HarnessError("bind() failed") }
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+func canConnect(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let r = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    return r == 0
+}

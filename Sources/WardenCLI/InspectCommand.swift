@@ -1,0 +1,175 @@
+import ArgumentParser
+import Foundation
+import OCI
+import OCIRegistry
+
+/// A node of the referrers tree.
+struct ReferrerNode: Encodable {
+    var digest: String
+    var mediaType: String
+    var artifactType: String?
+    var size: Int64
+    /// How it was found: "referrers" (API or fallback index) or the cosign tag.
+    var via: String
+    var referrers: [ReferrerNode]
+}
+
+/// Referrers of `subject`, recursively, plus cosign tag attachments.
+func referrerTree(of subject: Descriptor, in store: any ContentStore, depth: Int = 0) async throws -> [ReferrerNode] {
+    guard depth < 8 else { return [] }
+    var nodes: [ReferrerNode] = []
+    for r in try await store.referrers(of: subject, artifactType: nil) {
+        nodes.append(
+            ReferrerNode(
+                digest: r.digest.description, mediaType: r.mediaType, artifactType: r.artifactType, size: r.size, via: "referrers",
+                referrers: try await referrerTree(of: r, in: store, depth: depth + 1)))
+    }
+    for tag in CosignTags.tags(for: subject.digest) {
+        guard let d = try? await store.resolve(tag) else { continue }
+        nodes.append(ReferrerNode(digest: d.digest.description, mediaType: d.mediaType, artifactType: nil, size: d.size, via: "tag \(tag)", referrers: []))
+    }
+    return nodes
+}
+
+struct InspectCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "Show a manifest, its configuration summary and its referrers tree.")
+
+    @Argument(help: "REGISTRY/REPO[:TAG|@DIGEST] or oci-layout:PATH[:TAG|@DIGEST].")
+    var reference: String
+
+    @Flag(name: .long, help: "Print the manifest's exact bytes and nothing else.")
+    var raw = false
+
+    @OptionGroup var global: GlobalOptions
+
+    struct Output: Encodable {
+        struct ConfigSummary: Encodable {
+            var os: String
+            var architecture: String
+            var variant: String?
+            var created: String?
+            var layers: Int
+            var layersSize: Int64
+        }
+        var reference: String
+        var digest: String
+        var mediaType: String
+        var size: Int64
+        var artifactType: String?
+        var config: ConfigSummary?
+        var platforms: [String]?
+        var subject: String?
+        var referrers: [ReferrerNode]
+    }
+
+    func run() async throws {
+        let location = try parseLocation(reference)
+        try await withRegistries(global) { registries in
+            let (store, ref) = try open(location, registries, create: false)
+            let desc = try await store.resolve(ref ?? "latest")
+            let manifest = try await store.fetchManifest(desc)
+            if raw {
+                FileHandle.standardOutput.write(manifest.bytes)
+                return
+            }
+            var out = Output(
+                reference: location.description, digest: desc.digest.description, mediaType: manifest.mediaType, size: desc.size,
+                referrers: try await referrerTree(of: desc, in: store))
+            let parsed = try manifest.parsed()
+            out.artifactType = parsed.artifactType == MediaType.imageConfig || parsed.artifactType == MediaType.dockerConfig ? nil : parsed.artifactType
+            out.subject = parsed.subject?.digest.description
+            switch parsed {
+            case .index(let idx):
+                out.platforms = idx.manifests.map { "\($0.platform?.description ?? "unknown") \($0.digest)" }
+            case .image(let m):
+                if m.config.mediaType == MediaType.imageConfig || m.config.mediaType == MediaType.dockerConfig {
+                    let bytes = try await store.fetchVerified(m.config).collect(limit: 16 << 20)
+                    if let c = try? JSONDecoder().decode(ImageConfig.self, from: bytes) {
+                        out.config = .init(
+                            os: c.os, architecture: c.architecture, variant: c.variant, created: c.created, layers: m.layers.count,
+                            layersSize: m.layers.reduce(0) { $0 + $1.size })
+                    }
+                }
+            }
+            switch global.output {
+            case .json: try printJSON(out)
+            case .text: printText(out)
+            }
+        }
+    }
+
+    func printText(_ o: Output) {
+        print("Reference:  \(o.reference)")
+        print("Digest:     \(o.digest)")
+        print("Media type: \(o.mediaType)")
+        print("Size:       \(o.size)")
+        if let a = o.artifactType { print("Artifact:   \(a)") }
+        if let s = o.subject { print("Subject:    \(s)") }
+        if let c = o.config {
+            print("Platform:   \(c.os)/\(c.architecture)\(c.variant.map { "/\($0)" } ?? "")")
+            if let created = c.created { print("Created:    \(created)") }
+            print("Layers:     \(c.layers) (\(formatBytes(c.layersSize)))")
+        }
+        if let p = o.platforms {
+            print("Platforms:")
+            for line in p { print("  \(line)") }
+        }
+        print("Referrers:" + (o.referrers.isEmpty ? " none" : ""))
+        func walk(_ nodes: [ReferrerNode], _ indent: String) {
+            for n in nodes {
+                print("\(indent)└─ \(n.digest) \(n.artifactType ?? n.mediaType) (\(n.via))")
+                walk(n.referrers, indent + "   ")
+            }
+        }
+        walk(o.referrers, "  ")
+    }
+}
+
+struct TagsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tags", abstract: "List the tags of a repository or layout.")
+
+    @Argument(help: "REGISTRY/REPO or oci-layout:PATH.")
+    var repository: String
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let location = try parseLocation(repository)
+        try await withRegistries(global) { registries in
+            let (store, _) = try open(location, registries, create: false)
+            let tags = try await store.listTags()
+            switch global.output {
+            case .json:
+                struct Out: Encodable {
+                    var repository: String
+                    var tags: [String]
+                }
+                try printJSON(Out(repository: location.description, tags: tags))
+            case .text: for t in tags { print(t) }
+            }
+        }
+    }
+}
+
+struct DigestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "digest", abstract: "Print the manifest digest a reference resolves to.")
+
+    @Argument(help: "REGISTRY/REPO[:TAG|@DIGEST] or oci-layout:PATH[:TAG|@DIGEST].")
+    var reference: String
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let location = try parseLocation(reference)
+        try await withRegistries(global) { registries in
+            let (store, ref) = try open(location, registries, create: false)
+            let d = try await store.resolve(ref ?? "latest")
+            switch global.output {
+            case .json: try printJSON(d)
+            case .text: print(d.digest)
+            }
+        }
+    }
+}
+

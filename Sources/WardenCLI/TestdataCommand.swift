@@ -1,0 +1,153 @@
+import ArgumentParser
+import Foundation
+import OCI
+import OCIRegistry
+import OCITesting
+
+/// Parses sizes like 512, 64KiB, 20MiB, 1GiB.
+func parseSize(_ s: String) throws -> Int {
+    let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000), ("B", 1)]
+    for (suffix, mult) in units where s.hasSuffix(suffix) {
+        if let n = Int(s.dropLast(suffix.count)) { return n * mult }
+    }
+    if let n = Int(s) { return n }
+    throw ValidationError("invalid size \"\(s)\": use a number with an optional unit (B, KiB, MiB, GiB)")
+}
+
+struct TestdataCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "testdata",
+        abstract: "Generate random, valid images and artifacts (for tests, demos and benchmarks).",
+        discussion: "Layers are real tar archives of random bytes; the same --seed gives the same digests.")
+
+    @Argument(help: "Destination: REGISTRY/REPO:TAG or oci-layout:PATH:TAG.")
+    var destination: String
+
+    @Option(help: "Number of layers per image.") var layers = 3
+    @Option(help: "Smallest layer size.") var minSize = "64KiB"
+    @Option(help: "Largest layer size.") var maxSize = "1MiB"
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(help: "Make an index over these platforms (comma-separated os/arch[/variant]).") var platforms: String?
+    @Flag(help: "Attach an SBOM artifact (referrer) and a cosign-style .sig tag.") var withReferrers = false
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let location = try parseLocation(destination)
+        guard let tag = location.tag else { throw ValidationError("the destination needs a tag") }
+        let minBytes = try parseSize(minSize)
+        let maxBytes = try parseSize(maxSize)
+        guard minBytes <= maxBytes, layers >= 1 else { throw ValidationError("need --layers ≥ 1 and --min-size ≤ --max-size") }
+        let platformList = try platforms.map { try $0.split(separator: ",").map { try Platform(parsing: String($0)) } }
+        try await withRegistries(global) { registries in
+            let (store, _) = try open(location, registries, create: true)
+            var random = RandomContent(seed: seed)
+            var sizeGen = SeededGenerator(seed: seed &* 31 &+ 7)
+            let sizes = (0..<layers).map { _ in Int.random(in: minBytes...maxBytes, using: &sizeGen) }
+            let root: RawManifest
+            if let platformList {
+                root = try await random.pushIndex(to: store, platforms: platformList, layerSizes: sizes)
+            } else {
+                root = try await random.pushImage(to: store, layerSizes: sizes)
+            }
+            if withReferrers {
+                _ = try await random.pushArtifact(
+                    to: store, subject: root.descriptor, artifactType: "application/spdx+json",
+                    payload: Data(#"{"spdxVersion":"SPDX-2.3","name":"generated"}"#.utf8))
+                let sig = try await random.pushCosignSignature(to: store, subject: root.descriptor, dockerReference: location.description)
+                try await store.tag(sig.descriptor, as: "\(root.digest.tagSchema).sig")
+            }
+            try await store.tag(root.descriptor, as: tag)
+            switch global.output {
+            case .json: try printJSON(root.descriptor)
+            case .text: print(root.digest)
+            }
+        }
+    }
+}
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Self-contained demo: build a signed multi-platform image in one OCI layout and copy it to another.")
+
+    @Option(help: "Working directory (default: a new temporary directory).") var directory: String?
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let dir = directory ?? NSTemporaryDirectory() + "warden-demo-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let src = try LayoutStore(path: dir + "/upstream")
+        let dst = try LayoutStore(path: dir + "/internal")
+        var random = RandomContent(seed: 2026)
+        print("1. Building a two-platform image with an SBOM referrer and a cosign signature in oci-layout:\(dir)/upstream")
+        let index = try await random.pushIndex(
+            to: src, platforms: [Platform(os: "linux", architecture: "amd64"), Platform(os: "linux", architecture: "arm64", variant: "v8")],
+            layerSizes: [256 << 10, 1 << 20, 64 << 10])
+        _ = try await random.pushArtifact(
+            to: src, subject: index.descriptor, artifactType: "application/spdx+json", payload: Data(#"{"spdxVersion":"SPDX-2.3"}"#.utf8))
+        let sig = try await random.pushCosignSignature(to: src, subject: index.descriptor, dockerReference: "example.com/demo/app")
+        try await src.tag(sig.descriptor, as: "\(index.digest.tagSchema).sig")
+        try await src.tag(index.descriptor, as: "v1")
+        print("   index \(index.digest)")
+
+        print("2. warden copy oci-layout:\(dir)/upstream:v1 oci-layout:\(dir)/internal:v1")
+        let first = try await GraphCopier(from: src, to: dst).copy(reference: "v1", destinationTag: "v1")
+        print("   \(first.manifestsCopied) manifests, \(first.blobsCopied) blobs, \(formatBytes(first.bytesCopied)), \(first.referrers.count) referrer(s), cosign tags: \(first.cosignTags.joined(separator: ", "))")
+
+        print("3. Copying again: nothing changed, nothing is transferred")
+        let second = try await GraphCopier(from: src, to: dst).copy(reference: "v1", destinationTag: "v1")
+        print("   \(second.blobsCopied) blobs copied, \(second.manifestsSkipped) manifests already present")
+
+        let copied = try await dst.resolve("v1")
+        guard copied.digest == index.digest else {
+            printError("digest changed in the copy: \(index.digest) → \(copied.digest)")
+            throw ExitCode(1)
+        }
+        let refs = try await dst.referrers(of: copied, artifactType: nil)
+        print("4. Destination has \(copied.digest) (same digest) with \(refs.count) referrer(s) and tags \(try await dst.listTags().joined(separator: ", "))")
+        print("Done. Inspect it with: warden inspect oci-layout:\(dir)/internal:v1")
+    }
+}
+
+struct BenchIngestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-ingest",
+        abstract: "Benchmark floor: upload every blob of a layout from memory to a registry with maximal parallelism.",
+        shouldDisplay: false)
+
+    @Argument(help: "oci-layout:PATH") var source: String
+    @Argument(help: "REGISTRY/REPO") var destination: String
+    @Option(help: "Uploads in flight.") var concurrency = 16
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        guard case .layout(let path, _, _) = try parseLocation(source) else { throw ValidationError("source must be an oci-layout") }
+        guard case .registry(let ref) = try parseLocation(destination) else { throw ValidationError("destination must be a registry repository") }
+        try await withRegistries(global) { registries in
+            let dst = try registries.repository(ref)
+            // Load every blob of the layout into memory first: the timed part moves bytes from memory only.
+            let blobDir = path + "/blobs/sha256"
+            var blobs: [(Descriptor, Data)] = []
+            for name in try FileManager.default.contentsOfDirectory(atPath: blobDir) where name.count == 64 {
+                let data = try Data(contentsOf: URL(fileURLWithPath: blobDir + "/" + name))
+                let d = try Descriptor(mediaType: "application/octet-stream", digest: Digest(parsing: "sha256:" + name), size: Int64(data.count))
+                blobs.append((d, data))
+            }
+            let total = blobs.reduce(0) { $0 + $1.1.count }
+            let start = ContinuousClock.now
+            try await concurrentForEach(blobs.map { Item(d: $0.0, data: $0.1) }, limit: concurrency) { item in
+                try await dst.pushBlob(item.d, content: .bytes(item.data, chunkSize: 4 << 20))
+            }
+            let secs = start.duration(to: .now).seconds
+            print(String(format: "ingest %d blobs, %@ in %.3f s", blobs.count, formatBytes(Int64(total)), secs))
+        }
+    }
+
+    struct Item: Sendable {
+        var d: Descriptor
+        var data: Data
+    }
+}

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import Logging
+import OCI
+import OCIRegistry
+
+@main
+struct Warden: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "warden",
+        abstract: "Supply-chain security for OCI artifacts: copy, verify and guard what you run.",
+        discussion: """
+            Locations are registry references (registry/repo:tag, registry/repo@sha256:...) or OCI image layouts
+            (oci-layout:PATH[:TAG|@DIGEST]).
+
+            Exit codes: 0 success; 1 failure; 2 content integrity failure (digest or size mismatch);
+            3 not found; 4 authentication or authorization failure; 64 usage error.
+            """,
+        version: "0.1.0",
+        subcommands: [CopyCommand.self, InspectCommand.self, TagsCommand.self, DigestCommand.self, DemoCommand.self,
+                      TestdataCommand.self, BenchIngestCommand.self]
+    )
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+/// Flags every command that talks to registries shares.
+struct GlobalOptions: ParsableArguments {
+    @Flag(name: .long, help: "Use plain HTTP for every registry (loopback registries use it by default).")
+    var plainHTTP = false
+
+    @Option(name: .long, help: "Use plain HTTP for this registry host (repeatable).")
+    var insecureRegistry: [String] = []
+
+    @Option(name: .long, help: "PEM file of CA certificates to trust for registry TLS.")
+    var caFile: String?
+
+    @Option(name: .long, help: "Credentials file (docker config.json or containers auth.json format).")
+    var authfile: String?
+
+    @Option(name: .long, help: "Output format: text or json.")
+    var output: OutputFormat = .text
+
+    @Flag(name: .shortAndLong, help: "Log each HTTP exchange (method, URL, status, time; never credentials).")
+    var verbose = false
+
+    func logger() -> Logger {
+        var logger = Logger(label: "warden")
+        logger.logLevel = verbose ? .debug : .warning
+        return logger
+    }
+
+    func registryConfiguration(credentials: [String: Credentials] = [:]) -> RegistryConfiguration {
+        var c = RegistryConfiguration()
+        c.plainHTTP = plainHTTP
+        c.plainHTTPHosts = Set(insecureRegistry)
+        c.caBundlePath = caFile
+        var env = ProcessInfo.processInfo.environment
+        var explicit = credentials
+        if let user = env["WARDEN_REGISTRY_USERNAME"], let pass = env["WARDEN_REGISTRY_PASSWORD"], let host = env["WARDEN_REGISTRY_HOST"] {
+            explicit[host] = explicit[host] ?? Credentials(username: user, password: pass)
+        }
+        if let authfile { env["REGISTRY_AUTH_FILE"] = authfile }
+        c.credentials = CredentialResolver(explicit: explicit, environment: env)
+        return c
+    }
+}
+
+/// Bootstraps logging once, runs `body` with registries, and maps errors to documented exit codes.
+func withRegistries<T>(
+    _ options: GlobalOptions, credentials: [String: Credentials] = [:], _ body: (Registries) async throws -> T
+) async throws -> T {
+    LoggingSystem.bootstrap { label in
+        var h = StreamLogHandler.standardError(label: label)
+        h.logLevel = options.verbose ? .debug : .warning
+        return h
+    }
+    let registries = try Registries(configuration: options.registryConfiguration(credentials: credentials), logger: options.logger())
+    do {
+        let result = try await body(registries)
+        try? await registries.shutdown()
+        return result
+    } catch {
+        try? await registries.shutdown()
+        throw exit(for: error)
+    }
+}
+
+func exit(for error: Error) -> Error {
+    guard let e = error as? OCIError else {
+        if error is ExitCode || error is CleanExit { return error }
+        printError("error: \(error)")
+        return ExitCode(1)
+    }
+    printError("error: \(e.reason)")
+    switch e.code {
+    case .digestMismatch, .sizeMismatch: return ExitCode(2)
+    case .notFound: return ExitCode(3)
+    case .unauthorized, .denied: return ExitCode(4)
+    case .invalidReference, .invalidArgument, .invalidDigest: return ExitCode(64)
+    default: return ExitCode(1)
+    }
+}
+
+func printError(_ s: String) {
+    FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// A location's store and the tag or digest inside it.
+func open(_ location: Location, _ registries: Registries, create: Bool) throws -> (any ContentStore, String?) {
+    let store = try registries.store(for: location, create: create)
+    return (store, location.digest?.description ?? location.tag)
+}
+
+func parseLocation(_ s: String) throws -> Location {
+    do { return try Location(parsing: s) } catch let e as OCIError { throw ValidationError(e.reason) }
+}
+
+func formatBytes(_ n: Int64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var v = Double(n)
+    var i = 0
+    while v >= 1024, i < units.count - 1 {
+        v /= 1024
+        i += 1
+    }
+    return i == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[i])
+}
