@@ -1,0 +1,113 @@
+import Foundation
+import OCI
+import OCITesting
+import Synchronization
+import Testing
+
+@Suite struct CopyTests {
+    let amd64 = Platform(os: "linux", architecture: "amd64")
+    let arm64 = Platform(os: "linux", architecture: "arm64", variant: "v8")
+    let s390x = Platform(os: "linux", architecture: "s390x")
+
+    @Test func copiesIndexWithReferrersAndCosignTagsThenSkipsOnRerun() async throws {
+        let src = MemoryStore(name: "src")
+        let dst = MemoryStore(name: "dst")
+        var random = RandomContent(seed: 1)
+        let index = try await random.pushIndex(to: src, platforms: [amd64, arm64], layerSizes: [100, 200])
+        try await src.tag(index.descriptor, as: "v1")
+        let sbom = try await random.pushArtifact(to: src, subject: index.descriptor, artifactType: "application/spdx+json")
+        // A signature of the SBOM: referrers are followed recursively.
+        let sbomSig = try await random.pushArtifact(to: src, subject: sbom.descriptor, artifactType: MediaType.sigstoreBundleV03)
+        let sig = try await random.pushCosignSignature(to: src, subject: index.descriptor, dockerReference: "x/y")
+        try await src.tag(sig.descriptor, as: "\(index.digest.tagSchema).sig")
+
+        let report = try await GraphCopier(from: src, to: dst).copy(reference: "v1", destinationTag: "v1")
+        #expect(report.root.digest == index.digest)
+        #expect(report.manifestsCopied == 6)  // index, 2 images, sbom, its signature, cosign sig
+        #expect(Set(report.referrers.map(\.digest)) == [sbom.digest, sbomSig.digest])
+        #expect(report.cosignTags == ["\(index.digest.tagSchema).sig"])
+        #expect(try await dst.resolve("v1").digest == index.digest)
+        #expect(try await dst.resolve("\(index.digest.tagSchema).sig").digest == sig.digest)
+        #expect(try await dst.referrers(of: sbom.descriptor, artifactType: nil).map(\.digest) == [sbomSig.digest])
+        #expect(try await dst.fetchManifest(index.descriptor).bytes == index.bytes)
+        #expect(await dst.blobCount == (await src.blobCount))
+
+        let again = try await GraphCopier(from: src, to: dst).copy(reference: "v1", destinationTag: "v1")
+        #expect(again.blobsCopied == 0)
+        #expect(again.manifestsCopied == 0)
+        #expect(again.bytesCopied == 0)
+    }
+
+    @Test func onePlatformCopiesThatManifestAlone() async throws {
+        let src = MemoryStore()
+        let dst = MemoryStore()
+        var random = RandomContent(seed: 2)
+        let index = try await random.pushIndex(to: src, platforms: [amd64, arm64, s390x], layerSizes: [10])
+        var options = CopyOptions()
+        options.platforms = [Platform(os: "linux", architecture: "arm64")]
+        let report = try await GraphCopier(from: src, to: dst, options: options).copy(reference: index.digest.description, destinationTag: "arm")
+        guard case .index(let idx) = try index.parsed() else { return }
+        #expect(report.root.digest == idx.manifests[1].digest)
+        #expect(try await dst.resolve("arm").digest == idx.manifests[1].digest)
+        #expect(try await !dst.exists(idx.manifests[0]))
+    }
+
+    @Test func severalPlatformsBuildAFilteredIndex() async throws {
+        let src = MemoryStore()
+        let dst = MemoryStore()
+        var random = RandomContent(seed: 3)
+        let index = try await random.pushIndex(to: src, platforms: [amd64, arm64, s390x], layerSizes: [10])
+        var options = CopyOptions()
+        options.platforms = [amd64, s390x]
+        let report = try await GraphCopier(from: src, to: dst, options: options).copy(reference: index.digest.description, destinationTag: "two")
+        #expect(report.root.digest != index.digest)
+        let copied = try await dst.fetchManifest(try await dst.resolve("two"))
+        guard case .index(let idx) = try copied.parsed() else {
+            Issue.record("expected an index")
+            return
+        }
+        #expect(idx.manifests.compactMap(\.platform) == [amd64, s390x])
+        options.platforms = [Platform(os: "windows", architecture: "amd64")]
+        await #expect {
+            _ = try await GraphCopier(from: src, to: dst, options: options).copy(reference: index.digest.description, destinationTag: "none")
+        } throws: { ($0 as! OCIError).reason.contains("available: linux/amd64, linux/arm64/v8, linux/s390x") }
+    }
+
+    @Test func corruptSourceFailsAndLeavesNoTag() async throws {
+        let src = MemoryStore()
+        let dst = MemoryStore()
+        var random = RandomContent(seed: 4)
+        let image = try await random.pushImage(to: src, layerSizes: [1000, 1000, 1000])
+        guard case .image(let m) = try image.parsed() else { return }
+        var bad = try await src.fetch(m.layers[1]).collect(limit: 1 << 20)
+        bad[600] ^= 0xff
+        await src.corrupt(m.layers[1].digest, with: bad)
+        await #expect {
+            _ = try await GraphCopier(from: src, to: dst).copy(root: image.descriptor, destinationTag: "v1")
+        } throws: { error in
+            let e = error as! OCIError
+            return e.code == .digestMismatch && e.reason.contains(m.layers[1].digest.description)
+                && e.reason.contains(Digest.compute(bad).description)
+        }
+        #expect(try await dst.listTags().isEmpty)
+        #expect(try await !dst.exists(image.descriptor))
+    }
+
+    @Test func noReferrersAndProgressEvents() async throws {
+        let src = MemoryStore()
+        let dst = MemoryStore()
+        var random = RandomContent(seed: 5)
+        let image = try await random.pushImage(to: src, layerSizes: [5000, 7000])
+        _ = try await random.pushArtifact(to: src, subject: image.descriptor, artifactType: "a/b")
+        let bytes = Mutex(0)
+        var options = CopyOptions(referrers: false)
+        options.progress = { event in
+            if case .bytes(let n) = event { bytes.withLock { $0 += n } }
+        }
+        let report = try await GraphCopier(from: src, to: dst, options: options).copy(root: image.descriptor, destinationTag: nil)
+        #expect(report.referrers.isEmpty)
+        #expect(try await dst.referrers(of: image.descriptor, artifactType: nil).isEmpty)
+        #expect(bytes.withLock { $0 } == Int(report.bytesCopied))
+        #expect(report.bytesCopied > 12000)
+    }
+}

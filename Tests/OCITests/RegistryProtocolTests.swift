@@ -1,0 +1,182 @@
+import Foundation
+import OCI
+import OCIRegistry
+import OCITesting
+import Testing
+
+/// Registry-client paths the Debian registry (distribution 2.8) cannot exercise, against an in-process OCI 1.1
+/// registry: the referrers API, Bearer tokens, throttling, failed referrers lookups.
+@Suite struct RegistryProtocolTests {
+    func registries(_ configure: (inout RegistryConfiguration) -> Void = { _ in }) throws -> Registries {
+        var c = RegistryConfiguration()
+        c.retry.initialDelay = .milliseconds(10)
+        c.credentials = CredentialResolver(explicit: [:], configFiles: [], environment: [:])
+        configure(&c)
+        return try Registries(configuration: c)
+    }
+
+    @Test func referrersAPIWithArtifactTypeFilter() async throws {
+        let server = try await TestRegistryServer.start()
+        let regs = try registries()
+        let repo = try regs.repository(Reference(parsing: "\(server.host)/app"))
+        var random = RandomContent(seed: 10)
+        let image = try await random.pushImage(to: repo, layerSizes: [100])
+        let sbom = try await random.pushArtifact(to: repo, subject: image.descriptor, artifactType: "application/spdx+json")
+        let prov = try await random.pushArtifact(to: repo, subject: image.descriptor, artifactType: "application/vnd.in-toto+json")
+        let all = try await repo.referrers(of: image.descriptor, artifactType: nil)
+        #expect(Set(all.map(\.digest)) == [sbom.digest, prov.digest])
+        let filtered = try await repo.referrers(of: image.descriptor, artifactType: "application/spdx+json")
+        #expect(filtered.map(\.digest) == [sbom.digest])
+        // The registry processed the subject (OCI-Subject), so no fallback tag was written.
+        #expect(try await !server.store("app").listTags().contains(image.digest.tagSchema))
+        #expect(server.requests.contains { $0.contains("/referrers/\(image.digest)?artifactType=application%2Fspdx%2Bjson") })
+        try await regs.shutdown()
+        try await server.shutdown()
+    }
+
+    @Test func fallbackIndexWhenNoReferrersAPI() async throws {
+        var options = TestRegistryServer.Options()
+        options.referrersAPI = false
+        let server = try await TestRegistryServer.start(options: options)
+        let regs = try registries()
+        let repo = try regs.repository(Reference(parsing: "\(server.host)/app"))
+        var random = RandomContent(seed: 11)
+        let image = try await random.pushImage(to: repo, layerSizes: [100])
+        let a = try await random.pushArtifact(to: repo, subject: image.descriptor, artifactType: "x/a")
+        let b = try await random.pushArtifact(to: repo, subject: image.descriptor, artifactType: "x/b")
+        #expect(try await server.store("app").listTags().contains(image.digest.tagSchema))
+        let refs = try await repo.referrers(of: image.descriptor, artifactType: nil)
+        #expect(refs.map(\.digest) == [a.digest, b.digest])
+        #expect(refs.map(\.artifactType) == ["x/a", "x/b"])
+        try await regs.shutdown()
+        try await server.shutdown()
+    }
+
+    @Test func failedReferrersLookupIsAnErrorNotAnEmptyList() async throws {
+        var options = TestRegistryServer.Options()
+        options.failReferrers = (100, 500)
+        let server = try await TestRegistryServer.start(options: options)
+        let regs = try registries { $0.retry.maxAttempts = 2 }
+        let repo = try regs.repository(Reference(parsing: "\(server.host)/app"))
+        var random = RandomContent(seed: 12)
+        let image = try await random.pushImage(to: repo, layerSizes: [100])
+        await #expect {
+            _ = try await repo.referrers(of: image.descriptor, artifactType: nil)
+        } throws: { error in
+            let e = error as! OCIError
+            return e.code == .registry && e.reason.contains("500") && e.reason.contains("referrers")
+        }
+        try await regs.shutdown()
+        try await server.shutdown()
+    }
+
+    @Test func throttledReferrersAreRetriedThenReportedAsThrottled() async throws {
+        var options = TestRegistryServer.Options()
+        options.failReferrers = (1, 429)
+        let server = try await TestRegistryServer.start(options: options)
+        let regs = try registries()
+        let repo = try regs.repository(Reference(parsing: "\(server.host)/app"))
+        var random = RandomContent(seed: 13)
+        let image = try await random.pushImage(to: repo, layerSizes: [100])
+        #expect(try await repo.referrers(of: image.descriptor, artifactType: nil).isEmpty)
+        #expect(server.requests.filter { $0.contains("/referrers/") }.count == 2)
+
+        var always = TestRegistryServer.Options()
+        always.failReferrers = (100, 429)
+        let server2 = try await TestRegistryServer.start(options: always)
+        let repo2 = try regs.repository(Reference(parsing: "\(server2.host)/app"))
+        await #expect {
+            _ = try await repo2.referrers(of: image.descriptor, artifactType: nil)
+        } throws: { ($0 as! OCIError).code == .throttled }
+        try await regs.shutdown()
+        try await server.shutdown()
+        try await server2.shutdown()
+    }
+
+    @Test func retryAfterOn429IsHonoured() async throws {
+        var options = TestRegistryServer.Options()
+        options.throttleManifests = 1
+        let server = try await TestRegistryServer.start(options: options)
+        let regs = try registries()
+        let repo = try regs.repository(Reference(parsing: "\(server.host)/app"))
+        let start = ContinuousClock.now
+        await #expect { _ = try await repo.resolve("missing") } throws: { ($0 as! OCIError).code == .notFound }
+        // Retry-After: 1 was waited for (the policy's own delay is 10 ms here).
+        #expect(start.duration(to: .now) >= .milliseconds(900))
+        #expect(server.requests.filter { $0.contains("/manifests/missing") }.count == 2)
+        try await regs.shutdown()
+        try await server.shutdown()
+    }
+
+    @Test func bearerTokenFlowWithCredentialsAndCache() async throws {
+        var options = TestRegistryServer.Options()
+        options.bearerAuth = ("alice", "s3cret")
+        let server = try await TestRegistryServer.start(options: options)
+        let good = try registries { $0.credentials = CredentialResolver(explicit: [server.host: Credentials(username: "alice", password: "s3cret")], configFiles: [], environment: [:]) }
+        let repo = try good.repository(Reference(parsing: "\(server.host)/team/app"))
+        var random = RandomContent(seed: 14)
+        let image = try await random.pushImage(to: repo, layerSizes: [100, 200])
+        try await repo.tag(image.descriptor, as: "v1")
+        #expect(try await repo.resolve("v1").digest == image.digest)
+        // One token per scope set, reused until it expires.
+        #expect(server.tokensIssued <= 2)
+
+        let bad = try registries { $0.credentials = CredentialResolver(explicit: [server.host: Credentials(username: "alice", password: "wrong")], configFiles: [], environment: [:]) }
+        await #expect {
+            _ = try await bad.repository(Reference(parsing: "\(server.host)/team/app")).resolve("v1")
+        } throws: { error in
+            let e = error as! OCIError
+            return e.code == .unauthorized && e.reason.contains("401") && e.reason.contains("check the credentials")
+        }
+        let anonymous = try registries()
+        await #expect {
+            _ = try await anonymous.repository(Reference(parsing: "\(server.host)/team/app")).resolve("v1")
+        } throws: { ($0 as! OCIError).code == .unauthorized }
+        for r in [good, bad, anonymous] { try await r.shutdown() }
+        try await server.shutdown()
+    }
+
+    @Test func copyBetweenRepositoriesMountsAndCarriesReferrers() async throws {
+        let server = try await TestRegistryServer.start()
+        let regs = try registries()
+        let src = try regs.repository(Reference(parsing: "\(server.host)/upstream/app"))
+        let dst = try regs.repository(Reference(parsing: "\(server.host)/mirror/app"))
+        var random = RandomContent(seed: 15)
+        let image = try await random.pushImage(to: src, layerSizes: [1000, 2000])
+        try await src.tag(image.descriptor, as: "v1")
+        let sbom = try await random.pushArtifact(to: src, subject: image.descriptor, artifactType: "application/spdx+json")
+        let report = try await GraphCopier(from: src, to: dst).copy(reference: "v1", destinationTag: "v1")
+        #expect(report.blobsMounted == 5)  // 2 layers + config, sbom layer + empty config
+        #expect(report.blobsCopied == 0)
+        #expect(try await dst.referrers(of: image.descriptor, artifactType: nil).map(\.digest) == [sbom.digest])
+        #expect(try await dst.resolve("v1").digest == image.digest)
+        try await regs.shutdown()
+        try await server.shutdown()
+    }
+
+    @Test func challengeParsing() {
+        let c = AuthChallenge(header: #"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push""#)
+        #expect(c?.scheme == "bearer")
+        #expect(c?.parameters["realm"] == "https://auth.example.com/token")
+        #expect(c?.parameters["scope"] == "repository:a/b:pull,push")
+        #expect(AuthChallenge(header: #"Basic realm="x""#)?.scheme == "basic")
+    }
+
+    @Test func credentialsFromDockerConfigAndHelper() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let helper = dir + "/docker-credential-wardentest"
+        try Data("#!/bin/sh\nread host\necho \"{\\\"Username\\\":\\\"helper-user\\\",\\\"Secret\\\":\\\"for-$host\\\"}\"\n".utf8).write(to: URL(fileURLWithPath: helper))
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: helper)
+        let config = dir + "/config.json"
+        let auth = Data("bob:pa:ss".utf8).base64EncodedString()
+        try Data(#"{"auths":{"https://reg.example.com/v1/":{"auth":"\#(auth)"}},"credHelpers":{"helped.example.com":"wardentest"}}"#.utf8)
+            .write(to: URL(fileURLWithPath: config))
+        setenv("PATH", dir + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"), 1)
+        let resolver = CredentialResolver(explicit: [:], configFiles: [config], environment: [:])
+        #expect(try resolver.credentials(for: "reg.example.com") == Credentials(username: "bob", password: "pa:ss"))
+        #expect(try resolver.credentials(for: "helped.example.com") == Credentials(username: "helper-user", password: "for-helped.example.com"))
+        #expect(try resolver.credentials(for: "other.example.com") == nil)
+        #expect(Credentials(username: "u", password: "p").description == "u:***")
+    }
+}
