@@ -27,6 +27,10 @@ public actor AsyncSemaphore {
     /// Runs `body` holding one permit.
     public func withPermit<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
         await acquire()
+        if Task.isCancelled {
+            release()
+            throw CancellationError()
+        }
         do {
             let value = try await body()
             release()
@@ -52,6 +56,6 @@ public func concurrentForEach<S: Sequence & Sendable>(
             group.addTask { try await body(item) }
             running += 1
         }
-        try await group.waitForAll()
+        while try await group.next() != nil {}  // first error cancels the rest
     }
 }

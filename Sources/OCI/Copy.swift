@@ -126,7 +126,12 @@ final class CopyRun: Sendable {
             tasks[digest] = t
             return t
         }
-        try await task.value
+        // The shared task is unstructured: pass cancellation (a sibling failed, the caller gave up) on to it.
+        try await withTaskCancellationHandler {
+            try await task.value
+        } onCancel: {
+            task.cancel()
+        }
     }
 
     func copyNode(_ node: Descriptor, allowReferrers: Bool) async throws {
@@ -152,7 +157,7 @@ final class CopyRun: Sendable {
                 for child in children where child.urls?.isEmpty ?? true || MediaType.isManifest(child.mediaType) {
                     group.addTask { try await self.copyNode(child, allowReferrers: allowReferrers) }
                 }
-                try await group.waitForAll()
+                while try await group.next() != nil {}  // first error cancels the rest
             }
             try await destination.push(raw.descriptor, content: .bytes(raw.bytes))
             report.withLock { $0.manifestsCopied += 1 }
@@ -187,7 +192,7 @@ final class CopyRun: Sendable {
                     self.report.withLock { $0.cosignTags.append(tag) }
                 }
             }
-            try await group.waitForAll()
+            while try await group.next() != nil {}  // first error cancels the rest
         }
     }
 

@@ -12,6 +12,7 @@ public final class Registries: Sendable {
     let http: HTTPClient
     let logger: Logger
     private let clients = Mutex<[String: RegistryClient]>([:])
+    private let isShutDown = Mutex(false)
 
     public init(configuration: RegistryConfiguration = .init(), logger: Logger = Logger(label: "warden.registry")) throws {
         self.configuration = configuration
@@ -25,7 +26,7 @@ public final class Registries: Sendable {
         }
         var config = HTTPClient.Configuration(
             tlsConfiguration: tls, redirectConfiguration: .follow(max: 5, allowCycles: false),
-            timeout: .init(connect: .seconds(15), read: .seconds(300)))
+            timeout: .init(connect: configuration.connectTimeout, read: .seconds(300)))
         config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)
         config.decompression = .disabled
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
@@ -54,7 +55,15 @@ public final class Registries: Sendable {
         }
     }
 
+    /// Closes connections. Also done on deinit, so an early exit (an error, a failed test) cannot leak the client.
     public func shutdown() async throws {
+        guard isShutDown.withLock({ let was = $0; $0 = true; return !was }) else { return }
         try await http.shutdown()
+    }
+
+    deinit {
+        if isShutDown.withLock({ let was = $0; $0 = true; return !was }) {
+            _ = http.shutdown()
+        }
     }
 }

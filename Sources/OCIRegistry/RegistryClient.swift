@@ -23,6 +23,8 @@ public struct RegistryConfiguration: Sendable {
     public var chunkSize = 16 << 20
     /// Per-request time limit for small requests (manifests, tokens, HEADs).
     public var requestTimeout: TimeAmount = .seconds(120)
+    /// Time allowed to establish a connection (the HTTP client retries refused connections within it).
+    public var connectTimeout: TimeAmount = .seconds(10)
     /// Time limit for a whole blob transfer.
     public var transferTimeout: TimeAmount = .hours(6)
 
@@ -127,6 +129,9 @@ public final class RegistryClient: Sendable {
             let response: HTTPClientResponse
             do {
                 response = try await http.execute(req, timeout: request.timeout, logger: nil)
+            } catch let error as OCIError {
+                // An error of the request body itself (e.g. a digest mismatch of streamed content).
+                throw error
             } catch {
                 attempt += 1
                 logger.debug("http error", metadata: ["method": "\(request.method)", "url": "\(request.url)", "error": "\(error)"])

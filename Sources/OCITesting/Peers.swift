@@ -1,0 +1,33 @@
+import Foundation
+import OCI
+
+/// `skopeo`, the independent client integration tests compare Warden against.
+public enum Skopeo {
+    public static let binary = "/usr/bin/skopeo"
+
+    /// Runs skopeo with the given arguments; TLS verification is off for the loopback test registries.
+    @discardableResult
+    public static func run(_ arguments: [String]) throws -> String {
+        try check()
+        return try OCITesting.run(binary, arguments)
+    }
+
+    /// The exact manifest bytes skopeo reads for `docker://REF`, and their digest.
+    public static func rawManifest(_ reference: String, creds: String? = nil) throws -> (Data, Digest) {
+        try check()
+        var args = ["inspect", "--raw", "--tls-verify=false"]
+        if let creds { args += ["--creds", creds] }
+        let out = NSTemporaryDirectory() + "warden-skopeo-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        // Through a file, so the bytes are exactly what skopeo printed.
+        try OCITesting.run("/bin/sh", ["-c", "\"$0\" \"$@\" > \(out)", binary] + args + ["docker://\(reference)"])
+        let data = try Data(contentsOf: URL(fileURLWithPath: out))
+        return (data, Digest.compute(data))
+    }
+
+    static func check() throws {
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw HarnessError("\(binary) is missing: run scripts/test.sh (or `apt-get install skopeo`) first")
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import OCI
+import OCITesting
+import Testing
+
+/// The `warden` command as users run it: outputs, exit codes, against a real registry and skopeo.
+@Suite(.serialized) struct CLITests {
+    @Test func copyInspectDigestTagsAndExitCodes() async throws {
+        let reg = try await RegistryProcess.start()
+        let auth = try await RegistryProcess.start(auth: ("carol", "pw"))
+        defer { reg.stop(); auth.stop() }
+        let dir = tempDir()
+        let (gen, genOut, genErr) = try warden(["testdata", "oci-layout:\(dir)/src:v1", "--layers", "2", "--with-referrers", "--seed", "9"])
+        #expect(gen == 0, "\(genErr)")
+        let digest = genOut.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let (code, out, err) = try warden(["copy", "oci-layout:\(dir)/src:v1", "\(reg.host)/cli/app:v1", "--output", "json"])
+        #expect(code == 0, "\(err)")
+        struct Report: Decodable {
+            var root: Descriptor
+            var blobsCopied: Int
+            var referrers: [Descriptor]
+            var cosignTags: [String]
+        }
+        let report = try JSONDecoder().decode(Report.self, from: Data(out.utf8))
+        #expect(report.root.digest.description == digest)
+        #expect(report.referrers.count == 1)
+        #expect(report.cosignTags.count == 1)
+
+        let (_, raw, _) = try warden(["inspect", "--raw", "\(reg.host)/cli/app:v1"])
+        let (skopeoBytes, skopeoDigest) = try Skopeo.rawManifest("\(reg.host)/cli/app:v1")
+        #expect(Data(raw.utf8) == skopeoBytes)
+        #expect(skopeoDigest.description == digest)
+
+        let (_, d, _) = try warden(["digest", "\(reg.host)/cli/app:v1"])
+        #expect(d.trimmingCharacters(in: .whitespacesAndNewlines) == digest)
+        let (_, tags, _) = try warden(["tags", "\(reg.host)/cli/app"])
+        #expect(tags.split(separator: "\n").contains("v1"))
+        let (_, inspect, _) = try warden(["inspect", "\(reg.host)/cli/app:v1"])
+        #expect(inspect.contains("application/spdx+json"))
+        #expect(inspect.contains(".sig"))
+
+        let (missing, _, missingErr) = try warden(["copy", "\(reg.host)/cli/app:nope", "oci-layout:\(dir)/out:x"])
+        #expect(missing == 3)
+        #expect(missingErr.contains("404"))
+        let (usage, _, usageErr) = try warden(["digest", "\(reg.host)/Cli/App:v1"])
+        #expect(usage == 64)
+        #expect(usageErr.contains("must be lowercase"))
+        let (denied, _, deniedErr) = try warden(["copy", "oci-layout:\(dir)/src:v1", "\(auth.host)/cli/app:v1", "--dest-creds", "carol:wrong"])
+        #expect(denied == 4)
+        #expect(deniedErr.contains("401"))
+        let (ok, _, okErr) = try warden(["copy", "oci-layout:\(dir)/src:v1", "\(auth.host)/cli/app:v1", "--dest-creds", "carol:pw"])
+        #expect(ok == 0, "\(okErr)")
+    }
+
+    @Test func demoRunsOnItsOwn() throws {
+        let dir = tempDir()
+        let (code, out, err) = try warden(["demo", "--directory", dir])
+        #expect(code == 0, "\(err)")
+        #expect(out.contains("(same digest)"))
+        #expect(out.contains("0 blobs copied"))
+    }
+}

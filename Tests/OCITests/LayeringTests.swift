@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+
+/// Dependencies point downward only (docs/architecture.md): a module never imports one of a higher layer.
+@Suite struct LayeringTests {
+    /// Layer of each project module: 0 foundation, 1 domain, 2 engines, 3 surfaces. Test tools sit beside the
+    /// foundation and may be used only by surfaces and tests.
+    static let layers: [String: Int] = ["OCI": 0, "OCIRegistry": 0, "OCITesting": 0, "WardenCLI": 3]
+    static let testTools: Set<String> = ["OCITesting"]
+
+    static var sources: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources")
+    }
+
+    @Test func everyModuleHasALayer() throws {
+        let modules = try FileManager.default.contentsOfDirectory(atPath: Self.sources.path).filter { !$0.hasPrefix(".") }
+        for m in modules { #expect(Self.layers[m] != nil, "module \(m) has no layer in LayeringTests.layers") }
+    }
+
+    @Test func importsPointDownward() throws {
+        var violations: [String] = []
+        for (module, layer) in Self.layers {
+            let dir = Self.sources.appendingPathComponent(module)
+            guard let files = FileManager.default.enumerator(atPath: dir.path) else { continue }
+            for case let file as String in files where file.hasSuffix(".swift") {
+                let text = try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
+                for line in text.split(separator: "\n") where line.hasPrefix("import ") || line.hasPrefix("@testable import ") {
+                    let imported = String(line.split(separator: " ").last ?? "")
+                    guard let importedLayer = Self.layers[imported], imported != module else { continue }
+                    if importedLayer > layer { violations.append("\(module)/\(file) imports \(imported) (a higher layer)") }
+                    if Self.testTools.contains(imported), layer < 3 {
+                        violations.append("\(module)/\(file) imports the test tools \(imported)")
+                    }
+                    if layer == 0, imported == "OCIRegistry", module == "OCI" {
+                        violations.append("OCI/\(file) imports OCIRegistry: the model and stores must not depend on HTTP")
+                    }
+                }
+            }
+        }
+        #expect(violations.isEmpty, "\(violations)")
+    }
+}

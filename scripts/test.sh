@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs every test prerequisite that is missing (Debian packages), builds Warden and runs the whole test suite:
+# unit tests and integration tests against a real registry (docker-registry) and skopeo, in one pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "Installing test prerequisites: ${need[*]}"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+swift build --build-tests
+swift test --skip-build "$@"
