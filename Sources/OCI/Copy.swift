@@ -71,11 +71,15 @@ public struct GraphCopier: Sendable {
 
     /// Resolves `reference` (a tag or digest) in the source and copies it, tagging `destinationTag` last.
     public func copy(reference: String, destinationTag: String?) async throws -> CopyReport {
+        // Resolve the source and look at the destination tag at once: an unchanged tag costs one round trip.
+        let destination = self.destination
+        async let current = destinationTag == nil ? nil : try? await destination.resolve(destinationTag!)
         let root = try await source.resolve(reference)
-        return try await copy(root: root, destinationTag: destinationTag)
+        return try await copy(root: root, destinationTag: destinationTag, currentDestination: await current)
     }
 
-    public func copy(root: Descriptor, destinationTag: String?) async throws -> CopyReport {
+    /// Copies the graph of `root`; `currentDestination` is what the destination tag points to now, when known.
+    public func copy(root: Descriptor, destinationTag: String?, currentDestination: Descriptor? = nil) async throws -> CopyReport {
         let start = ContinuousClock.now
         let run = CopyRun(copier: self)
         var root = root
@@ -83,8 +87,10 @@ public struct GraphCopier: Sendable {
         if MediaType.isIndex(root.mediaType), !options.platforms.isEmpty {
             (root, built) = try await run.selectPlatforms(index: root)
         }
+        let tagged = currentDestination?.digest == root.digest
+        if tagged { run.present(root.digest) }
         if !built { try await run.copyNode(root, allowReferrers: true) }
-        if let destinationTag {
+        if let destinationTag, !tagged {
             try await destination.tag(root, as: destinationTag)
         }
         var report = run.report.withLock { $0 }
@@ -108,6 +114,10 @@ final class CopyRun: Sendable {
     let semaphore: AsyncSemaphore
     let report: Mutex<CopyReport>
     private let inflight = Mutex<[Digest: Task<Void, Error>]>([:])
+    /// Manifests known to be in the destination already (e.g. the one its tag points to).
+    private let known = Mutex<Set<Digest>>([])
+
+    func present(_ digest: Digest) { _ = known.withLock { $0.insert(digest) } }
 
     init(copier: GraphCopier) {
         self.copier = copier
@@ -143,7 +153,9 @@ final class CopyRun: Sendable {
     }
 
     private func copyManifest(_ node: Descriptor, allowReferrers: Bool) async throws {
-        if try await destination.exists(node) {
+        let known = self.known.withLock { $0.contains(node.digest) }
+        let present = known ? true : try await destination.exists(node)
+        if present {
             report.withLock { $0.manifestsSkipped += 1 }
             copier.options.progress?(.manifestDone(node, copied: false))
         } else {
@@ -169,15 +181,21 @@ final class CopyRun: Sendable {
     }
 
     private func copyReferrers(of subject: Descriptor) async throws {
-        let found = try await source.referrers(of: subject, artifactType: nil)
-        for referrer in found {
-            report.withLock { r in
-                if !r.referrers.contains(where: { $0.digest == referrer.digest }) { r.referrers.append(referrer) }
-            }
-        }
+        // The referrers lookup and the cosign tag lookups run side by side.
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for referrer in found {
-                group.addTask { try await self.copyNode(referrer, allowReferrers: true) }
+            group.addTask {
+                let found = try await self.source.referrers(of: subject, artifactType: nil)
+                self.report.withLock { r in
+                    for referrer in found where !r.referrers.contains(where: { $0.digest == referrer.digest }) {
+                        r.referrers.append(referrer)
+                    }
+                }
+                try await withThrowingTaskGroup(of: Void.self) { inner in
+                    for referrer in found {
+                        inner.addTask { try await self.copyNode(referrer, allowReferrers: true) }
+                    }
+                    while try await inner.next() != nil {}
+                }
             }
             for tag in CosignTags.tags(for: subject.digest) {
                 group.addTask {
@@ -187,8 +205,12 @@ final class CopyRun: Sendable {
                     } catch let e as OCIError where e.code == .notFound {
                         return
                     }
-                    try await self.copyNode(desc, allowReferrers: false)
-                    try await self.destination.tag(desc, as: tag)
+                    if (try? await self.destination.resolve(tag))?.digest == desc.digest {
+                        self.present(desc.digest)
+                    } else {
+                        try await self.copyNode(desc, allowReferrers: false)
+                        try await self.destination.tag(desc, as: tag)
+                    }
                     self.report.withLock { $0.cosignTags.append(tag) }
                 }
             }

@@ -24,7 +24,7 @@ public struct RegistryConfiguration: Sendable {
     /// Per-request time limit for small requests (manifests, tokens, HEADs).
     public var requestTimeout: TimeAmount = .seconds(120)
     /// Time allowed to establish a connection (the HTTP client retries refused connections within it).
-    public var connectTimeout: TimeAmount = .seconds(10)
+    public var connectTimeout: TimeAmount = .seconds(5)
     /// Time limit for a whole blob transfer.
     public var transferTimeout: TimeAmount = .hours(6)
 
@@ -135,7 +135,11 @@ public final class RegistryClient: Sendable {
             } catch {
                 attempt += 1
                 logger.debug("http error", metadata: ["method": "\(request.method)", "url": "\(request.url)", "error": "\(error)"])
-                if Task.isCancelled || !request.replayable || attempt >= configuration.retry.maxAttempts || !RegistryClient.isConnectionError(error) {
+                // The HTTP client already retries refused connections within the connect timeout, so connection
+                // failures get fewer attempts than throttling and server errors.
+                if Task.isCancelled || !request.replayable || attempt >= min(3, configuration.retry.maxAttempts)
+                    || !RegistryClient.isConnectionError(error)
+                {
                     throw OCIError(.transport, "\(request.method) \(request.url): \(RegistryClient.describeTransport(error))")
                 }
                 try await Task.sleep(for: configuration.retry.delay(attempt: attempt - 1, retryAfter: nil))
