@@ -130,11 +130,21 @@ public struct HarnessError: Error, CustomStringConvertible {
 /// Runs a program to completion and returns its standard output; a non-zero exit is an error with its stderr.
 @discardableResult
 public func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> String {
+    let (status, out, err) = try runProcess(executable, arguments, environment: environment)
+    guard status == 0 else {
+        throw HarnessError("\(executable) \(arguments.joined(separator: " ")) exited \(status): \(err)")
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// Runs a program to completion: exit status, standard output bytes, standard error text.
+public func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, Data, String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = arguments
     if let environment { p.environment = environment }
     let out = Pipe()
+    // stderr goes to a file so that neither pipe can fill up and block the child.
     let errPath = NSTemporaryDirectory() + "warden-run-\(UUID().uuidString).err"
     FileManager.default.createFile(atPath: errPath, contents: nil)
     defer { try? FileManager.default.removeItem(atPath: errPath) }
@@ -143,11 +153,7 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
     try p.run()
     let data = out.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-    guard p.terminationStatus == 0 else {
-        throw HarnessError("\(executable) \(arguments.joined(separator: " ")) exited \(p.terminationStatus): \(stderr)")
-    }
-    return String(decoding: data, as: UTF8.self)
+    return (p.terminationStatus, data, (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.

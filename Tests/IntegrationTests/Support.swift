@@ -41,17 +41,6 @@ func wardenBinary() throws -> String {
 
 /// Runs the CLI and returns exit status, stdout and stderr.
 func warden(_ arguments: [String]) throws -> (Int32, String, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: try wardenBinary())
-    p.arguments = arguments
-    let out = Pipe()
-    let errPath = NSTemporaryDirectory() + "warden-cli-\(UUID().uuidString)"
-    FileManager.default.createFile(atPath: errPath, contents: nil)
-    defer { try? FileManager.default.removeItem(atPath: errPath) }
-    p.standardOutput = out
-    p.standardError = FileHandle(forWritingAtPath: errPath)
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self), (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+    let (status, out, err) = try runProcess(try wardenBinary(), arguments)
+    return (status, String(decoding: out, as: UTF8.self), err)
 }
