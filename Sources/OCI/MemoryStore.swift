@@ -25,16 +25,30 @@ public actor MemoryStore: ContentStore {
 
     public func push(_ descriptor: Descriptor, content: ByteStream) async throws {
         let data = try await content.verifying(descriptor, source: "push to \(displayName)").collect(limit: Int.max)
-        store(descriptor, data)
         if MediaType.isManifest(descriptor.mediaType) {
-            let raw = try RawManifest(bytes: data, mediaType: descriptor.mediaType, digest: descriptor.digest)
-            if let subject = try raw.parsed().subject {
-                let entry = try referrerDescriptor(for: raw)
-                var list = referrerIndex[subject.digest, default: []]
-                if !list.contains(where: { $0.digest == entry.digest }) { list.append(entry) }
-                referrerIndex[subject.digest] = list
-            }
+            try insert(RawManifest(bytes: data, mediaType: descriptor.mediaType, digest: descriptor.digest))
+        } else {
+            store(descriptor, data)
         }
+    }
+
+    private func insert(_ raw: RawManifest) throws {
+        store(raw.descriptor, raw.bytes)
+        if let subject = try raw.parsed().subject {
+            let entry = try referrerDescriptor(for: raw)
+            var list = referrerIndex[subject.digest, default: []]
+            if !list.contains(where: { $0.digest == entry.digest }) { list.append(entry) }
+            referrerIndex[subject.digest] = list
+        }
+    }
+
+    /// Stores a manifest and points `tag` at it in one step, only when the tag's current digest (`"sha256:..."`,
+    /// as an ETag) equals `ifMatch` — a compare-and-set for registries that honour `If-Match`.
+    public func put(_ raw: RawManifest, tag: String?, ifMatch: String?) throws -> Bool {
+        if let ifMatch, let tag, let current = tags[tag], "\"\(current.digest)\"" != ifMatch { return false }
+        try insert(raw)
+        if let tag { tags[tag] = raw.descriptor }
+        return true
     }
 
     private func store(_ descriptor: Descriptor, _ data: Data) {

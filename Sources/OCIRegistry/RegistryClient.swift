@@ -111,6 +111,44 @@ public final class RegistryClient: Sendable {
         }
     }
 
+    /// Repository names in the registry's catalog, following `Link` pagination.
+    public func catalog(pageSize: Int = 1000) async throws -> [String] {
+        struct Page: Decodable { var repositories: [String]? }
+        return try await paginate("\(baseURL)/v2/_catalog?n=\(pageSize)", scopes: ["registry:catalog:*"]) { (page: Page) in page.repositories ?? [] }
+    }
+
+    /// GETs `first` and every page its `Link: <...>; rel="next"` headers lead to, collecting `extract` of each.
+    func paginate<Page: Decodable>(_ first: String, scopes: [String], _ extract: (Page) -> [String]) async throws -> [String] {
+        var items: [String] = []
+        var next: String? = first
+        var pages = 0
+        while let url = next {
+            pages += 1
+            guard pages <= 100_000 else { throw OCIError(.registry, "GET \(first): more than 100000 pages; the registry's Link headers loop") }
+            let response = try await send(RegistryRequest(method: .GET, url: url, scopes: scopes, timeout: configuration.requestTimeout))
+            let body = try await response.body.collect(upTo: 64 << 20)
+            guard response.status == .ok else { throw try await error(for: response, what: "GET \(url)", body: body) }
+            do {
+                items += extract(try JSONDecoder().decode(Page.self, from: Data(buffer: body)))
+            } catch {
+                throw OCIError(.registry, "GET \(url) returned an invalid list: \(describe(error))")
+            }
+            next = response.headers.first(name: "Link").flatMap { nextLink($0) }
+        }
+        return items
+    }
+
+    /// The target of a `Link: <url>; rel="next"` header, made absolute.
+    func nextLink(_ header: String) -> String? {
+        for part in header.split(separator: ",") where part.contains("rel=\"next\"") || part.contains("rel=next") {
+            guard let open = part.firstIndex(of: "<"), let close = part.firstIndex(of: ">") else { continue }
+            let target = String(part[part.index(after: open)..<close])
+            if target.hasPrefix("http") { return target }
+            return baseURL + (target.hasPrefix("/") ? "" : "/") + target
+        }
+        return nil
+    }
+
     // MARK: sending
 
     func send(_ request: RegistryRequest) async throws -> HTTPClientResponse {

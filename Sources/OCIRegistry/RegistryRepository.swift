@@ -105,29 +105,12 @@ public struct RegistryRepository: ContentStore, BlobMounter {
 
     /// Tags, following `Link` pagination.
     public func listTags() async throws -> [String] {
-        struct Page: Decodable { var tags: [String]? }
-        var tags: [String] = []
-        var next: String? = "\(base)/tags/list?n=1000"
-        while let url = next {
-            let response = try await client.send(RegistryRequest(method: .GET, url: url, scopes: pullScope, timeout: config.requestTimeout))
-            let body = try await response.body.collect(upTo: 64 << 20)
-            guard response.status == .ok else { throw try await client.error(for: response, what: "GET \(url)", body: body) }
-            let page = try JSONDecoder().decode(Page.self, from: Data(buffer: body))
-            tags += page.tags ?? []
-            next = response.headers.first(name: "Link").flatMap { nextLink($0) }
-        }
-        return tags
+        try await listTags(pageSize: 1000)
     }
 
-    func nextLink(_ header: String) -> String? {
-        // <url>; rel="next"
-        for part in header.split(separator: ",") where part.contains("rel=\"next\"") || part.contains("rel=next") {
-            guard let open = part.firstIndex(of: "<"), let close = part.firstIndex(of: ">") else { continue }
-            let target = String(part[part.index(after: open)..<close])
-            if target.hasPrefix("http") { return target }
-            return client.baseURL + (target.hasPrefix("/") ? "" : "/") + target
-        }
-        return nil
+    public func listTags(pageSize: Int) async throws -> [String] {
+        struct Page: Decodable { var tags: [String]? }
+        return try await client.paginate("\(base)/tags/list?n=\(pageSize)", scopes: pullScope) { (page: Page) in page.tags ?? [] }
     }
 
     // MARK: referrers
@@ -164,7 +147,7 @@ public struct RegistryRepository: ContentStore, BlobMounter {
                 }
                 let filtered = response.headers.first(name: "OCI-Filters-Applied")?.contains("artifactType") == true
                 result += index.manifests.filter { artifactType == nil || filtered || $0.artifactType == artifactType }
-                next = response.headers.first(name: "Link").flatMap { nextLink($0) }
+                next = response.headers.first(name: "Link").flatMap { client.nextLink($0) }
             }
             if await client.capabilities.referrersAPI(repository) == true { return result }
         }
@@ -192,7 +175,11 @@ public struct RegistryRepository: ContentStore, BlobMounter {
     /// Adds `entry` to the fallback index of `subject`. Read-modify-write with `If-Match` where offered, then a
     /// re-read to confirm the entry survived a concurrent writer; retried a few times.
     func addToFallbackIndex(_ entry: Descriptor, subject: Digest) async throws {
-        for _ in 0..<5 {
+        for attempt in 0..<12 {
+            if attempt > 0 {
+                // Another writer won the race: back off with jitter before reading again.
+                try await Task.sleep(for: .milliseconds(Int.random(in: 5...40) * min(attempt, 6)))
+            }
             var (index, etag) = try await fallbackIndex(for: subject)
             if index.manifests.contains(where: { $0.digest == entry.digest }) { return }
             index.manifests.append(entry)

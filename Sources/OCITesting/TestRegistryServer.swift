@@ -230,11 +230,10 @@ struct RegistryLogic {
         case .PUT:
             let mediaType = head.headers.first(name: "Content-Type") ?? MediaType.imageManifest
             let raw = try RawManifest(bytes: body, mediaType: mediaType)
-            if let etag = head.headers.first(name: "If-Match"), let current = try? await store.resolve(ref), "\"\(current.digest)\"" != etag {
+            let tag = (try? Digest(parsing: ref)) == nil ? ref : nil
+            guard try await store.put(raw, tag: tag, ifMatch: head.headers.first(name: "If-Match")) else {
                 return .error(.preconditionFailed, "PRECONDITION", "etag mismatch")
             }
-            try await store.push(raw)
-            if (try? Digest(parsing: ref)) == nil { try await store.tag(raw.descriptor, as: ref) }
             var r = Reply(status: .created)
             r.headers.add(name: "Docker-Content-Digest", value: raw.digest.description)
             if state.options.referrersAPI, let subject = try raw.parsed().subject {

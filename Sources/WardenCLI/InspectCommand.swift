@@ -173,3 +173,33 @@ struct DigestCommand: AsyncParsableCommand {
     }
 }
 
+
+struct CatalogCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "catalog", abstract: "List the repositories of a registry (where it allows listing).")
+
+    @Argument(help: "Registry host, e.g. localhost:5000.")
+    var registry: String
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let host: String
+        do {
+            host = try Reference(parsing: "\(registry)/x").registry
+        } catch let e as OCIError {
+            throw ValidationError(e.reason)
+        }
+        try await withRegistries(global) { registries in
+            let repositories = try await registries.client(host: host).catalog()
+            switch global.output {
+            case .json:
+                struct Out: Encodable {
+                    var registry: String
+                    var repositories: [String]
+                }
+                try printJSON(Out(registry: host, repositories: repositories))
+            case .text: for r in repositories { print(r) }
+            }
+        }
+    }
+}

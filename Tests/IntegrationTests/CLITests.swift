@@ -40,6 +40,9 @@ import Testing
         #expect(inspect.contains("application/spdx+json"))
         #expect(inspect.contains(".sig"))
 
+        let (_, catalog, _) = try warden(["catalog", reg.host])
+        #expect(catalog.split(separator: "\n").contains("cli/app"))
+
         let (missing, _, missingErr) = try warden(["copy", "\(reg.host)/cli/app:nope", "oci-layout:\(dir)/out:x"])
         #expect(missing == 3)
         #expect(missingErr.contains("404"))

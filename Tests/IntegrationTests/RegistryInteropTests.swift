@@ -260,3 +260,32 @@ import Testing
         #expect(try await LayoutStore(path: out, create: false).resolve("v1").digest == image.digest)
     }
 }
+
+@Suite struct RegistryAPITests {
+    @Test func paginationRangeReadsAndDelete() async throws {
+        let a = try await RegistryProcess.start()
+        defer { a.stop() }
+        let regs = try makeRegistries()
+        var random = RandomContent(seed: 200)
+        for name in ["one", "two", "three"] {
+            let repo = try regs.repository(Reference(parsing: "\(a.host)/pages/\(name)"))
+            let image = try await random.pushImage(to: repo, layerSizes: [3000])
+            for t in ["a", "b", "c", "d", "e"] { try await repo.tag(image.descriptor, as: "\(name)-\(t)") }
+        }
+        let repo = try regs.repository(Reference(parsing: "\(a.host)/pages/two"))
+        // Pages of two tags each, followed through Link headers.
+        #expect(try await repo.listTags(pageSize: 2).sorted() == ["two-a", "two-b", "two-c", "two-d", "two-e"])
+        #expect(try await regs.client(host: a.host).catalog(pageSize: 2) == ["pages/one", "pages/three", "pages/two"])
+
+        let manifest = try await repo.fetchManifest(repo.resolve("two-a"))
+        guard case .image(let m) = try manifest.parsed() else { return }
+        let layer = m.layers[0]
+        let whole = try await repo.fetchVerified(layer).collect(limit: 1 << 20)
+        let tail = try await repo.fetch(layer, offset: 1000).collect(limit: 1 << 20)
+        #expect(tail == whole.dropFirst(1000))
+
+        try await repo.delete(manifest.descriptor)
+        await #expect { _ = try await repo.resolve("two-a") } throws: { ($0 as! OCIError).code == .notFound }
+        try await regs.shutdown()
+    }
+}

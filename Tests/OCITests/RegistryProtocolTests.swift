@@ -180,3 +180,34 @@ import Testing
         #expect(Credentials(username: "u", password: "p").description == "u:***")
     }
 }
+
+@Suite struct FallbackIndexConcurrencyTests {
+    @Test func concurrentWritersKeepEveryEntryWhereIfMatchIsHonoured() async throws {
+        var options = TestRegistryServer.Options()
+        options.referrersAPI = false
+        let server = try await TestRegistryServer.start(options: options)
+        var c = RegistryConfiguration()
+        c.credentials = CredentialResolver(explicit: [:], configFiles: [], environment: [:])
+        let regs = try Registries(configuration: c)
+        let repo = try regs.repository(Reference(parsing: "\(server.host)/app"))
+        var random = RandomContent(seed: 30)
+        let image = try await random.pushImage(to: repo, layerSizes: [10])
+        let subject = image.descriptor
+        let digests = try await withThrowingTaskGroup(of: Digest.self) { group in
+            for i in 0..<8 {
+                group.addTask {
+                    var r = RandomContent(seed: UInt64(100 + i))
+                    return try await r.pushArtifact(to: repo, subject: subject, artifactType: "x/\(i)").digest
+                }
+            }
+            var all: Set<Digest> = []
+            for try await d in group { all.insert(d) }
+            return all
+        }
+        let listed = try await repo.referrers(of: subject, artifactType: nil)
+        #expect(Set(listed.map(\.digest)) == digests)
+        #expect(server.requests.contains { $0.hasPrefix("PUT /v2/app/manifests/\(subject.digest.tagSchema)") })
+        try await regs.shutdown()
+        try await server.shutdown()
+    }
+}
