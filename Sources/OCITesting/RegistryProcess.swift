@@ -20,7 +20,9 @@ public final class RegistryProcess: Sendable {
     public static let binary = "/usr/bin/docker-registry"
 
     /// Starts a registry; with `auth`, htpasswd (bcrypt) Basic authentication is required.
-    public static func start(auth: (username: String, password: String)? = nil, root: String? = nil, port: Int? = nil) async throws
+    public static func start(
+        auth: (username: String, password: String)? = nil, tls: (certificate: String, key: String)? = nil, root: String? = nil, port: Int? = nil
+    ) async throws
         -> RegistryProcess
     {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
@@ -47,6 +49,9 @@ public final class RegistryProcess: Sendable {
               addr: 127.0.0.1:\(port)
               secret: warden-test-secret
             """
+        if let tls {
+            config += "\n  tls:\n    certificate: \(tls.certificate)\n    key: \(tls.key)\n"
+        }
         if let auth {
             let htpasswd = try run("/usr/bin/htpasswd", ["-Bbn", auth.username, auth.password])
             try Data(htpasswd.utf8).write(to: URL(fileURLWithPath: dir + "/htpasswd"))

@@ -52,8 +52,12 @@ import Testing
         let (denied, _, deniedErr) = try warden(["copy", "oci-layout:\(dir)/src:v1", "\(auth.host)/cli/app:v1", "--dest-creds", "carol:wrong"])
         #expect(denied == 4)
         #expect(deniedErr.contains("401"))
-        let (ok, _, okErr) = try warden(["copy", "oci-layout:\(dir)/src:v1", "\(auth.host)/cli/app:v1", "--dest-creds", "carol:pw"])
+        let (ok, _, okErr) = try warden(["copy", "oci-layout:\(dir)/src:v1", "\(auth.host)/cli/app:v1", "--dest-creds", "carol:pw", "--verbose"])
         #expect(ok == 0, "\(okErr)")
+        // --verbose logs each exchange, never the credentials.
+        #expect(okErr.contains("method=PUT"))
+        #expect(!okErr.contains("carol:pw"))
+        #expect(!okErr.contains(Data("carol:pw".utf8).base64EncodedString()))
     }
 
     @Test func demoRunsOnItsOwn() throws {

@@ -37,6 +37,31 @@ import Testing
         #expect(pulled.digest == image.digest)
     }
 
+    @Test func dockerSchema2ImagePushedBySkopeo() async throws {
+        let a = try await RegistryProcess.start()
+        let b = try await RegistryProcess.start()
+        defer { a.stop(); b.stop() }
+        let layout = tempDir()
+        var random = RandomContent(seed: 108)
+        let store = try LayoutStore(path: layout)
+        let image = try await random.pushImage(to: store, layerSizes: [70_000, 9_000])
+        try await store.tag(image.descriptor, as: "v1")
+        // skopeo converts the OCI image to Docker v2 schema 2 on the way in.
+        try Skopeo.run(["copy", "--format", "v2s2", "--dest-tls-verify=false", "oci:\(layout):v1", "docker://\(a.host)/docker/app:v1"])
+        let (bytes, pushed) = try Skopeo.rawManifest("\(a.host)/docker/app:v1")
+        #expect(try RawManifest(bytes: bytes).mediaType == MediaType.dockerManifest)
+
+        let regs = try makeRegistries()
+        let report = try await GraphCopier(
+            from: try regs.repository(Reference(parsing: "\(a.host)/docker/app")), to: try regs.repository(Reference(parsing: "\(b.host)/docker/app"))
+        ).copy(reference: "v1", destinationTag: "v1")
+        try await regs.shutdown()
+        #expect(report.root.mediaType == MediaType.dockerManifest)
+        let (copiedBytes, copied) = try Skopeo.rawManifest("\(b.host)/docker/app:v1")
+        #expect(copied == pushed)
+        #expect(copiedBytes == bytes)
+    }
+
     @Test func multiPlatformIndexAllAndOnePlatform() async throws {
         let a = try await RegistryProcess.start()
         let b = try await RegistryProcess.start()
@@ -262,6 +287,23 @@ import Testing
 }
 
 @Suite struct RegistryAPITests {
+    @Test func sameRegistryCopyMountsEveryBlob() async throws {
+        let a = try await RegistryProcess.start()
+        defer { a.stop() }
+        let regs = try makeRegistries()
+        let src = try regs.repository(Reference(parsing: "\(a.host)/team-a/app"))
+        let dst = try regs.repository(Reference(parsing: "\(a.host)/team-b/app"))
+        var random = RandomContent(seed: 201)
+        let image = try await random.pushImage(to: src, layerSizes: [200_000, 300_000, 400_000])
+        try await src.tag(image.descriptor, as: "v1")
+        let report = try await GraphCopier(from: src, to: dst).copy(reference: "v1", destinationTag: "v1")
+        #expect(report.blobsMounted == 4)
+        #expect(report.blobsCopied == 0)
+        #expect(report.bytesCopied == 0)
+        #expect(try Skopeo.rawManifest("\(a.host)/team-b/app:v1").1 == image.digest)
+        try await regs.shutdown()
+    }
+
     @Test func paginationRangeReadsAndDelete() async throws {
         let a = try await RegistryProcess.start()
         defer { a.stop() }
@@ -287,5 +329,47 @@ import Testing
         try await repo.delete(manifest.descriptor)
         await #expect { _ = try await repo.resolve("two-a") } throws: { ($0 as! OCIError).code == .notFound }
         try await regs.shutdown()
+    }
+}
+
+@Suite struct TransportTests {
+    /// A registry serving TLS with a certificate from a private CA: trusted with the CA bundle, refused without.
+    @Test func tlsWithACustomCABundle() async throws {
+        let dir = tempDir()
+        let conf = """
+            [req]
+            distinguished_name = dn
+            [dn]
+            [ext]
+            subjectAltName = IP:127.0.0.1
+            basicConstraints = CA:FALSE
+            """
+        try Data(conf.utf8).write(to: URL(fileURLWithPath: dir + "/openssl.cnf"))
+        let openssl = "/usr/bin/openssl"
+        try run(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem", "-days", "2", "-subj", "/CN=Warden Test CA"])
+        try run(openssl, ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/server.key", "-out", dir + "/server.csr", "-subj", "/CN=127.0.0.1", "-config", dir + "/openssl.cnf"])
+        try run(openssl, ["x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.pem", "-CAkey", dir + "/ca.key", "-CAcreateserial", "-out", dir + "/server.pem", "-days", "2", "-extfile", dir + "/openssl.cnf", "-extensions", "ext"])
+        let reg = try await RegistryProcess.start(tls: (certificate: dir + "/server.pem", key: dir + "/server.key"))
+        defer { reg.stop() }
+
+        let trusted = try makeRegistries {
+            $0.tlsOnLoopback = true
+            $0.caBundlePath = dir + "/ca.pem"
+        }
+        let repo = try trusted.repository(Reference(parsing: "\(reg.host)/secure/app"))
+        var random = RandomContent(seed: 300)
+        let image = try await random.pushImage(to: repo, layerSizes: [5000])
+        try await repo.tag(image.descriptor, as: "v1")
+        #expect(try await repo.resolve("v1").digest == image.digest)
+        try await trusted.shutdown()
+
+        let untrusted = try makeRegistries { $0.tlsOnLoopback = true }
+        await #expect {
+            _ = try await untrusted.repository(Reference(parsing: "\(reg.host)/secure/app")).resolve("v1")
+        } throws: { error in
+            let e = error as! OCIError
+            return e.code == .transport && e.reason.contains("TLS") && e.reason.contains("--ca-file")
+        }
+        try await untrusted.shutdown()
     }
 }
