@@ -18,6 +18,9 @@ public final class TestRegistryServer: Sendable {
         public var failReferrers: (count: Int, status: Int) = (0, 0)
         /// Answer this many manifest requests with 429 and `Retry-After: 1` first.
         public var throttleManifests = 0
+        /// The first PATCH of an upload keeps only half of its bytes and answers 500, as a connection lost
+        /// mid-chunk would: the client must ask for the upload's `Range` and resend only the rest.
+        public var failFirstPatch = false
         public init() {}
     }
 
@@ -69,6 +72,7 @@ final class ServerState: Sendable {
     let referrerFailures = Mutex(0)
     let throttled = Mutex(0)
     let validTokens = Mutex<Set<String>>([])
+    let patchFailed = Mutex(false)
 
     init(options: TestRegistryServer.Options) { self.options = options }
 
@@ -274,11 +278,19 @@ struct RegistryLogic {
             state.uploads.withLock { $0[uuid] = Data() }
             return Reply(status: .accepted, headers: ["Location": "/v2/\(name)/blobs/uploads/\(uuid)", "Range": "0-0"])
         case .PATCH:
+            let fail = state.options.failFirstPatch && state.patchFailed.withLock { done in
+                defer { done = true }
+                return !done
+            }
             let size = state.uploads.withLock { u -> Int in
-                u[id, default: Data()].append(body)
+                u[id, default: Data()].append(fail ? body.prefix(body.count / 2) : body)
                 return u[id]!.count
             }
+            if fail { return .error(.internalServerError, "UNKNOWN", "connection lost mid-chunk") }
             return Reply(status: .accepted, headers: ["Location": "/v2/\(name)/blobs/uploads/\(id)", "Range": "0-\(max(0, size - 1))"])
+        case .GET:
+            guard let size = state.uploads.withLock({ $0[id]?.count }) else { return .error(.notFound, "BLOB_UPLOAD_UNKNOWN", id) }
+            return Reply(status: .noContent, headers: ["Location": "/v2/\(name)/blobs/uploads/\(id)", "Range": "0-\(max(0, size - 1))"])
         case .PUT:
             guard let digest = query["digest"] else { return .error(.badRequest, "DIGEST_INVALID", "digest missing") }
             let d = try Digest(parsing: digest)

@@ -211,3 +211,28 @@ import Testing
         try await server.shutdown()
     }
 }
+
+@Suite struct ChunkedUploadTests {
+    @Test func resumesFromTheRegistrysRangeAfterAFailedChunk() async throws {
+        var options = TestRegistryServer.Options()
+        options.failFirstPatch = true
+        let server = try await TestRegistryServer.start(options: options)
+        var c = RegistryConfiguration()
+        c.credentials = CredentialResolver(explicit: [:], configFiles: [], environment: [:])
+        c.retry.initialDelay = .milliseconds(5)
+        c.chunkedUploadThreshold = 100_000
+        c.chunkSize = 64 << 10
+        let regs = try Registries(configuration: c)
+        let repo = try regs.repository(Reference(parsing: "\(server.host)/chunks"))
+        var generator = SeededGenerator(seed: 40)
+        let data = generator.bytes(300_000)
+        let d = Descriptor.of(data, mediaType: "application/octet-stream")
+        try await repo.push(d, content: .bytes(data, chunkSize: 10_000))
+        #expect(try await repo.fetchVerified(d).collect(limit: 1 << 20) == data)
+        let log = server.requests
+        #expect(log.filter { $0.hasPrefix("PATCH") }.count == 6)  // 5 chunks, the first sent twice (its second half)
+        #expect(log.contains { $0.hasPrefix("GET /v2/chunks/blobs/uploads/") })
+        try await regs.shutdown()
+        try await server.shutdown()
+    }
+}
