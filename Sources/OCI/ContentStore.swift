@@ -49,7 +49,8 @@ extension ContentReader {
     /// A manifest's exact bytes, verified.
     public func fetchManifest(_ descriptor: Descriptor) async throws -> RawManifest {
         guard descriptor.size <= maxManifestSize else {
-            throw OCIError(.invalidManifest, "manifest \(descriptor.digest) in \(displayName) is \(descriptor.size) bytes; the limit is \(maxManifestSize)")
+            throw OCIError(
+                .invalidManifest, "manifest \(descriptor.digest) in \(displayName) is \(descriptor.size) bytes; the limit is \(maxManifestSize)")
         }
         let bytes = try await fetchVerified(descriptor).collect(limit: maxManifestSize)
         return try RawManifest(bytes: bytes, mediaType: descriptor.mediaType, digest: descriptor.digest)

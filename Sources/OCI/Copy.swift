@@ -62,7 +62,9 @@ public struct GraphCopier: Sendable {
     public let options: CopyOptions
     let logger: Logger
 
-    public init(from source: any ContentStore, to destination: any ContentStore, options: CopyOptions = .init(), logger: Logger = Logger(label: "warden.copy")) {
+    public init(
+        from source: any ContentStore, to destination: any ContentStore, options: CopyOptions = .init(), logger: Logger = Logger(label: "warden.copy")
+    ) {
         self.source = source
         self.destination = destination
         self.options = options

@@ -214,7 +214,8 @@ public enum Location: Sendable, Hashable, CustomStringConvertible {
                 rest = String(rest[..<colon])
             }
             guard !rest.isEmpty else {
-                throw OCIError(.invalidReference, "invalid layout reference \"\(input)\": the directory path is missing (oci-layout:PATH[:TAG|@DIGEST])")
+                throw OCIError(
+                    .invalidReference, "invalid layout reference \"\(input)\": the directory path is missing (oci-layout:PATH[:TAG|@DIGEST])")
             }
             self = .layout(path: rest, tag: tag, digest: digest)
         } else {

@@ -33,7 +33,9 @@ public struct CredentialResolver: Sendable {
     public var configFiles: [String]
     public var environment: [String: String]
 
-    public init(explicit: [String: Credentials] = [:], configFiles: [String]? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(
+        explicit: [String: Credentials] = [:], configFiles: [String]? = nil, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
         self.explicit = explicit
         self.environment = environment
         self.configFiles = configFiles ?? CredentialResolver.defaultConfigFiles(environment)
@@ -87,10 +89,12 @@ public struct CredentialResolver: Sendable {
         if let auths = config.auths {
             for (key, auth) in auths where keys.contains(CredentialResolver.normaliseKey(key)) {
                 if let encoded = auth.auth, !encoded.isEmpty {
-                    guard let data = Data(base64Encoded: encoded), let s = String(data: data, encoding: .utf8), let colon = s.firstIndex(of: ":") else {
+                    guard let data = Data(base64Encoded: encoded), let s = String(data: data, encoding: .utf8), let colon = s.firstIndex(of: ":")
+                    else {
                         throw OCIError(.invalidArgument, "credentials file \(configFile): auths[\"\(key)\"].auth is not base64 of USER:PASSWORD")
                     }
-                    return Credentials(username: String(s[..<colon]), password: String(s[s.index(after: colon)...]), identityToken: auth.identitytoken)
+                    return Credentials(
+                        username: String(s[..<colon]), password: String(s[s.index(after: colon)...]), identityToken: auth.identitytoken)
                 }
                 if let u = auth.username, let p = auth.password { return Credentials(username: u, password: p) }
                 if let t = auth.identitytoken { return Credentials(username: "<token>", password: "", identityToken: t) }
@@ -148,7 +152,8 @@ public struct CredentialHelper: Sendable {
             if text.contains("credentials not found") { return nil }
             throw OCIError(
                 .unauthorized,
-                "credential helper docker-credential-\(name) failed for \(serverURL) (exit \(process.terminationStatus)): \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
+                "credential helper docker-credential-\(name) failed for \(serverURL) (exit \(process.terminationStatus)): \(text.trimmingCharacters(in: .whitespacesAndNewlines))"
+            )
         }
         struct Reply: Decodable {
             var Username: String

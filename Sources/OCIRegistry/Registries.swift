@@ -57,12 +57,18 @@ public final class Registries: Sendable {
 
     /// Closes connections. Also done on deinit, so an early exit (an error, a failed test) cannot leak the client.
     public func shutdown() async throws {
-        guard isShutDown.withLock({ let was = $0; $0 = true; return !was }) else { return }
+        guard
+            isShutDown.withLock({
+                let was = $0; $0 = true; return !was
+            })
+        else { return }
         try await http.shutdown()
     }
 
     deinit {
-        if isShutDown.withLock({ let was = $0; $0 = true; return !was }) {
+        if isShutDown.withLock({
+            let was = $0; $0 = true; return !was
+        }) {
             _ = http.shutdown()
         }
     }

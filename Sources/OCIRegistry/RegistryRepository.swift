@@ -67,7 +67,8 @@ public struct RegistryRepository: ContentStore, BlobMounter {
     public func resolve(_ reference: String) async throws -> Descriptor {
         let url = "\(base)/manifests/\(reference)"
         let headers: HTTPHeaders = ["Accept": MediaType.manifestAccept.joined(separator: ", ")]
-        let head = try await client.send(RegistryRequest(method: .HEAD, url: url, headers: headers, scopes: pullScope, timeout: config.requestTimeout))
+        let head = try await client.send(
+            RegistryRequest(method: .HEAD, url: url, headers: headers, scopes: pullScope, timeout: config.requestTimeout))
         guard head.status == .ok else {
             throw try await client.error(for: head, what: "HEAD \(url)", body: ByteBuffer())
         }
@@ -88,7 +89,8 @@ public struct RegistryRepository: ContentStore, BlobMounter {
     public func getManifest(_ reference: String) async throws -> RawManifest {
         let url = "\(base)/manifests/\(reference)"
         let headers: HTTPHeaders = ["Accept": MediaType.manifestAccept.joined(separator: ", ")]
-        let response = try await client.send(RegistryRequest(method: .GET, url: url, headers: headers, scopes: pullScope, timeout: config.requestTimeout))
+        let response = try await client.send(
+            RegistryRequest(method: .GET, url: url, headers: headers, scopes: pullScope, timeout: config.requestTimeout))
         guard response.status == .ok else { throw try await client.error(for: response, what: "GET \(url)", body: nil) }
         let body = try await response.body.collect(upTo: maxManifestSize)
         let bytes = Data(buffer: body)
@@ -121,14 +123,17 @@ public struct RegistryRepository: ContentStore, BlobMounter {
         if await client.capabilities.referrersAPI(repository) != false {
             var url = "\(base)/referrers/\(subject.digest)"
             if let artifactType {
-                url += "?artifactType=" + (artifactType.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? artifactType)
+                url +=
+                    "?artifactType="
+                    + (artifactType.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? artifactType)
             }
             var result: [Descriptor] = []
             var next: String? = url
             var first = true
             while let pageURL = next {
                 let response = try await client.send(
-                    RegistryRequest(method: .GET, url: pageURL, headers: ["Accept": MediaType.imageIndex], scopes: pullScope, timeout: config.requestTimeout))
+                    RegistryRequest(
+                        method: .GET, url: pageURL, headers: ["Accept": MediaType.imageIndex], scopes: pullScope, timeout: config.requestTimeout))
                 let body = try await response.body.collect(upTo: maxManifestSize)
                 if first, response.status == .notFound {
                     await client.capabilities.setReferrersAPI(repository, false)
@@ -159,7 +164,9 @@ public struct RegistryRepository: ContentStore, BlobMounter {
     func fallbackIndex(for digest: Digest) async throws -> (ImageIndex, String?) {
         let url = "\(base)/manifests/\(digest.tagSchema)"
         let response = try await client.send(
-            RegistryRequest(method: .GET, url: url, headers: ["Accept": "\(MediaType.imageIndex), \(MediaType.dockerManifestList)"], scopes: pullScope, timeout: config.requestTimeout))
+            RegistryRequest(
+                method: .GET, url: url, headers: ["Accept": "\(MediaType.imageIndex), \(MediaType.dockerManifestList)"], scopes: pullScope,
+                timeout: config.requestTimeout))
         let body = try await response.body.collect(upTo: maxManifestSize)
         if response.status == .notFound { return (ImageIndex(manifests: []), nil) }
         guard response.status == .ok else {
@@ -191,7 +198,8 @@ public struct RegistryRepository: ContentStore, BlobMounter {
             let (check, _) = try await fallbackIndex(for: subject)
             if check.manifests.contains(where: { $0.digest == entry.digest }) { return }
         }
-        throw OCIError(.registry, "could not update the referrers fallback index \(displayName):\(subject.tagSchema): it kept changing under concurrent writers")
+        throw OCIError(
+            .registry, "could not update the referrers fallback index \(displayName):\(subject.tagSchema): it kept changing under concurrent writers")
     }
 
     // MARK: writing
@@ -221,22 +229,30 @@ public struct RegistryRepository: ContentStore, BlobMounter {
         let url = "\(base)/manifests/\(reference)"
         let bytes = raw.bytes
         let response = try await client.send(
-            RegistryRequest(method: .PUT, url: url, headers: headers, body: { .bytes(ByteBuffer(bytes: bytes)) }, scopes: pushScope, timeout: config.requestTimeout))
+            RegistryRequest(
+                method: .PUT, url: url, headers: headers, body: { .bytes(ByteBuffer(bytes: bytes)) }, scopes: pushScope,
+                timeout: config.requestTimeout))
         let body = try await response.body.collect(upTo: 1 << 20)
         guard response.status == .created || response.status == .ok else {
             throw try await client.error(for: response, what: "PUT \(url)", body: body)
         }
-        if let d = response.headers.first(name: "Docker-Content-Digest"), let got = try? Digest(parsing: d), got.algorithm == raw.digest.algorithm, got != raw.digest {
+        if let d = response.headers.first(name: "Docker-Content-Digest"), let got = try? Digest(parsing: d), got.algorithm == raw.digest.algorithm,
+            got != raw.digest
+        {
             throw OCIError(.digestMismatch, "\(displayName) stored manifest \(raw.digest) under digest \(got)")
         }
         return response
     }
 
-    private func putManifest(_ raw: RawManifest, reference: String, extraHeaders: HTTPHeaders, allowPreconditionFailure: Bool) async throws -> HTTPResponseStatus {
+    private func putManifest(_ raw: RawManifest, reference: String, extraHeaders: HTTPHeaders, allowPreconditionFailure: Bool) async throws
+        -> HTTPResponseStatus
+    {
         let url = "\(base)/manifests/\(reference)"
         let bytes = raw.bytes
         let response = try await client.send(
-            RegistryRequest(method: .PUT, url: url, headers: extraHeaders, body: { .bytes(ByteBuffer(bytes: bytes)) }, scopes: pushScope, timeout: config.requestTimeout))
+            RegistryRequest(
+                method: .PUT, url: url, headers: extraHeaders, body: { .bytes(ByteBuffer(bytes: bytes)) }, scopes: pushScope,
+                timeout: config.requestTimeout))
         let body = try await response.body.collect(upTo: 1 << 20)
         if allowPreconditionFailure, response.status == .preconditionFailed { return response.status }
         guard response.status == .created || response.status == .ok else {
@@ -259,7 +275,8 @@ public struct RegistryRepository: ContentStore, BlobMounter {
 
     public func delete(_ descriptor: Descriptor) async throws {
         let url = endpoint(for: descriptor)
-        let response = try await client.send(RegistryRequest(method: .DELETE, url: url, scopes: ["repository:\(repository):delete"] + pushScope, timeout: config.requestTimeout))
+        let response = try await client.send(
+            RegistryRequest(method: .DELETE, url: url, scopes: ["repository:\(repository):delete"] + pushScope, timeout: config.requestTimeout))
         let body = try await response.body.collect(upTo: 1 << 20)
         guard response.status == .accepted || response.status == .ok else {
             throw try await client.error(for: response, what: "DELETE \(url)", body: body)
@@ -274,14 +291,17 @@ public struct RegistryRepository: ContentStore, BlobMounter {
         let from = src.repository.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? src.repository
         let url = "\(base)/blobs/uploads/?mount=\(descriptor.digest)&from=\(from)"
         let response = try await client.send(
-            RegistryRequest(method: .POST, url: url, headers: ["Content-Length": "0"], scopes: pushScope + ["repository:\(src.repository):pull"], timeout: config.requestTimeout))
+            RegistryRequest(
+                method: .POST, url: url, headers: ["Content-Length": "0"], scopes: pushScope + ["repository:\(src.repository):pull"],
+                timeout: config.requestTimeout))
         _ = try await response.body.collect(upTo: 1 << 20)
         switch response.status {
         case .created: return true
         case .accepted:
             // The registry opened an upload session instead; cancel it and let the caller upload.
             if let location = response.headers.first(name: "Location") {
-                _ = try? await client.send(RegistryRequest(method: .DELETE, url: absolute(location), scopes: pushScope, timeout: config.requestTimeout))
+                _ = try? await client.send(
+                    RegistryRequest(method: .DELETE, url: absolute(location), scopes: pushScope, timeout: config.requestTimeout))
             }
             return false
         default:
@@ -300,7 +320,8 @@ public struct RegistryRepository: ContentStore, BlobMounter {
 
     func startUpload() async throws -> String {
         let url = "\(base)/blobs/uploads/"
-        let response = try await client.send(RegistryRequest(method: .POST, url: url, headers: ["Content-Length": "0"], scopes: pushScope, timeout: config.requestTimeout))
+        let response = try await client.send(
+            RegistryRequest(method: .POST, url: url, headers: ["Content-Length": "0"], scopes: pushScope, timeout: config.requestTimeout))
         let body = try await response.body.collect(upTo: 1 << 20)
         guard response.status == .accepted, let location = response.headers.first(name: "Location") else {
             throw try await client.error(for: response, what: "POST \(url)", body: body)
@@ -352,10 +373,13 @@ public struct RegistryRepository: ContentStore, BlobMounter {
                 headers.add(name: "Content-Range", value: "\(offset)-\(offset + Int64(chunk.count) - 1)")
                 do {
                     let response = try await client.send(
-                        RegistryRequest(method: .PATCH, url: location, headers: headers, body: { .bytes(ByteBuffer(bytes: chunk)) }, replayable: false, scopes: pushScope, timeout: config.transferTimeout))
+                        RegistryRequest(
+                            method: .PATCH, url: location, headers: headers, body: { .bytes(ByteBuffer(bytes: chunk)) }, replayable: false,
+                            scopes: pushScope, timeout: config.transferTimeout))
                     let body = try await response.body.collect(upTo: 1 << 20)
                     guard response.status == .accepted else {
-                        throw try await client.error(for: response, what: "PATCH chunk \(offset)-\(offset + Int64(chunk.count) - 1) of \(descriptor.digest)", body: body)
+                        throw try await client.error(
+                            for: response, what: "PATCH chunk \(offset)-\(offset + Int64(chunk.count) - 1) of \(descriptor.digest)", body: body)
                     }
                     if let l = response.headers.first(name: "Location") { location = absolute(l) }
                     offset += Int64(chunk.count)
@@ -389,7 +413,9 @@ public struct RegistryRepository: ContentStore, BlobMounter {
         guard response.status == .noContent || response.status == .accepted else {
             throw try await client.error(for: response, what: "GET upload status \(location)", body: ByteBuffer())
         }
-        guard let range = response.headers.first(name: "Range"), let dash = range.lastIndex(of: "-"), let end = Int64(range[range.index(after: dash)...]) else {
+        guard let range = response.headers.first(name: "Range"), let dash = range.lastIndex(of: "-"),
+            let end = Int64(range[range.index(after: dash)...])
+        else {
             return 0
         }
         // distribution reports "0-0" both for an empty session and for one byte; treat it as empty.

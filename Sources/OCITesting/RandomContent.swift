@@ -108,7 +108,9 @@ public struct RandomContent: Sendable {
         var layer = Descriptor.of(payload, mediaType: MediaType.cosignSimpleSigning)
         layer.annotations = ["dev.cosignproject.cosign/signature": generator.bytes(64).base64EncodedString()]
         try await store.push(layer, bytes: payload)
-        let configBytes = Data(#"{"architecture":"","config":{},"created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":[]}}"#.utf8)
+        let configBytes = Data(
+            #"{"architecture":"","config":{},"created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":[]}}"#
+                .utf8)
         let config = Descriptor.of(configBytes, mediaType: MediaType.imageConfig)
         try await store.push(config, bytes: configBytes)
         let manifest = try RawManifest.encode(ImageManifest(config: config, layers: [layer]), mediaType: MediaType.imageManifest)

@@ -77,10 +77,12 @@ public final class RegistryProcess: Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: RegistryProcess.binary)
         p.arguments = ["serve", configPath]
-        let log = FileHandle(forWritingAtPath: root + "/registry.log") ?? {
-            FileManager.default.createFile(atPath: root + "/registry.log", contents: nil)
-            return FileHandle(forWritingAtPath: root + "/registry.log")!
-        }()
+        let log =
+            FileHandle(forWritingAtPath: root + "/registry.log")
+            ?? {
+                FileManager.default.createFile(atPath: root + "/registry.log", contents: nil)
+                return FileHandle(forWritingAtPath: root + "/registry.log")!
+            }()
         log.seekToEndOfFile()
         p.standardOutput = log
         p.standardError = log

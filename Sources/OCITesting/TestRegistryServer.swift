@@ -278,10 +278,12 @@ struct RegistryLogic {
             state.uploads.withLock { $0[uuid] = Data() }
             return Reply(status: .accepted, headers: ["Location": "/v2/\(name)/blobs/uploads/\(uuid)", "Range": "0-0"])
         case .PATCH:
-            let fail = state.options.failFirstPatch && state.patchFailed.withLock { done in
-                defer { done = true }
-                return !done
-            }
+            let fail =
+                state.options.failFirstPatch
+                && state.patchFailed.withLock { done in
+                    defer { done = true }
+                    return !done
+                }
             let size = state.uploads.withLock { u -> Int in
                 u[id, default: Data()].append(fail ? body.prefix(body.count / 2) : body)
                 return u[id]!.count

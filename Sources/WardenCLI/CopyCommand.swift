@@ -77,7 +77,9 @@ struct CopyCommand: AsyncParsableCommand {
             print("  manifests  \(report.manifestsCopied) copied, \(report.manifestsSkipped) already present")
             print("  blobs      \(report.blobsCopied) copied, \(report.blobsMounted) mounted, \(report.blobsSkipped) already present")
             print("  bytes      \(formatBytes(report.bytesCopied)) in \(String(format: "%.2f", report.seconds)) s (\(formatBytes(Int64(rate)))/s)")
-            print("  referrers  \(report.referrers.count)" + (report.cosignTags.isEmpty ? "" : ", cosign tags: \(report.cosignTags.sorted().joined(separator: ", "))"))
+            print(
+                "  referrers  \(report.referrers.count)"
+                    + (report.cosignTags.isEmpty ? "" : ", cosign tags: \(report.cosignTags.sorted().joined(separator: ", "))"))
         }
     }
 }
@@ -117,7 +119,8 @@ final class ProgressDisplay: Sendable {
     func draw() {
         let s = state.withLock { $0 }
         let secs = max(0.001, started.duration(to: .now).seconds)
-        let line = "\r\u{1B}[K\(formatBytes(s.bytes)) at \(formatBytes(Int64(Double(s.bytes) / secs)))/s, blobs \(s.blobsDone) done, \(s.blobsStarted - min(s.blobsStarted, s.blobsDone)) in flight"
+        let line =
+            "\r\u{1B}[K\(formatBytes(s.bytes)) at \(formatBytes(Int64(Double(s.bytes) / secs)))/s, blobs \(s.blobsDone) done, \(s.blobsStarted - min(s.blobsStarted, s.blobsDone)) in flight"
         FileHandle.standardError.write(Data(line.utf8))
     }
 

@@ -26,7 +26,8 @@ func referrerTree(of subject: Descriptor, in store: any ContentStore, depth: Int
     }
     for tag in CosignTags.tags(for: subject.digest) {
         guard let d = try? await store.resolve(tag) else { continue }
-        nodes.append(ReferrerNode(digest: d.digest.description, mediaType: d.mediaType, artifactType: nil, size: d.size, via: "tag \(tag)", referrers: []))
+        nodes.append(
+            ReferrerNode(digest: d.digest.description, mediaType: d.mediaType, artifactType: nil, size: d.size, via: "tag \(tag)", referrers: []))
     }
     return nodes
 }
@@ -77,7 +78,8 @@ struct InspectCommand: AsyncParsableCommand {
                 reference: location.description, digest: desc.digest.description, mediaType: manifest.mediaType, size: desc.size,
                 referrers: try await referrerTree(of: desc, in: store))
             let parsed = try manifest.parsed()
-            out.artifactType = parsed.artifactType == MediaType.imageConfig || parsed.artifactType == MediaType.dockerConfig ? nil : parsed.artifactType
+            out.artifactType =
+                parsed.artifactType == MediaType.imageConfig || parsed.artifactType == MediaType.dockerConfig ? nil : parsed.artifactType
             out.subject = parsed.subject?.digest.description
             switch parsed {
             case .index(let idx):
@@ -173,9 +175,9 @@ struct DigestCommand: AsyncParsableCommand {
     }
 }
 
-
 struct CatalogCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "catalog", abstract: "List the repositories of a registry (where it allows listing).")
+    static let configuration = CommandConfiguration(
+        commandName: "catalog", abstract: "List the repositories of a registry (where it allows listing).")
 
     @Argument(help: "Registry host, e.g. localhost:5000.")
     var registry: String

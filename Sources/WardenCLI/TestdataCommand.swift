@@ -6,7 +6,9 @@ import OCITesting
 
 /// Parses sizes like 512, 64KiB, 20MiB, 1GiB.
 func parseSize(_ s: String) throws -> Int {
-    let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000), ("B", 1)]
+    let units: [(String, Int)] = [
+        ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000), ("B", 1),
+    ]
     for (suffix, mult) in units where s.hasSuffix(suffix) {
         if let n = Int(s.dropLast(suffix.count)) { return n * mult }
     }
@@ -94,7 +96,9 @@ struct DemoCommand: AsyncParsableCommand {
 
         print("2. warden copy oci-layout:\(dir)/upstream:v1 oci-layout:\(dir)/internal:v1")
         let first = try await GraphCopier(from: src, to: dst).copy(reference: "v1", destinationTag: "v1")
-        print("   \(first.manifestsCopied) manifests, \(first.blobsCopied) blobs, \(formatBytes(first.bytesCopied)), \(first.referrers.count) referrer(s), cosign tags: \(first.cosignTags.joined(separator: ", "))")
+        print(
+            "   \(first.manifestsCopied) manifests, \(first.blobsCopied) blobs, \(formatBytes(first.bytesCopied)), \(first.referrers.count) referrer(s), cosign tags: \(first.cosignTags.joined(separator: ", "))"
+        )
 
         print("3. Copying again: nothing changed, nothing is transferred")
         let second = try await GraphCopier(from: src, to: dst).copy(reference: "v1", destinationTag: "v1")
@@ -106,7 +110,9 @@ struct DemoCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let refs = try await dst.referrers(of: copied, artifactType: nil)
-        print("4. Destination has \(copied.digest) (same digest) with \(refs.count) referrer(s) and tags \(try await dst.listTags().joined(separator: ", "))")
+        print(
+            "4. Destination has \(copied.digest) (same digest) with \(refs.count) referrer(s) and tags \(try await dst.listTags().joined(separator: ", "))"
+        )
         print("Done. Inspect it with: warden inspect oci-layout:\(dir)/internal:v1")
     }
 }

@@ -17,8 +17,10 @@ struct Warden: AsyncParsableCommand {
             3 not found; 4 authentication or authorization failure; 64 usage error.
             """,
         version: "0.1.0",
-        subcommands: [CopyCommand.self, InspectCommand.self, TagsCommand.self, DigestCommand.self, CatalogCommand.self, DemoCommand.self,
-                      TestdataCommand.self, BenchIngestCommand.self]
+        subcommands: [
+            CopyCommand.self, InspectCommand.self, TagsCommand.self, DigestCommand.self, CatalogCommand.self, DemoCommand.self,
+            TestdataCommand.self, BenchIngestCommand.self,
+        ]
     )
 }
 

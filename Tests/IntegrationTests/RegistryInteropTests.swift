@@ -69,7 +69,10 @@ import Testing
         let layout = tempDir()
         var random = RandomContent(seed: 101)
         let store = try LayoutStore(path: layout)
-        let platforms = [Platform(os: "linux", architecture: "amd64"), Platform(os: "linux", architecture: "arm64", variant: "v8"), Platform(os: "linux", architecture: "ppc64le")]
+        let platforms = [
+            Platform(os: "linux", architecture: "amd64"), Platform(os: "linux", architecture: "arm64", variant: "v8"),
+            Platform(os: "linux", architecture: "ppc64le"),
+        ]
         let index = try await random.pushIndex(to: store, platforms: platforms, layerSizes: [100_000, 20_000])
         try await store.tag(index.descriptor, as: "multi")
         // skopeo converts the index on the way (it may not preserve its digest): what it pushed is the reference.
@@ -108,7 +111,8 @@ import Testing
         let image = try await random.pushImage(to: src, layerSizes: [10_000])
         try await src.tag(image.descriptor, as: "v1")
         let sbom = try await random.pushArtifact(to: src, subject: image.descriptor, artifactType: "application/spdx+json")
-        let attestation = try await random.pushArtifact(to: src, subject: sbom.descriptor, artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json")
+        let attestation = try await random.pushArtifact(
+            to: src, subject: sbom.descriptor, artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json")
 
         // distribution 2.8 has no referrers API: Warden wrote the sha256-<hex> fallback index, which skopeo reads.
         let (fallback, _) = try Skopeo.rawManifest("\(a.host)/app:\(image.digest.tagSchema)")
@@ -162,9 +166,12 @@ import Testing
         try await store.tag(image.descriptor, as: "v1")
         try skopeoPush(layout: layout, tag: "v1", to: "\(a.host)/private/app:v1", creds: "alice:wonderland")
 
-        let good = try makeRegistries(credentials: [a.host: Credentials(username: "alice", password: "wonderland"), b.host: Credentials(username: "bob", password: "builder")])
+        let good = try makeRegistries(credentials: [
+            a.host: Credentials(username: "alice", password: "wonderland"), b.host: Credentials(username: "bob", password: "builder"),
+        ])
         let report = try await GraphCopier(
-            from: try good.repository(Reference(parsing: "\(a.host)/private/app")), to: try good.repository(Reference(parsing: "\(b.host)/private/app"))
+            from: try good.repository(Reference(parsing: "\(a.host)/private/app")),
+            to: try good.repository(Reference(parsing: "\(b.host)/private/app"))
         ).copy(reference: "v1", destinationTag: "v1")
         try await good.shutdown()
         #expect(report.root.digest == image.digest)
@@ -346,9 +353,24 @@ import Testing
             """
         try Data(conf.utf8).write(to: URL(fileURLWithPath: dir + "/openssl.cnf"))
         let openssl = "/usr/bin/openssl"
-        try run(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem", "-days", "2", "-subj", "/CN=Warden Test CA"])
-        try run(openssl, ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/server.key", "-out", dir + "/server.csr", "-subj", "/CN=127.0.0.1", "-config", dir + "/openssl.cnf"])
-        try run(openssl, ["x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.pem", "-CAkey", dir + "/ca.key", "-CAcreateserial", "-out", dir + "/server.pem", "-days", "2", "-extfile", dir + "/openssl.cnf", "-extensions", "ext"])
+        try run(
+            openssl,
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem", "-days", "2", "-subj",
+                "/CN=Warden Test CA",
+            ])
+        try run(
+            openssl,
+            [
+                "req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/server.key", "-out", dir + "/server.csr", "-subj", "/CN=127.0.0.1",
+                "-config", dir + "/openssl.cnf",
+            ])
+        try run(
+            openssl,
+            [
+                "x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.pem", "-CAkey", dir + "/ca.key", "-CAcreateserial", "-out",
+                dir + "/server.pem", "-days", "2", "-extfile", dir + "/openssl.cnf", "-extensions", "ext",
+            ])
         let reg = try await RegistryProcess.start(tls: (certificate: dir + "/server.pem", key: dir + "/server.key"))
         defer { reg.stop() }
 

@@ -72,7 +72,9 @@ import Testing
     @Test func rejectsGarbageAndSchema1() {
         #expect { try RawManifest(bytes: Data("not json".utf8)) } throws: { ($0 as? OCIError)?.code == .invalidManifest }
         #expect { try RawManifest(bytes: Data(#"{"schemaVersion":1,"fsLayers":[]}"#.utf8)) } throws: { ($0 as? OCIError)?.code == .unsupported }
-        let bad = Data(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"x","digest":"sha256:12","size":1},"layers":[]}"#.utf8)
+        let bad = Data(
+            #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"x","digest":"sha256:12","size":1},"layers":[]}"#
+                .utf8)
         #expect {
             try RawManifest(bytes: bad).parsed()
         } throws: { error in

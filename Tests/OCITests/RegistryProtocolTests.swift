@@ -112,7 +112,10 @@ import Testing
         var options = TestRegistryServer.Options()
         options.bearerAuth = ("alice", "s3cret")
         let server = try await TestRegistryServer.start(options: options)
-        let good = try registries { $0.credentials = CredentialResolver(explicit: [server.host: Credentials(username: "alice", password: "s3cret")], configFiles: [], environment: [:]) }
+        let good = try registries {
+            $0.credentials = CredentialResolver(
+                explicit: [server.host: Credentials(username: "alice", password: "s3cret")], configFiles: [], environment: [:])
+        }
         let repo = try good.repository(Reference(parsing: "\(server.host)/team/app"))
         var random = RandomContent(seed: 14)
         let image = try await random.pushImage(to: repo, layerSizes: [100, 200])
@@ -121,7 +124,10 @@ import Testing
         // One token per scope set, reused until it expires.
         #expect(server.tokensIssued <= 2)
 
-        let bad = try registries { $0.credentials = CredentialResolver(explicit: [server.host: Credentials(username: "alice", password: "wrong")], configFiles: [], environment: [:]) }
+        let bad = try registries {
+            $0.credentials = CredentialResolver(
+                explicit: [server.host: Credentials(username: "alice", password: "wrong")], configFiles: [], environment: [:])
+        }
         await #expect {
             _ = try await bad.repository(Reference(parsing: "\(server.host)/team/app")).resolve("v1")
         } throws: { error in
@@ -155,7 +161,8 @@ import Testing
     }
 
     @Test func challengeParsing() {
-        let c = AuthChallenge(header: #"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push""#)
+        let c = AuthChallenge(
+            header: #"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push""#)
         #expect(c?.scheme == "bearer")
         #expect(c?.parameters["realm"] == "https://auth.example.com/token")
         #expect(c?.parameters["scope"] == "repository:a/b:pull,push")
@@ -166,7 +173,8 @@ import Testing
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let helper = dir + "/docker-credential-wardentest"
-        try Data("#!/bin/sh\nread host\necho \"{\\\"Username\\\":\\\"helper-user\\\",\\\"Secret\\\":\\\"for-$host\\\"}\"\n".utf8).write(to: URL(fileURLWithPath: helper))
+        try Data("#!/bin/sh\nread host\necho \"{\\\"Username\\\":\\\"helper-user\\\",\\\"Secret\\\":\\\"for-$host\\\"}\"\n".utf8).write(
+            to: URL(fileURLWithPath: helper))
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: helper)
         let config = dir + "/config.json"
         let auth = Data("bob:pa:ss".utf8).base64EncodedString()
