@@ -23,9 +23,11 @@ swift build -c release --product warden >/dev/null
 WARDEN="$(swift build -c release --show-bin-path)/warden"
 
 WORK=$(mktemp -d /tmp/warden-bench.XXXXXX)
-PIDS=()
+# Registry PIDs go to a file: start_registry runs in a command substitution (a subshell).
 cleanup() {
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    if [ -f "$WORK/pids" ]; then
+        while read -r p; do kill -9 "$p" 2>/dev/null || true; done <"$WORK/pids"
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -53,7 +55,7 @@ http:
   addr: 127.0.0.1:$port
 YAML
     docker-registry serve "$WORK/$name/config.yml" >"$WORK/$name/log" 2>&1 &
-    PIDS+=($!)
+    echo $! >>"$WORK/pids"
     for _ in $(seq 100); do
         python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null && break
         sleep 0.1
