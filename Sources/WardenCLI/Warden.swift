@@ -80,12 +80,11 @@ func withRegistries<T>(
         return h
     }
     let registries = try Registries(configuration: options.registryConfiguration(credentials: credentials), logger: options.logger())
+    // No awaited shutdown: the process ends right after the command, which closes every connection; waiting
+    // for the pool to close them one by one only delays the exit. `Registries.deinit` starts the shutdown.
     do {
-        let result = try await body(registries)
-        try? await registries.shutdown()
-        return result
+        return try await body(registries)
     } catch {
-        try? await registries.shutdown()
         throw exit(for: error)
     }
 }
