@@ -64,8 +64,6 @@ YAML
 }
 
 SRC=$(start_registry src)
-DST_WARDEN=$(start_registry warden)
-DST_SKOPEO=$(start_registry skopeo)
 
 echo "Generating $IMAGES images (3-5 layers of $MIN_SIZE-$MAX_SIZE random data)..."
 for i in $(seq 1 "$IMAGES"); do
@@ -91,10 +89,15 @@ run_skopeo() {
     done
 }
 
-sync; sleep 1
-t0=$(now); run_skopeo; t1=$(now); SKOPEO_COLD=$(elapsed "$t0" "$t1")
-sync; sleep 1
-t0=$(now); run_warden; t1=$(now); WARDEN_COLD=$(elapsed "$t0" "$t1")
+# Cold copies: two rounds in the order skopeo, warden, warden, skopeo, each into a fresh registry; best of each.
+SKOPEO_COLD=1e9; WARDEN_COLD=1e9
+for tool in skopeo warden warden skopeo; do
+    if [ "$tool" = skopeo ]; then DST_SKOPEO=$(start_registry "skopeo$RANDOM"); else DST_WARDEN=$(start_registry "warden$RANDOM"); fi
+    sync; sleep 1
+    t0=$(now); "run_$tool"; t1=$(now)
+    echo "  cold $tool: $(elapsed "$t0" "$t1") s"
+    if [ "$tool" = skopeo ]; then SKOPEO_COLD=$(python3 -c "print(min($SKOPEO_COLD, $t1 - $t0))"); else WARDEN_COLD=$(python3 -c "print(min($WARDEN_COLD, $t1 - $t0))"); fi
+done
 sync
 # The floor: the best a fresh registry does at several levels of parallelism.
 FLOOR=""
@@ -125,7 +128,7 @@ import sys
 b, sc, wc, fl, sw, ww = int(sys.argv[1]), *map(float, sys.argv[2:])
 mib = b / 1048576
 print(f"\n{mib:.0f} MiB, times in seconds")
-print(f"  cold     skopeo {sc:7.2f}  ({mib/sc:6.1f} MiB/s)   warden {wc:7.2f}  ({mib/wc:6.1f} MiB/s)")
+print(f"  cold     skopeo {sc:7.2f}  ({mib/sc:6.1f} MiB/s)   warden {wc:7.2f}  ({mib/wc:6.1f} MiB/s)   (best of 2)")
 print(f"  floor    registry ingest from memory {fl:7.2f}  ({mib/fl:6.1f} MiB/s)")
 print(f"  rerun    skopeo {sw:7.2f}   warden {ww:7.2f}   (best of 3)")
 print(f"ratio cold   skopeo/warden = {sc/wc:.2f}   (target >= 1.25)")
