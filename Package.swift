@@ -43,6 +43,14 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // Domain: keys, signatures, attestations and their verification.
+        .target(
+            name: "Trust",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         // Test tools shipped as a product: random artifacts, a validator, real-peer harness, an in-process registry.
         .target(
             name: "OCITesting",
@@ -61,9 +69,14 @@ let package = Package(
                 "OCI",
                 "OCIRegistry",
                 "OCITesting",
+                "Trust",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .testTarget(
+            name: "TrustTests",
+            dependencies: ["Trust", "OCITesting"]
         ),
         .testTarget(
             name: "OCITests",

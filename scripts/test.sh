@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs every test prerequisite that is missing (Debian packages), builds Warden and runs the whole test suite:
+# Installs every test prerequisite that is missing (Debian packages, PyPI packages), builds Warden and runs the whole test suite:
 # unit tests and integration tests against a real registry (docker-registry) and skopeo, in one pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,9 @@ if [ ${#need[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+
+# Independent implementations the interoperability tests compare against (PyPI).
+python3 -c "import nacl, cryptography" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check pynacl cryptography
 
 swift build --build-tests
 swift test --skip-build "$@"

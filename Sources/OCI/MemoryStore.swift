@@ -44,8 +44,10 @@ public actor MemoryStore: ContentStore {
 
     /// Stores a manifest and points `tag` at it in one step, only when the tag's current digest (`"sha256:..."`,
     /// as an ETag) equals `ifMatch` — a compare-and-set for registries that honour `If-Match`.
-    public func put(_ raw: RawManifest, tag: String?, ifMatch: String?) throws -> Bool {
+    /// With `ifNoneMatch`, the tag must not exist yet (`If-None-Match: *`).
+    public func put(_ raw: RawManifest, tag: String?, ifMatch: String?, ifNoneMatch: Bool = false) throws -> Bool {
         if let ifMatch, let tag, let current = tags[tag], "\"\(current.digest)\"" != ifMatch { return false }
+        if ifNoneMatch, let tag, tags[tag] != nil { return false }
         try insert(raw)
         if let tag { tags[tag] = raw.descriptor }
         return true

@@ -156,27 +156,27 @@ public struct RegistryRepository: ContentStore, BlobMounter {
             }
             if await client.capabilities.referrersAPI(repository) == true { return result }
         }
-        let (index, _) = try await fallbackIndex(for: subject.digest)
+        let index = try await fallbackIndex(for: subject.digest).index
         return index.manifests.filter { artifactType == nil || $0.artifactType == artifactType }
     }
 
     /// The referrers tag schema index for `digest`, with its ETag when the registry sends one.
-    func fallbackIndex(for digest: Digest) async throws -> (ImageIndex, String?) {
+    func fallbackIndex(for digest: Digest) async throws -> (index: ImageIndex, etag: String?, exists: Bool) {
         let url = "\(base)/manifests/\(digest.tagSchema)"
         let response = try await client.send(
             RegistryRequest(
                 method: .GET, url: url, headers: ["Accept": "\(MediaType.imageIndex), \(MediaType.dockerManifestList)"], scopes: pullScope,
                 timeout: config.requestTimeout))
         let body = try await response.body.collect(upTo: maxManifestSize)
-        if response.status == .notFound { return (ImageIndex(manifests: []), nil) }
+        if response.status == .notFound { return (ImageIndex(manifests: []), nil, false) }
         guard response.status == .ok else {
             throw try await client.error(for: response, what: "referrers fallback GET \(url)", body: body)
         }
         guard let index = try? JSONDecoder().decode(ImageIndex.self, from: Data(buffer: body)) else {
             // Not a valid index: per the distribution spec, treat as no referrers.
-            return (ImageIndex(manifests: []), nil)
+            return (ImageIndex(manifests: []), nil, true)
         }
-        return (index, response.headers.first(name: "ETag"))
+        return (index, response.headers.first(name: "ETag"), true)
     }
 
     /// Adds `entry` to the fallback index of `subject`. Read-modify-write with `If-Match` where offered, then a
@@ -187,15 +187,16 @@ public struct RegistryRepository: ContentStore, BlobMounter {
                 // Another writer won the race: back off with jitter before reading again.
                 try await Task.sleep(for: .milliseconds(Int.random(in: 5...40) * min(attempt, 6)))
             }
-            var (index, etag) = try await fallbackIndex(for: subject)
+            var (index, etag, exists) = try await fallbackIndex(for: subject)
             if index.manifests.contains(where: { $0.digest == entry.digest }) { return }
             index.manifests.append(entry)
             let raw = try RawManifest.encode(index, mediaType: MediaType.imageIndex)
             var headers: HTTPHeaders = ["Content-Type": MediaType.imageIndex]
-            if let etag { headers.add(name: "If-Match", value: etag) }
+            // Conditional writes where the registry honours them: replace only what was read, create only if absent.
+            if let etag { headers.add(name: "If-Match", value: etag) } else if !exists { headers.add(name: "If-None-Match", value: "*") }
             let status = try await putManifest(raw, reference: subject.tagSchema, extraHeaders: headers, allowPreconditionFailure: true)
             if status == .preconditionFailed { continue }
-            let (check, _) = try await fallbackIndex(for: subject)
+            let check = try await fallbackIndex(for: subject).index
             if check.manifests.contains(where: { $0.digest == entry.digest }) { return }
         }
         throw OCIError(

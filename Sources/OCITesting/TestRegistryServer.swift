@@ -235,7 +235,8 @@ struct RegistryLogic {
             let mediaType = head.headers.first(name: "Content-Type") ?? MediaType.imageManifest
             let raw = try RawManifest(bytes: body, mediaType: mediaType)
             let tag = (try? Digest(parsing: ref)) == nil ? ref : nil
-            guard try await store.put(raw, tag: tag, ifMatch: head.headers.first(name: "If-Match")) else {
+            let ifNoneMatch = head.headers.first(name: "If-None-Match") == "*"
+            guard try await store.put(raw, tag: tag, ifMatch: head.headers.first(name: "If-Match"), ifNoneMatch: ifNoneMatch) else {
                 return .error(.preconditionFailed, "PRECONDITION", "etag mismatch")
             }
             var r = Reply(status: .created)

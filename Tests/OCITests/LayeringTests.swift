@@ -5,7 +5,7 @@ import Testing
 @Suite struct LayeringTests {
     /// Layer of each project module: 0 foundation, 1 domain, 2 engines, 3 surfaces. Test tools sit beside the
     /// foundation and may be used only by surfaces and tests.
-    static let layers: [String: Int] = ["OCI": 0, "OCIRegistry": 0, "OCITesting": 0, "WardenCLI": 3]
+    static let layers: [String: Int] = ["OCI": 0, "OCIRegistry": 0, "OCITesting": 0, "Trust": 1, "WardenCLI": 3]
     static let testTools: Set<String> = ["OCITesting"]
 
     static var sources: URL {
