@@ -47,6 +47,7 @@ let package = Package(
         .target(
             name: "Trust",
             dependencies: [
+                "OCI",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
@@ -71,12 +72,13 @@ let package = Package(
                 "OCITesting",
                 "Trust",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "TrustTests",
-            dependencies: ["Trust", "OCITesting"]
+            dependencies: ["Trust", "OCI", "OCITesting", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "OCITests",
@@ -84,7 +86,10 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["OCI", "OCIRegistry", "OCITesting"]
+            dependencies: [
+                "OCI", "OCIRegistry", "OCITesting", "Trust",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
     ]
 )

@@ -155,3 +155,21 @@ public enum CosignKeyFile {
 
 /// A PEM public key (`PUBLIC KEY`, PKIX) for P-256.
 public func publicKeyPEM(_ key: P256.Signing.PublicKey) -> String { key.pemRepresentation + "\n" }
+
+/// Reads a signing key: a cosign-format encrypted key (the password is asked for only then), or an unencrypted
+/// PKCS#8 (`PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`) ECDSA P-256 key.
+public func loadSigningKey(_ text: String, source: String, password: () throws -> Data) throws -> P256.Signing.PrivateKey {
+    let block = try PEMBlock(parsing: text, source: source)
+    switch block.label {
+    case CosignKeyFile.label, CosignKeyFile.legacyLabel:
+        return try CosignKeyFile.decrypt(text, password: try password(), source: source)
+    case "PRIVATE KEY", "EC PRIVATE KEY":
+        do {
+            return try P256.Signing.PrivateKey(derRepresentation: block.der)
+        } catch {
+            throw TrustError(.unsupported, "\(source): not an ECDSA P-256 private key (other key types are not supported for signing yet)")
+        }
+    default:
+        throw TrustError(.invalidKey, "\(source): a \"\(block.label)\" PEM block is not a private key")
+    }
+}

@@ -18,7 +18,8 @@ struct Warden: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            CopyCommand.self, InspectCommand.self, TagsCommand.self, KeyCommand.self, DigestCommand.self, CatalogCommand.self, DemoCommand.self,
+            CopyCommand.self, InspectCommand.self, TagsCommand.self, KeyCommand.self, SignCommand.self, VerifyCommand.self, DigestCommand.self,
+            CatalogCommand.self, DemoCommand.self,
             TestdataCommand.self, BenchIngestCommand.self,
         ]
     )

@@ -40,7 +40,8 @@ func wardenBinary() throws -> String {
 }
 
 /// Runs the CLI and returns exit status, stdout and stderr.
-func warden(_ arguments: [String]) throws -> (Int32, String, String) {
-    let (status, out, err) = try runProcess(try wardenBinary(), arguments)
+func warden(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
+    let env = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    let (status, out, err) = try runProcess(try wardenBinary(), arguments, environment: env)
     return (status, String(decoding: out, as: UTF8.self), err)
 }
