@@ -81,11 +81,6 @@ public actor MemoryStore: ContentStore {
         return all.filter { $0.artifactType == artifactType }
     }
 
-    /// Removes a blob (tests use it to simulate missing content).
-    public func remove(_ digest: Digest) {
-        blobs[digest] = nil
-    }
-
     /// Replaces the stored bytes of a digest without changing the digest (tests use it to simulate corruption).
     public func corrupt(_ digest: Digest, with data: Data) {
         blobs[digest] = data

@@ -14,7 +14,8 @@ struct Warden: AsyncParsableCommand {
             (oci-layout:PATH[:TAG|@DIGEST]).
 
             Exit codes: 0 success; 1 failure; 2 content integrity failure (digest or size mismatch);
-            3 not found; 4 authentication or authorization failure; 64 usage error.
+            3 not found; 4 authentication or authorization failure (or a wrong key password);
+            10 verify: no signature; 11 verify: no valid signature; 64 usage error.
             """,
         version: "0.1.0",
         subcommands: [
