@@ -98,6 +98,10 @@ public enum SimpleSigning {
     /// Verifies every simple-signing signature of `subject` against `key`. An absent `.sig` tag gives an empty
     /// list; a failed lookup throws (it is never reported as "no signatures").
     public static func verify(_ subject: Descriptor, in store: any ContentStore, key: P256.Signing.PublicKey) async throws -> [Result] {
+        try await verify(subject, in: store, key: .p256(key))
+    }
+
+    public static func verify(_ subject: Descriptor, in store: any ContentStore, key: VerificationKey) async throws -> [Result] {
         let tag = "\(subject.digest.tagSchema).sig"
         let sigManifest: Descriptor
         do {
@@ -126,7 +130,7 @@ public enum SimpleSigning {
                 results.append(r)
                 continue
             }
-            guard let signature = try? P256.Signing.ECDSASignature(derRepresentation: sigDER), key.isValidSignature(signature, for: payload) else {
+            guard key.isValid(signature: sigDER, for: payload) else {
                 r.reason = "signature does not verify with the given key"
                 results.append(r)
                 continue
@@ -155,15 +159,10 @@ public enum SimpleSigning {
     }
 }
 
-/// Reads a public key for verification: PEM `PUBLIC KEY` (PKIX) for ECDSA P-256.
+/// Reads an ECDSA P-256 public key (PEM `PUBLIC KEY`); `loadVerificationKey` reads every supported type.
 public func loadPublicKey(_ text: String, source: String) throws -> P256.Signing.PublicKey {
-    let block = try PEMBlock(parsing: text, source: source)
-    guard block.label == "PUBLIC KEY" else {
-        throw TrustError(.invalidKey, "\(source): expected a PUBLIC KEY PEM block, found \"\(block.label)\"")
+    guard case .p256(let key) = try loadVerificationKey(text, source: source) else {
+        throw TrustError(.unsupported, "\(source): not an ECDSA P-256 public key")
     }
-    do {
-        return try P256.Signing.PublicKey(derRepresentation: block.der)
-    } catch {
-        throw TrustError(.unsupported, "\(source): not an ECDSA P-256 public key (other key types are not supported yet)")
-    }
+    return key
 }

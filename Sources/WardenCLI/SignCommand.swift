@@ -73,7 +73,7 @@ struct VerifyCommand: AsyncParsableCommand {
     @Argument(help: "REGISTRY/REPO[:TAG|@DIGEST] or oci-layout:PATH[:TAG|@DIGEST].")
     var reference: String
 
-    @Option(name: .long, help: "Public key PEM (PKIX, ECDSA P-256).")
+    @Option(name: .long, help: "Public key PEM (PKIX): ECDSA P-256/P-384/P-521, Ed25519 or RSA.")
     var key: String
 
     @OptionGroup var global: GlobalOptions
@@ -86,9 +86,9 @@ struct VerifyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let location = try parseLocation(reference)
-        let publicKey: P256.Signing.PublicKey
+        let publicKey: VerificationKey
         do {
-            publicKey = try loadPublicKey(readFile(key, what: "--key"), source: key)
+            publicKey = try loadVerificationKey(readFile(key, what: "--key"), source: key)
         } catch let e as TrustError {
             throw ValidationError(e.reason)
         }

@@ -118,3 +118,30 @@ func pythonSign(_ args: [String]) throws -> (Int32, String, String) {
         #expect(text.contains("does not verify"))
     }
 }
+
+@Suite struct SignatureKeyTypeTests {
+    /// cosign accepts Ed25519 and RSA keys too: signatures the independent implementation makes with them verify.
+    @Test(arguments: ["ed25519", "rsa"])
+    func ed25519AndRSASignaturesVerify(kind: String) async throws {
+        let a = try await RegistryProcess.start()
+        defer { a.stop() }
+        let dir = tempDir()
+        let regs = try makeRegistries()
+        let repo = try regs.repository(Reference(parsing: "\(a.host)/keys/app"))
+        var random = RandomContent(seed: 402)
+        let image = try await random.pushImage(to: repo, layerSizes: [100])
+        let (kp, _, kpErr) = try pythonSign(["keypair", dir + "/k", kind])
+        #expect(kp == 0, "\(kpErr)")
+        let (pushed, _, pushErr) = try pythonSign(["push", a.host, "keys/app", image.digest.description, dir + "/k.pem"])
+        #expect(pushed == 0, "\(pushErr)")
+        let key = try loadVerificationKey(String(contentsOfFile: dir + "/k.pub", encoding: .utf8), source: "k.pub")
+        #expect(key.algorithm == (kind == "rsa" ? "rsa-sha256" : "ed25519"))
+        let results = try await SimpleSigning.verify(image.descriptor, in: repo, key: key)
+        #expect(results.map(\.verified) == [true])
+        // Another key of the same type does not verify it.
+        let (_, _, _) = try pythonSign(["keypair", dir + "/other", kind])
+        let other = try loadVerificationKey(String(contentsOfFile: dir + "/other.pub", encoding: .utf8), source: "other.pub")
+        #expect(try await SimpleSigning.verify(image.descriptor, in: repo, key: other).map(\.verified) == [false])
+        try await regs.shutdown()
+    }
+}

@@ -5,7 +5,7 @@ Uses `cryptography` for ECDSA P-256/SHA-256 and plain HTTP (urllib) to the regis
 
   cosign_sign.py push HOST REPO DIGEST KEY.pem   # signs DIGEST and pushes HOST/REPO:sha256-<hex>.sig
   cosign_sign.py verify PUB.pem PAYLOAD_FILE SIGNATURE_B64 DIGEST   # exit 0 when valid and bound to DIGEST
-  cosign_sign.py keypair PREFIX                  # unencrypted PKCS#8 PREFIX.pem and PREFIX.pub
+  cosign_sign.py keypair PREFIX [ec|ed25519|rsa] # unencrypted PKCS#8 PREFIX.pem and PREFIX.pub
 """
 import base64
 import hashlib
@@ -15,7 +15,7 @@ import urllib.request
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 
 def request(method, url, data=None, headers=None):
@@ -45,7 +45,13 @@ def push(host, repo, digest, key_file):
         },
         "optional": {"signer": "python"},
     }).encode()
-    signature = base64.b64encode(key.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        raw = key.sign(payload)
+    elif isinstance(key, rsa.RSAPrivateKey):
+        raw = key.sign(payload, padding.PKCS1v15(), hashes.SHA256())
+    else:
+        raw = key.sign(payload, ec.ECDSA(hashes.SHA256()))
+    signature = base64.b64encode(raw).decode()
     layer = push_blob(host, repo, payload)
     layer["mediaType"] = "application/vnd.dev.cosign.simplesigning.v1+json"
     layer["annotations"] = {"dev.cosignproject.cosign/signature": signature}
@@ -72,8 +78,12 @@ def verify(pub_file, payload_file, signature_b64, digest):
     print(doc["critical"]["identity"]["docker-reference"])
 
 
-def keypair(prefix):
-    key = ec.generate_private_key(ec.SECP256R1())
+def keypair(prefix, kind="ec"):
+    key = {
+        "ec": lambda: ec.generate_private_key(ec.SECP256R1()),
+        "ed25519": ed25519.Ed25519PrivateKey.generate,
+        "rsa": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    }[kind]()
     open(prefix + ".pem", "wb").write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     open(prefix + ".pub", "wb").write(key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
 
