@@ -31,3 +31,22 @@ public enum Skopeo {
         }
     }
 }
+
+/// The `warden` executable built in this package's `.build` folder (debug first, then release).
+public func wardenExecutable() throws -> String {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    for config in ["debug", "release"] {
+        let path = root.appendingPathComponent(".build/\(config)/warden").path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    throw HarnessError("warden executable not found under .build/: run `swift build` first (scripts/test.sh does)")
+}
+
+/// Runs the CLI as users do: exit status, stdout and stderr. `environment` adds variables to this process's
+/// environment; a nil value removes one.
+public func runWarden(_ arguments: [String], environment: [String: String?] = [:]) throws -> (Int32, String, String) {
+    var env = ProcessInfo.processInfo.environment
+    for (name, value) in environment { env[name] = value }
+    let (status, out, err) = try runProcess(try wardenExecutable(), arguments, environment: env)
+    return (status, String(decoding: out, as: UTF8.self), err)
+}

@@ -12,11 +12,7 @@ import Testing
         let a = try await RegistryProcess.start()
         let b = try await RegistryProcess.start()
         defer { a.stop(); b.stop() }
-        let layout = tempDir()
-        var random = RandomContent(seed: 100)
-        let store = try LayoutStore(path: layout)
-        let image = try await random.pushImage(to: store, layerSizes: [300_000, 1_200_000, 50_000])
-        try await store.tag(image.descriptor, as: "v1")
+        let (layout, _, image, _) = try await layoutWithImage(seed: 100, layerSizes: [300_000, 1_200_000, 50_000])
         try skopeoPush(layout: layout, tag: "v1", to: "\(a.host)/library/app:v1")
 
         let regs = try makeRegistries()
@@ -41,11 +37,7 @@ import Testing
         let a = try await RegistryProcess.start()
         let b = try await RegistryProcess.start()
         defer { a.stop(); b.stop() }
-        let layout = tempDir()
-        var random = RandomContent(seed: 108)
-        let store = try LayoutStore(path: layout)
-        let image = try await random.pushImage(to: store, layerSizes: [70_000, 9_000])
-        try await store.tag(image.descriptor, as: "v1")
+        let (layout, _, _, _) = try await layoutWithImage(seed: 108, layerSizes: [70_000, 9_000])
         // skopeo converts the OCI image to Docker v2 schema 2 on the way in.
         try Skopeo.run(["copy", "--format", "v2s2", "--dest-tls-verify=false", "oci:\(layout):v1", "docker://\(a.host)/docker/app:v1"])
         let (bytes, pushed) = try Skopeo.rawManifest("\(a.host)/docker/app:v1")
@@ -133,11 +125,7 @@ import Testing
         let a = try await RegistryProcess.start()
         let b = try await RegistryProcess.start()
         defer { a.stop(); b.stop() }
-        let layout = tempDir()
-        var random = RandomContent(seed: 103)
-        let store = try LayoutStore(path: layout)
-        let image = try await random.pushImage(to: store, layerSizes: [5_000])
-        try await store.tag(image.descriptor, as: "v1")
+        var (layout, store, image, random) = try await layoutWithImage(seed: 103, layerSizes: [5_000])
         let sig = try await random.pushCosignSignature(to: store, subject: image.descriptor, dockerReference: "\(a.host)/app")
         let sigTag = "\(image.digest.tagSchema).sig"
         try await store.tag(sig.descriptor, as: sigTag)
@@ -159,11 +147,7 @@ import Testing
         let a = try await RegistryProcess.start(auth: ("alice", "wonderland"))
         let b = try await RegistryProcess.start(auth: ("bob", "builder"))
         defer { a.stop(); b.stop() }
-        let layout = tempDir()
-        var random = RandomContent(seed: 104)
-        let store = try LayoutStore(path: layout)
-        let image = try await random.pushImage(to: store, layerSizes: [20_000, 30_000])
-        try await store.tag(image.descriptor, as: "v1")
+        let (layout, _, image, _) = try await layoutWithImage(seed: 104, layerSizes: [20_000, 30_000])
         try skopeoPush(layout: layout, tag: "v1", to: "\(a.host)/private/app:v1", creds: "alice:wonderland")
 
         let good = try makeRegistries(credentials: [
@@ -279,11 +263,7 @@ import Testing
             $0.chunkSize = 256 << 10
         }
         let dst = try regs.repository(Reference(parsing: "\(a.host)/big"))
-        let layout = tempDir()
-        let store = try LayoutStore(path: layout)
-        var random = RandomContent(seed: 107)
-        let image = try await random.pushImage(to: store, layerSizes: [3_000_000, 100])
-        try await store.tag(image.descriptor, as: "v1")
+        let (_, store, image, _) = try await layoutWithImage(seed: 107, layerSizes: [3_000_000, 100])
         let report = try await GraphCopier(from: store, to: dst).copy(reference: "v1", destinationTag: "v1")
         try await regs.shutdown()
         #expect(report.blobsCopied == 3)

@@ -29,19 +29,19 @@ func skopeoPush(layout: String, tag: String, to reference: String, all: Bool = f
     try Skopeo.run(args)
 }
 
-/// The `warden` executable built next to the tests.
-func wardenBinary() throws -> String {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    for config in ["debug", "release"] {
-        let path = root.appendingPathComponent(".build/\(config)/warden").path
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    throw HarnessError("warden executable not found under .build/: run `swift build` first (scripts/test.sh does)")
-}
-
 /// Runs the CLI and returns exit status, stdout and stderr.
 func warden(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
-    let env = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-    let (status, out, err) = try runProcess(try wardenBinary(), arguments, environment: env)
-    return (status, String(decoding: out, as: UTF8.self), err)
+    try runWarden(arguments, environment: environment)
+}
+
+/// A fresh OCI layout holding one random image tagged `tag`, and the generator to make more content with.
+func layoutWithImage(seed: UInt64, layerSizes: [Int], tag: String = "v1") async throws
+    -> (path: String, store: LayoutStore, image: RawManifest, random: RandomContent)
+{
+    let path = tempDir()
+    var random = RandomContent(seed: seed)
+    let store = try LayoutStore(path: path)
+    let image = try await random.pushImage(to: store, layerSizes: layerSizes)
+    try await store.tag(image.descriptor, as: tag)
+    return (path, store, image, random)
 }

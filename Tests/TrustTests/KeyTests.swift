@@ -120,12 +120,7 @@ func tempDir() -> String {
 
 @Suite struct KeyCLITests {
     func warden(_ args: [String], password: String?) throws -> (Int32, String, String) {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let binary = root.appendingPathComponent(".build/debug/warden").path
-        var env = ProcessInfo.processInfo.environment
-        env["WARDEN_PASSWORD"] = password
-        let (status, out, err) = try runProcess(binary, args, environment: env)
-        return (status, String(decoding: out, as: UTF8.self), err)
+        try runWarden(args, environment: ["WARDEN_PASSWORD": password])
     }
 
     @Test func generateThenReadBackBothWays() throws {
