@@ -9,6 +9,8 @@ public struct TrustError: Error, Sendable, CustomStringConvertible, Equatable {
         case wrongPassword
         case unsupported
         case io
+        /// A document (envelope, statement, bundle, policy) that does not parse or breaks its format's rules.
+        case malformed
     }
     public var code: Code
     public var reason: String

@@ -52,37 +52,7 @@ public enum SimpleSigning {
         var layer = Descriptor.of(payload, mediaType: MediaType.cosignSimpleSigning)
         layer.annotations = [signatureAnnotation: signature]
         try await store.push(layer, bytes: payload)
-        let tag = "\(subject.digest.tagSchema).sig"
-        for _ in 0..<5 {
-            var layers: [Descriptor] = []
-            var current: Descriptor?
-            do {
-                current = try await store.resolve(tag)
-            } catch let e as OCIError where e.code == .notFound {
-                current = nil
-            }
-            if let current, case .image(let m) = try await store.fetchManifest(current).parsed() {
-                // Keep every signature already there; a second identical signature is not added.
-                layers = m.layers.filter { $0.digest != layer.digest || $0.annotations != layer.annotations }
-            }
-            layers.append(layer)
-            let configBytes = try JSONSerialization.data(
-                withJSONObject: [
-                    "architecture": "", "os": "", "config": [String: String](), "created": "0001-01-01T00:00:00Z",
-                    "rootfs": ["type": "layers", "diff_ids": layers.map(\.digest.description)],
-                ], options: [.sortedKeys, .withoutEscapingSlashes])
-            let config = Descriptor.of(configBytes, mediaType: MediaType.imageConfig)
-            try await store.push(config, bytes: configBytes)
-            let manifest = try RawManifest.encode(ImageManifest(config: config, layers: layers), mediaType: MediaType.imageManifest)
-            try await store.push(manifest)
-            // Tag only if nobody else changed the signature manifest since it was read.
-            let now: Descriptor?
-            do { now = try await store.resolve(tag) } catch let e as OCIError where e.code == .notFound { now = nil }
-            guard now?.digest == current?.digest else { continue }
-            try await store.tag(manifest.descriptor, as: tag)
-            return manifest.descriptor
-        }
-        throw TrustError(.io, "\(store.displayName):\(tag) kept changing while the signature was appended; try again")
+        return try await CosignTags.append(layer, to: "\(subject.digest.tagSchema).sig", in: store)
     }
 
     /// One signature found for an image and what became of it.
@@ -102,57 +72,15 @@ public enum SimpleSigning {
     }
 
     public static func verify(_ subject: Descriptor, in store: any ContentStore, key: VerificationKey) async throws -> [Result] {
-        let tag = "\(subject.digest.tagSchema).sig"
-        let sigManifest: Descriptor
-        do {
-            sigManifest = try await store.resolve(tag)
-        } catch let e as OCIError where e.code == .notFound {
-            return []
-        }
-        guard case .image(let m) = try await store.fetchManifest(sigManifest).parsed() else {
-            return [
-                Result(
-                    layout: "sig-tag", payloadDigest: sigManifest.digest.description, verified: false,
-                    reason: "\(tag) is an index, not a signature manifest")
-            ]
-        }
+        let authority = Authority(name: "the given key", kind: .key(key))
         var results: [Result] = []
-        for layer in m.layers where layer.mediaType == MediaType.cosignSimpleSigning {
-            var r = Result(layout: "sig-tag", payloadDigest: layer.digest.description, verified: false)
-            guard layer.size <= 1 << 20 else {
-                r.reason = "payload of \(layer.size) bytes is larger than 1 MiB"
-                results.append(r)
-                continue
+        for o in try await Attachments.fromTag("\(subject.digest.tagSchema).sig", layout: .sigTag, in: store) {
+            let check = await SignatureVerifier.check(o, subject: subject, manifest: nil, authorities: [authority])
+            var r = Result(layout: o.layout.rawValue, payloadDigest: o.location, verified: check.verified, reason: check.reason)
+            if check.verified, case .simpleSigning(let payload, _) = o.content, let parsed = try? JSONDecoder().decode(Payload.self, from: payload) {
+                r.dockerReference = parsed.critical.identity?.dockerReference
+                r.annotations = parsed.optional
             }
-            let payload = try await store.fetchVerified(layer).collect(limit: 1 << 20)
-            guard let b64 = layer.annotations?[signatureAnnotation], let sigDER = Data(base64Encoded: b64) else {
-                r.reason = "layer has no valid \(signatureAnnotation) annotation"
-                results.append(r)
-                continue
-            }
-            guard key.isValid(signature: sigDER, for: payload) else {
-                r.reason = "signature does not verify with the given key"
-                results.append(r)
-                continue
-            }
-            guard let parsed = try? JSONDecoder().decode(Payload.self, from: payload) else {
-                r.reason = "signed payload is not a simple-signing document"
-                results.append(r)
-                continue
-            }
-            r.dockerReference = parsed.critical.identity?.dockerReference
-            r.annotations = parsed.optional
-            guard parsed.critical.type == signatureType else {
-                r.reason = "signed payload has type \"\(parsed.critical.type)\", not \"\(signatureType)\""
-                results.append(r)
-                continue
-            }
-            guard parsed.critical.image.dockerManifestDigest == subject.digest.description else {
-                r.reason = "signature is for \(parsed.critical.image.dockerManifestDigest), not \(subject.digest)"
-                results.append(r)
-                continue
-            }
-            r.verified = true
             results.append(r)
         }
         return results

@@ -4,7 +4,7 @@ import _CryptoExtras
 
 /// A public key that verifies signatures: ECDSA (P-256/SHA-256, P-384/SHA-384, P-521/SHA-512), Ed25519, or RSA
 /// (PKCS#1 v1.5 or PSS with SHA-256, at least 2048 bits) — the key types cosign accepts.
-public enum VerificationKey {
+public enum VerificationKey: @unchecked Sendable {
     case p256(P256.Signing.PublicKey)
     case p384(P384.Signing.PublicKey)
     case p521(P521.Signing.PublicKey)
@@ -52,7 +52,11 @@ public func loadVerificationKey(_ text: String, source: String) throws -> Verifi
     guard block.label == "PUBLIC KEY" || block.label == "RSA PUBLIC KEY" else {
         throw TrustError(.invalidKey, "\(source): expected a PUBLIC KEY PEM block, found \"\(block.label)\"")
     }
-    let der = block.der
+    return try loadVerificationKey(der: block.der, source: source)
+}
+
+/// Reads a DER SubjectPublicKeyInfo of any supported type.
+public func loadVerificationKey(der: Data, source: String) throws -> VerificationKey {
     if let k = try? P256.Signing.PublicKey(derRepresentation: der) { return .p256(k) }
     if let k = try? P384.Signing.PublicKey(derRepresentation: der) { return .p384(k) }
     if let k = try? P521.Signing.PublicKey(derRepresentation: der) { return .p521(k) }

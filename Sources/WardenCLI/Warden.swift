@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import OCI
 import OCIRegistry
+import Trust
 
 @main
 struct Warden: AsyncParsableCommand {
@@ -15,11 +16,13 @@ struct Warden: AsyncParsableCommand {
 
             Exit codes: 0 success; 1 failure; 2 content integrity failure (digest or size mismatch);
             3 not found; 4 authentication or authorization failure (or a wrong key password);
-            10 verify: no signature; 11 verify: no valid signature; 64 usage error.
+            10 verify: no signature; 11 verify: signatures found, none valid; 12 verify: refused by the
+            trust policy; 64 usage error.
             """,
         version: "0.1.0",
         subcommands: [
-            CopyCommand.self, InspectCommand.self, TagsCommand.self, KeyCommand.self, SignCommand.self, VerifyCommand.self, DigestCommand.self,
+            CopyCommand.self, InspectCommand.self, TagsCommand.self, KeyCommand.self, SignCommand.self, VerifyCommand.self, AttestCommand.self,
+            VerifyAttestationCommand.self, PolicyCommand.self, DigestCommand.self,
             CatalogCommand.self, DemoCommand.self,
             TestdataCommand.self, BenchIngestCommand.self,
         ]
@@ -92,6 +95,10 @@ func withRegistries<T>(
 }
 
 func exit(for error: Error) -> Error {
+    if let e = error as? TrustError {
+        printError("error: \(e.reason)")
+        return ExitCode(e.code == .wrongPassword ? 4 : 1)
+    }
     guard let e = error as? OCIError else {
         if error is ExitCode || error is CleanExit { return error }
         printError("error: \(error)")

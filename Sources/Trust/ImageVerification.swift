@@ -1,0 +1,125 @@
+import Foundation
+import OCI
+
+/// The verdict on one image: what was found, what verified, and why it is allowed or not.
+public struct PolicyDecision: Sendable, Codable {
+    public enum Outcome: String, Sendable, Codable {
+        case allowed
+        /// Nothing was attached that could satisfy the policy (no signature, no attestation of a required type).
+        case noSignature = "no-signature"
+        /// Signatures or attestations were found, but not enough of them verified.
+        case invalid
+        /// The policy refuses the image outright (a `reject` rule, or no rule matches it).
+        case rejected
+    }
+    public var repository: String
+    public var digest: String
+    public var policy: String?
+    public var outcome: Outcome
+    public var reasons: [String]
+    public var signatures: [SignatureCheck]
+    public var attestations: [SignatureCheck]
+}
+
+public enum ImageVerification {
+    /// Verifies `subject` (in `store`, known as `repository` = `registry/path`) against the policy rule that matches
+    /// it. With `signatures: false` only attestation requirements are evaluated; `extraAttestations` adds
+    /// required predicate types (verified by the rule's authorities).
+    public static func verify(
+        _ subject: Descriptor, in store: any ContentStore, repository: String, policy: TrustPolicy,
+        signatures: Bool = true, extraAttestations: [String] = [], now: Date = Date()
+    ) async throws -> PolicyDecision {
+        var decision = PolicyDecision(
+            repository: repository, digest: subject.digest.description, policy: nil, outcome: .rejected, reasons: [], signatures: [],
+            attestations: [])
+        guard let rule = policy.rule(for: repository) else {
+            decision.reasons = ["no policy matches \(repository)"]
+            return decision
+        }
+        decision.policy = rule.name
+        if rule.reject {
+            decision.reasons = ["policy \"\(rule.name)\" rejects \(repository)"]
+            return decision
+        }
+        let objects = try await Attachments.discover(subject, in: store)
+        var manifest: Data?
+        if objects.contains(where: { if case .messageSignature = $0.content { true } else { false } }) {
+            manifest = try await store.fetchManifest(subject).bytes
+        }
+        let ruleAuthorities = rule.authorities.compactMap { policy.authorities[$0] }
+        var failures: [(PolicyDecision.Outcome, String)] = []
+
+        // Signatures: `threshold` distinct authorities must each verify one.
+        let sigObjects = objects.filter(\.isSignature)
+        for o in sigObjects {
+            decision.signatures.append(await SignatureVerifier.check(o, subject: subject, manifest: manifest, authorities: ruleAuthorities, now: now))
+        }
+        if signatures && !rule.allowUnsigned && rule.threshold > 0 {
+            let verifiedBy = Set(decision.signatures.filter(\.verified).compactMap(\.authority))
+            if verifiedBy.count < rule.threshold {
+                if sigObjects.isEmpty {
+                    failures.append((.noSignature, "no signature found"))
+                } else {
+                    failures.append(
+                        (
+                            .invalid,
+                            "\(verifiedBy.count) of the \(rule.threshold) required authorities (\(rule.authorities.joined(separator: ", "))) verified a signature"
+                        ))
+                }
+            }
+        }
+
+        // Attestations: each required predicate type needs one verified attestation.
+        var requirements = rule.attestations
+        for t in extraAttestations where !requirements.contains(where: { $0.predicateType == t }) {
+            requirements.append(TrustPolicy.AttestationRequirement(name: t, predicateType: t, authorities: []))
+        }
+        let attObjects = objects.filter { !$0.isSignature }
+        var checked: [String: SignatureCheck] = [:]
+        for req in requirements {
+            let authorities = (req.authorities.isEmpty ? rule.authorities : req.authorities).compactMap { policy.authorities[$0] }
+            let candidates = attObjects.filter {
+                PredicateTypes.matches($0.statement?.predicateType ?? $0.declaredPredicateType ?? "", wanted: req.predicateType)
+            }
+            var ok = false
+            for o in candidates {
+                let c = await SignatureVerifier.check(o, subject: subject, manifest: manifest, authorities: authorities, now: now)
+                if c.verified { ok = true }
+                let key = o.location + (c.authority ?? "")
+                if checked[key] == nil || c.verified { checked[key] = c }
+            }
+            if rule.allowUnsigned || ok { continue }
+            if candidates.isEmpty {
+                failures.append((.noSignature, "no attestation of type \(req.predicateType)"))
+            } else {
+                failures.append((.invalid, "no attestation of type \(req.predicateType) verified"))
+            }
+        }
+        // Report unrequested attestations too, checked against the rule's authorities.
+        for o in attObjects where !checked.keys.contains(where: { $0.hasPrefix(o.location) }) {
+            checked[o.location] = await SignatureVerifier.check(o, subject: subject, manifest: manifest, authorities: ruleAuthorities, now: now)
+        }
+        decision.attestations = checked.values.sorted { ($0.predicateType ?? "", $0.location) < ($1.predicateType ?? "", $1.location) }
+        decision.reasons = failures.map(\.1)
+        if failures.isEmpty {
+            decision.outcome = .allowed
+        } else {
+            decision.outcome = failures.contains { $0.0 == .invalid } ? .invalid : .noSignature
+        }
+        return decision
+    }
+
+    /// A one-rule policy from command-line authorities: every image must carry a signature from one of them
+    /// (`threshold` 1), and the listed attestation types.
+    public static func adHocPolicy(_ authorities: [Authority], attestations: [String] = []) -> TrustPolicy {
+        let names = authorities.map(\.name)
+        return TrustPolicy(
+            authorities: Dictionary(uniqueKeysWithValues: authorities.map { ($0.name, $0) }),
+            rules: [
+                TrustPolicy.Rule(
+                    name: "command line", images: ["**"], authorities: names, threshold: 1,
+                    attestations: attestations.map { TrustPolicy.AttestationRequirement(name: $0, predicateType: $0, authorities: []) },
+                    reject: false, allowUnsigned: false)
+            ])
+    }
+}

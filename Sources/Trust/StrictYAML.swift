@@ -1,0 +1,91 @@
+import Foundation
+import Yams
+
+/// A YAML node read strictly: unknown keys, duplicate keys and wrong types are errors that name the file, line
+/// and column. Shared by every Warden document format (trust policies, replication files, workflows).
+public struct YAMLValue {
+    public let node: Node
+    public let file: String
+
+    /// Parses `text`; an empty document is an error.
+    public static func parse(_ text: String, file: String) throws -> YAMLValue {
+        do {
+            guard let node = try Yams.compose(yaml: text) else { throw YAMLError(position: "\(file):1:1", message: "the document is empty") }
+            return YAMLValue(node: node, file: file)
+        } catch let e as YamlError {
+            throw YAMLError(position: file, message: "not valid YAML: \(e)")
+        }
+    }
+
+    public var position: String {
+        guard let mark = node.mark else { return file }
+        return "\(file):\(mark.line):\(mark.column)"
+    }
+
+    public func error(_ message: String) -> YAMLError { YAMLError(position: position, message: message) }
+
+    var kindName: String {
+        switch node {
+        case .scalar: "a scalar"
+        case .mapping: "a mapping"
+        case .sequence: "a list"
+        case .alias: "an alias"
+        }
+    }
+
+    /// The entries of a mapping; any key outside `allowed` is an error (pass nil to accept any key).
+    public func mapping(allowed: [String]?) throws -> [(key: String, value: YAMLValue)] {
+        guard case .mapping(let m) = node else { throw error("expected a mapping, found \(kindName)") }
+        var seen = Set<String>()
+        var out: [(key: String, value: YAMLValue)] = []
+        for (k, v) in m {
+            let key = YAMLValue(node: k, file: file)
+            guard let name = k.string else { throw key.error("mapping keys must be strings") }
+            if let allowed, !allowed.contains(name) {
+                throw key.error("unknown key \"\(name)\"; expected one of: \(allowed.joined(separator: ", "))")
+            }
+            guard seen.insert(name).inserted else { throw key.error("duplicate key \"\(name)\"") }
+            out.append((name, YAMLValue(node: v, file: file)))
+        }
+        return out
+    }
+
+    /// A mapping as a dictionary (after the same checks as `mapping(allowed:)`).
+    public func fields(allowed: [String]) throws -> [String: YAMLValue] {
+        Dictionary(uniqueKeysWithValues: try mapping(allowed: allowed).map { ($0.key, $0.value) })
+    }
+
+    public func string() throws -> String {
+        guard case .scalar(let s) = node else { throw error("expected a string, found \(kindName)") }
+        return s.string
+    }
+
+    public func int() throws -> Int {
+        guard case .scalar = node, let i = node.int else { throw error("expected an integer, found \(describeScalar)") }
+        return i
+    }
+
+    public func bool() throws -> Bool {
+        guard case .scalar = node, let b = node.bool else { throw error("expected true or false, found \(describeScalar)") }
+        return b
+    }
+
+    public func list() throws -> [YAMLValue] {
+        guard case .sequence(let s) = node else { throw error("expected a list, found \(kindName)") }
+        return s.map { YAMLValue(node: $0, file: file) }
+    }
+
+    public func stringList() throws -> [String] { try list().map { try $0.string() } }
+
+    var describeScalar: String {
+        if case .scalar(let s) = node { return "\"\(s.string)\"" }
+        return kindName
+    }
+}
+
+/// A document error with its position (`file:line:column`).
+public struct YAMLError: Error, CustomStringConvertible, Sendable {
+    public var position: String
+    public var message: String
+    public var description: String { "\(position): \(message)" }
+}

@@ -1,0 +1,314 @@
+import ArgumentParser
+import Foundation
+import OCI
+import OCIRegistry
+import Trust
+import X509
+
+/// Who must have signed: a key, certificates with identities, or a trust policy file.
+struct AuthorityOptions: ParsableArguments {
+    @Option(name: .long, help: "Public key PEM (PKIX): ECDSA P-256/P-384/P-521, Ed25519 or RSA.")
+    var key: String?
+
+    @Option(
+        name: [.customLong("certificate-chain"), .customLong("cert-chain")],
+        help: "PEM bundle of trusted CA certificates (roots and intermediates) for certificate-signed signatures.")
+    var certificateChain: String?
+
+    @Option(name: .long, help: "sigstore trusted_root.json: CA certificates and Rekor keys, used offline.")
+    var trustedRoot: String?
+
+    @Option(name: .long, help: "Expected certificate subject (email or URI), exactly.")
+    var certificateIdentity: String?
+
+    @Option(name: .long, help: "Expected certificate subject, as a regular expression (unanchored).")
+    var certificateIdentityRegexp: String?
+
+    @Option(name: .long, help: "Expected OIDC issuer of the certificate, exactly.")
+    var certificateOidcIssuer: String?
+
+    @Option(name: .long, help: "Expected OIDC issuer, as a regular expression (unanchored).")
+    var certificateOidcIssuerRegexp: String?
+
+    @Option(name: .long, help: "Rekor public key: require a transparency-log entry whose signed entry timestamp it verifies (repeatable).")
+    var rekorKey: [String] = []
+
+    @Option(name: .long, help: "Trust policy file (YAML; see docs/trust-policy.md).")
+    var policy: String?
+
+    func validate() throws {
+        let given = [key != nil, certificateChain != nil || trustedRoot != nil, policy != nil].filter { $0 }.count
+        guard given == 1 else { throw ValidationError("give exactly one of --key, --certificate-chain/--trusted-root, or --policy") }
+    }
+
+    /// The policy to verify with; `attestations` become requirements of the ad-hoc policy built from flags.
+    func trustPolicy(attestations: [String] = []) throws -> TrustPolicy {
+        if let policy {
+            do { return try TrustPolicy.load(path: policy) } catch let e as TrustError { throw ValidationError(e.reason) }
+        }
+        do {
+            var rekor = try rekorKey.map { try loadVerificationKey(readFile($0, what: "--rekor-key"), source: $0) }
+            let authority: Authority
+            if let key {
+                authority = Authority(
+                    name: "key \(key)", kind: .key(try loadVerificationKey(readFile(key, what: "--key"), source: key)), rekorKeys: rekor)
+            } else {
+                var roots: [Certificate] = []
+                var intermediates: [Certificate] = []
+                if let certificateChain {
+                    for c in try CertificateAuthorities.loadPEM(readFile(certificateChain, what: "--certificate-chain"), source: certificateChain) {
+                        if c.issuer == c.subject { roots.append(c) } else { intermediates.append(c) }
+                    }
+                }
+                if let trustedRoot {
+                    let t = try TrustedRoot(json: Data(readFile(trustedRoot, what: "--trusted-root").utf8), source: trustedRoot)
+                    roots += t.authorities.roots
+                    intermediates += t.authorities.intermediates
+                    if rekor.isEmpty { rekor = t.tlogKeys }
+                }
+                guard !roots.isEmpty else { throw ValidationError("no self-signed root certificate in --certificate-chain/--trusted-root") }
+                let matcher = IdentityMatcher(
+                    subject: certificateIdentity, subjectRegExp: certificateIdentityRegexp, issuer: certificateOidcIssuer,
+                    issuerRegExp: certificateOidcIssuerRegexp)
+                try matcher.validate(source: "command line")
+                guard certificateIdentity != nil || certificateIdentityRegexp != nil else {
+                    throw ValidationError("certificate verification needs --certificate-identity or --certificate-identity-regexp")
+                }
+                guard certificateOidcIssuer != nil || certificateOidcIssuerRegexp != nil else {
+                    throw ValidationError("certificate verification needs --certificate-oidc-issuer or --certificate-oidc-issuer-regexp")
+                }
+                authority = Authority(
+                    name: "certificate",
+                    kind: .certificates(CertificateAuthorities(roots: roots, intermediates: intermediates), identities: [matcher]),
+                    rekorKeys: rekor)
+            }
+            return ImageVerification.adHocPolicy([authority], attestations: attestations)
+        } catch let e as TrustError {
+            throw ValidationError(e.reason)
+        }
+    }
+}
+
+/// Verifies references in parallel and prints the decisions; exits with the most serious outcome.
+func runVerification(
+    references: [String], options: AuthorityOptions, global: GlobalOptions, concurrency: Int, signatures: Bool, attestations: [String]
+) async throws {
+    let locations = try references.map(parseLocation)
+    let policy = try options.trustPolicy(attestations: options.policy == nil ? attestations : [])
+    let extra = options.policy == nil ? [] : attestations
+    let decisions = try await withRegistries(global) { registries -> [PolicyDecision] in
+        let results = ResultBox(count: locations.count)
+        try await concurrentForEach(Array(locations.enumerated()), limit: max(1, concurrency)) { (i, location) in
+            let (store, ref) = try open(location, registries, create: false)
+            let subject = try await store.resolve(ref ?? "latest")
+            let d = try await ImageVerification.verify(
+                subject, in: store, repository: location.repositoryName, policy: policy, signatures: signatures, extraAttestations: extra)
+            await results.set(i, d)
+        }
+        return await results.values
+    }
+    switch global.output {
+    case .json: try printJSON(references.count == 1 ? AnyEncodable(decisions[0]) : AnyEncodable(decisions))
+    case .text:
+        for d in decisions {
+            print("\(d.repository)@\(d.digest): \(d.outcome.rawValue)" + (d.policy.map { " (policy \($0))" } ?? ""))
+            for c in d.signatures + d.attestations {
+                let what = c.kind + (c.predicateType.map { " \($0)" } ?? "")
+                let who = c.verified ? " by \(c.authority ?? "?")" + (c.identity.map { ", identity \($0)" } ?? "") : ""
+                print("  \(c.verified ? "verified" : "FAILED  ") \(what) [\(c.layout) \(c.location)]\(who)" + (c.reason.map { ": \($0)" } ?? ""))
+            }
+            for r in d.reasons { print("  - \(r)") }
+        }
+    }
+    let codes = decisions.map { d -> Int32 in
+        switch d.outcome {
+        case .allowed: 0
+        case .noSignature: 10
+        case .invalid: 11
+        case .rejected: 12
+        }
+    }
+    if let worst = codes.max(), worst != 0 { throw ExitCode(worst) }
+}
+
+actor ResultBox {
+    var slots: [PolicyDecision?]
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ d: PolicyDecision) { slots[i] = d }
+    var values: [PolicyDecision] { slots.compactMap { $0 } }
+}
+
+struct AnyEncodable: Encodable {
+    let value: any Encodable
+    init(_ value: any Encodable) { self.value = value }
+    func encode(to encoder: Encoder) throws { try value.encode(to: encoder) }
+}
+
+struct VerifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Verify images' signatures with a key, certificate authorities, or a trust policy.",
+        discussion: """
+            Reads cosign's .sig tag, sigstore bundle referrers (v0.1-v0.3, including cosign v3's DSSE signature
+            statements) and simple signatures pushed as referrers. Every accepted signature must bind the image's
+            manifest digest. Nothing is fetched except from the registries named: certificates and transparency-log
+            entries are checked offline.
+            Exit codes: 0 every image verified; 10 no signature found; 11 signatures found but not enough verified;
+            12 refused by the trust policy; 1, 3, 4 as for every command when a lookup failed (a failed or throttled
+            lookup is never reported as "no signature").
+            """)
+
+    @Argument(help: "REGISTRY/REPO[:TAG|@DIGEST] or oci-layout:PATH[:TAG|@DIGEST] (several are verified in parallel).")
+    var references: [String]
+
+    @OptionGroup var authority: AuthorityOptions
+
+    @Option(name: .long, help: "Images verified at once.")
+    var concurrency = 16
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        try await runVerification(
+            references: references, options: authority, global: global, concurrency: concurrency, signatures: true, attestations: [])
+    }
+}
+
+struct VerifyAttestationCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify-attestation",
+        abstract: "Verify that images carry signed attestations of a predicate type.",
+        discussion: """
+            Reads cosign's .att tag and sigstore bundle referrers; in-toto Statement v0.1 and v1 are accepted. The
+            statement's subjects must include the image's digest. Exit codes as for verify.
+            """)
+
+    @Argument(help: "REGISTRY/REPO[:TAG|@DIGEST] or oci-layout:PATH[:TAG|@DIGEST].")
+    var references: [String]
+
+    @Option(name: .long, help: "Predicate type: slsaprovenance, slsaprovenance1, cyclonedx, spdxjson, openvex, vuln, link, custom, or a URI.")
+    var type: String?
+
+    @OptionGroup var authority: AuthorityOptions
+
+    @Option(name: .long, help: "Images verified at once.")
+    var concurrency = 16
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        var types: [String] = []
+        if let type {
+            do { types = [try PredicateTypes.resolve(type)] } catch let e as TrustError { throw ValidationError(e.reason) }
+        } else if authority.policy == nil {
+            throw ValidationError("--type is required unless --policy names the attestations")
+        }
+        try await runVerification(
+            references: references, options: authority, global: global, concurrency: concurrency, signatures: false, attestations: types)
+    }
+}
+
+struct AttestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attest",
+        abstract: "Attach a signed in-toto attestation (DSSE) to an image, by digest.",
+        discussion: """
+            The predicate file is wrapped in an in-toto Statement v1 whose subject is the image's digest, signed in a
+            DSSE envelope, and stored in the sha256-<hex>.att manifest (legacy) or as a sigstore bundle referrer.
+            """)
+
+    @Argument(help: "REGISTRY/REPO[:TAG|@DIGEST] or oci-layout:PATH[:TAG|@DIGEST].")
+    var reference: String
+
+    @Option(name: .long, help: "Predicate JSON file.")
+    var predicate: String
+
+    @Option(name: .long, help: "Predicate type: slsaprovenance, slsaprovenance1, cyclonedx, spdxjson, openvex, vuln, link, custom, or a URI.")
+    var type: String = "custom"
+
+    @Option(name: .long, help: "Private key: cosign-format encrypted key, or unencrypted PKCS#8/SEC1 PEM.")
+    var key: String
+
+    @Option(name: .long, help: "legacy (.att tag) or bundle (sigstore bundle v0.3 referrer).")
+    var format: SignatureFormatOption = .legacy
+
+    @OptionGroup var password: PasswordOptions
+    @OptionGroup var global: GlobalOptions
+
+    struct Output: Encodable {
+        var digest: String
+        var predicateType: String
+        var manifest: String
+    }
+
+    func run() async throws {
+        let location = try parseLocation(reference)
+        let predicateType: String
+        do { predicateType = try PredicateTypes.resolve(type) } catch let e as TrustError { throw ValidationError(e.reason) }
+        guard let body = FileManager.default.contents(atPath: predicate) else { throw ValidationError("cannot read --predicate \(predicate)") }
+        do {
+            _ = try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
+        } catch {
+            throw ValidationError("--predicate \(predicate) is not JSON: \(error.localizedDescription)")
+        }
+        let signingKey = try loadKey(key, password)
+        let out = try await withRegistries(global) { registries -> Output in
+            let (store, ref) = try open(location, registries, create: false)
+            let subject = try await store.resolve(ref ?? "latest")
+            let m = try await Signer.attest(
+                subject, in: store, name: location.repositoryName, predicateType: predicateType, predicate: body, key: signingKey,
+                format: format.format)
+            return Output(digest: subject.digest.description, predicateType: predicateType, manifest: m.digest.description)
+        }
+        switch global.output {
+        case .json: try printJSON(out)
+        case .text: print("Attested \(out.digest) (\(out.predicateType))")
+        }
+    }
+}
+
+struct PolicyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy", abstract: "Check trust policy files, or import a containers policy.json.",
+        subcommands: [Check.self, Import.self])
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read a trust policy (keys, certificates and all) and report the first error with its line and column.")
+        @Argument(help: "Trust policy YAML file.") var file: String
+        @Option(name: .long, help: "Also print which rule a repository (registry/path) falls under.") var image: [String] = []
+
+        func run() async throws {
+            let policy: TrustPolicy
+            do { policy = try TrustPolicy.load(path: file) } catch let e as TrustError {
+                printError("error: \(e.reason)")
+                throw ExitCode(1)
+            }
+            print("\(file): \(policy.rules.count) policies, \(policy.authorities.count) authorities")
+            for i in image {
+                print("\(i): " + (policy.rule(for: i).map { "policy \"\($0.name)\"" } ?? "no policy matches (refused)"))
+            }
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Convert a containers policy.json (docker transport, sigstoreSigned requirements) to a trust policy.")
+        @Argument(help: "policy.json file.") var file: String
+        @Option(name: .long, help: "Write the policy here instead of standard output.") var outputFile: String?
+
+        func run() async throws {
+            guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
+            let yaml: String
+            do { yaml = try ContainersPolicyImport.convert(data, source: file) } catch let e as TrustError {
+                printError("error: \(e.reason)")
+                throw ExitCode(1)
+            }
+            if let outputFile {
+                try Data(yaml.utf8).write(to: URL(fileURLWithPath: outputFile), options: .atomic)
+            } else {
+                print(yaml, terminator: "")
+            }
+        }
+    }
+}
