@@ -110,12 +110,17 @@ public struct CertificateAuthorities: Sendable {
             // A chain shipped with the signature may add intermediates, never trust anchors.
             if c.issuer != c.subject { intermediates.append(c) }
         }
-        var verifier = Verifier(rootCertificates: CertificateStore(roots)) { RFC5280Policy(validationTime: time) }
+        var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
+            RFC5280Policy(validationTime: time)
+            SigningCertificatePolicy()
+        }
         let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore(intermediates))
         guard case .validCertificate = result else {
             var reason = "certificate for \(Self.identity(of: leaf)) does not chain to a trusted root at \(time)"
             if case .couldNotValidate(let failures) = result, let first = failures.first {
                 reason += ": \(first.policyFailureReason)"
+            } else if leaf.extensions.contains(where: { $0.critical && !SigningCertificatePolicy.handled.contains($0.oid) }) {
+                reason += ": it has a critical extension Warden does not process"
             }
             throw TrustError(.malformed, reason)
         }
@@ -160,5 +165,22 @@ extension Data {
     static func certificatesDER(pem: String) -> [Data] {
         guard let docs = try? PEMDocument.parseMultiple(pemString: pem) else { return [] }
         return docs.filter { $0.discriminator == "CERTIFICATE" }.map { Data($0.derBytes) }
+    }
+}
+
+/// The leaf is a code-signing certificate: its subject alternative names (critical in Fulcio's certificates, whose
+/// subject is empty) are matched by `IdentityMatcher`, and its extended key usage, when present, allows code signing.
+struct SigningCertificatePolicy: VerifierPolicy {
+    static let handled: [ASN1ObjectIdentifier] = [
+        .X509ExtensionID.subjectAlternativeName, .X509ExtensionID.extendedKeyUsage, .X509ExtensionID.basicConstraints,
+        .X509ExtensionID.nameConstraints, .X509ExtensionID.keyUsage,
+    ]
+    let verifyingCriticalExtensions: [ASN1ObjectIdentifier] = [.X509ExtensionID.subjectAlternativeName, .X509ExtensionID.extendedKeyUsage]
+
+    mutating func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) async -> PolicyEvaluationResult {
+        if let eku = try? chain.leaf.extensions.extendedKeyUsage, !eku.contains(.codeSigning) {
+            return .failsToMeetPolicy(reason: "the signing certificate's extended key usage does not include code signing")
+        }
+        return .meetsPolicy
     }
 }

@@ -50,7 +50,8 @@ public enum ImageVerification {
         var failures: [(PolicyDecision.Outcome, String)] = []
 
         // Signatures: `threshold` distinct authorities must each verify one.
-        let sigObjects = objects.filter(\.isSignature)
+        // Signature checks are skipped when only attestations are asked for.
+        let sigObjects = signatures ? objects.filter(\.isSignature) : []
         for o in sigObjects {
             decision.signatures.append(await SignatureVerifier.check(o, subject: subject, manifest: manifest, authorities: ruleAuthorities, now: now))
         }

@@ -6,14 +6,6 @@ import OCITesting
 import Testing
 import Trust
 
-let signScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Interop/cosign_sign.py").path
-
-func pythonSign(_ args: [String]) throws -> (Int32, String, String) {
-    let (status, out, err) = try runProcess("/usr/bin/env", ["python3", signScript] + args)
-    return (status, String(decoding: out, as: UTF8.self), err)
-}
-
 /// Legacy (.sig) signatures against the real registry, checked in both directions with an independent
 /// implementation (Python `cryptography` + urllib, following the cosign signature spec).
 @Suite(.serialized) struct SignatureTests {

@@ -45,3 +45,14 @@ func layoutWithImage(seed: UInt64, layerSizes: [Int], tag: String = "v1") async 
     try await store.tag(image.descriptor, as: tag)
     return (path, store, image, random)
 }
+
+/// Runs one of the independent Python implementations in Tests/Interop; returns status, stdout and stderr.
+func runInterop(_ script: String, _ args: [String]) throws -> (Int32, String, String) {
+    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Interop/\(script)").path
+    let (status, out, err) = try runProcess("/usr/bin/env", ["python3", path] + args)
+    return (status, String(decoding: out, as: UTF8.self), err)
+}
+
+func pythonSign(_ args: [String]) throws -> (Int32, String, String) { try runInterop("cosign_sign.py", args) }
+func pythonInterop(_ args: [String]) throws -> (Int32, String, String) { try runInterop("sigstore_interop.py", args) }

@@ -75,7 +75,9 @@ def verify_envelope(pub_file, env_dict, digest):
     pub = serialization.load_pem_public_key(open(pub_file, "rb").read())
     env = Envelope.from_dict(env_dict)
     keyids = {sig.keyid for sig in env.signatures.values()}
-    keys = [SSlibKey.from_crypto(pub, keyid=k) for k in keyids]
+    base = SSlibKey.from_crypto(pub)
+    # securesystemslib matches signatures to keys by keyid (cosign and Warden leave it empty): give the key each id.
+    keys = [SSlibKey(k, base.keytype, base.scheme, base.keyval) for k in keyids]
     env.verify(keys, 1)  # raises VerificationError
     if env.payload_type != "application/vnd.in-toto+json":
         raise SystemExit("payload type " + env.payload_type)
@@ -98,7 +100,7 @@ def dsse_verify(pub_file, env_file, digest):
 
 def bundle_check(bundle_file, digest, pub_file):
     text = open(bundle_file).read()
-    bundle = Bundle().from_json(text)
+    bundle = Bundle.from_dict(json.loads(text))
     if bundle.media_type != "application/vnd.dev.sigstore.bundle.v0.3+json":
         raise SystemExit("media type " + bundle.media_type)
     env = bundle.dsse_envelope
@@ -168,7 +170,7 @@ def keyless(host, repo, digest, outdir, email, issuer, expired=""):
     body = json.dumps({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
         "data": {"hash": {"algorithm": "sha256", "value": hashlib.sha256(manifest).hexdigest()}},
         "signature": {"content": b64(sig), "publicKey": {"content": b64(pem(leaf))}}}}, separators=(",", ":")).encode()
-    integrated = int((start + datetime.timedelta(minutes=2)).timestamp())
+    integrated = int((start + datetime.timedelta(seconds=30)).timestamp())
     log_id = hashlib.sha256(rekor_der).digest()
     set_payload = json.dumps({"body": b64(body), "integratedTime": integrated, "logID": log_id.hex(), "logIndex": 42},
                              sort_keys=True, separators=(",", ":")).encode()
@@ -185,7 +187,7 @@ def keyless(host, repo, digest, outdir, email, issuer, expired=""):
         "messageSignature": {"messageDigest": {"algorithm": "SHA2_256", "digest": b64(hashlib.sha256(manifest).digest())},
                              "signature": b64(sig)},
     }
-    Bundle().from_json(json.dumps(bundle))  # the bundle is well-formed per the protobuf specs
+    Bundle.from_dict(bundle)  # the bundle is well-formed per the protobuf specs
     trusted_root = {
         "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
         "tlogs": [{"baseUrl": "https://rekor.interop.test", "hashAlgorithm": "SHA2_256",
