@@ -37,6 +37,11 @@ public protocol BlobMounter: Sendable {
     func mount(_ descriptor: Descriptor, from source: any ContentReader) async throws -> Bool
 }
 
+/// Optional capability: a manifest by tag (or digest) in one round trip, instead of a resolve and a fetch.
+public protocol ManifestByReference: Sendable {
+    func getManifest(_ reference: String) async throws -> RawManifest
+}
+
 /// A repository: the full family of capabilities a graph copy needs on either side.
 public typealias ContentStore = ContentReader & ContentWriter & TagStore & ReferrerLister
 

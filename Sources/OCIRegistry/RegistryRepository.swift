@@ -7,7 +7,7 @@ import NIOHTTP1
 import OCI
 
 /// One repository of a registry, as a content store.
-public struct RegistryRepository: ContentStore, BlobMounter {
+public struct RegistryRepository: ContentStore, BlobMounter, ManifestByReference {
     public let client: RegistryClient
     public let repository: String
     public var displayName: String { "\(client.host)/\(repository)" }
@@ -425,9 +425,11 @@ public struct RegistryRepository: ContentStore, BlobMounter {
 }
 
 /// What the client has learnt about a registry (whether each repository answers the referrers API).
+/// What a registry was seen to support. The referrers API is a property of the whole registry: the distribution
+/// spec forbids a registry that implements it to answer 404, so one 404 (in any repository) settles it for all.
 public actor RegistryCapabilities {
-    private var referrers: [String: Bool] = [:]
+    private var referrers: Bool?
     public init() {}
-    public func referrersAPI(_ repository: String) -> Bool? { referrers[repository] }
-    public func setReferrersAPI(_ repository: String, _ value: Bool) { referrers[repository] = value }
+    public func referrersAPI(_ repository: String) -> Bool? { referrers }
+    public func setReferrersAPI(_ repository: String, _ value: Bool) { referrers = value }
 }

@@ -65,25 +65,32 @@ public enum Attachments {
         "application/vnd.dev.cosign.artifact.att.v1+json", "application/vnd.in-toto+json",
     ]
     static let maxBlob = 4 << 20
+    /// Largest payload Warden embeds in a descriptor's `data` field when it signs.
+    public static let maxEmbedded = 16 << 10
 
     /// Everything attached to `subject`. A failed lookup (other than an absent tag) throws: it is never reported as
     /// "nothing attached".
-    public static func discover(_ subject: Descriptor, in store: any ContentStore) async throws -> [SignedObject] {
+    /// With `attestations: false` the `.att` tag is not looked up (referrers are: they hold bundle signatures too).
+    public static func discover(_ subject: Descriptor, in store: any ContentStore, attestations: Bool = true) async throws -> [SignedObject] {
         async let sig = fromTag("\(subject.digest.tagSchema).sig", layout: .sigTag, in: store)
-        async let att = fromTag("\(subject.digest.tagSchema).att", layout: .attTag, in: store)
+        async let att = attestations ? fromTag("\(subject.digest.tagSchema).att", layout: .attTag, in: store) : []
         async let refs = fromReferrers(subject, in: store)
         return try await sig + att + refs
     }
 
     static func fromTag(_ tag: String, layout: SignedObject.Layout, in store: any ContentStore) async throws -> [SignedObject] {
-        let manifest: Descriptor
+        let raw: RawManifest
         do {
-            manifest = try await store.resolve(tag)
+            if let direct = store as? any ManifestByReference {
+                raw = try await direct.getManifest(tag)
+            } else {
+                raw = try await store.fetchManifest(store.resolve(tag))
+            }
         } catch let e as OCIError where e.code == .notFound {
             return []
         }
-        guard case .image(let m) = try await store.fetchManifest(manifest).parsed() else {
-            return [SignedObject(layout: layout, location: manifest.digest.description, problem: "\(tag) is an index, not an image manifest")]
+        guard case .image(let m) = try raw.parsed() else {
+            return [SignedObject(layout: layout, location: raw.digest.description, problem: "\(tag) is an index, not an image manifest")]
         }
         var out: [SignedObject] = []
         for layer in m.layers {
@@ -133,8 +140,14 @@ public enum Attachments {
         return out
     }
 
+    /// A small blob: from the descriptor's embedded `data` when it matches the digest, else from the store.
     static func fetchSmall(_ layer: Descriptor, in store: any ContentStore) async throws -> Data {
         guard layer.size <= maxBlob else { throw TrustError(.malformed, "\(layer.digest) is \(layer.size) bytes; the limit is \(maxBlob)") }
+        if let b64 = layer.data, let embedded = Data(base64Encoded: b64), Int64(embedded.count) == layer.size,
+            OCI.Digest.compute(embedded, algorithm: layer.digest.algorithm) == layer.digest
+        {
+            return embedded
+        }
         return try await store.fetchVerified(layer).collect(limit: maxBlob)
     }
 

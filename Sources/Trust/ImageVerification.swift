@@ -24,10 +24,12 @@ public struct PolicyDecision: Sendable, Codable {
 public enum ImageVerification {
     /// Verifies `subject` (in `store`, known as `repository` = `registry/path`) against the policy rule that matches
     /// it. With `signatures: false` only attestation requirements are evaluated; `extraAttestations` adds
-    /// required predicate types (verified by the rule's authorities).
+    /// required predicate types (verified by the rule's authorities). When only signatures are asked for, the
+    /// referrers are looked up only if the `.sig` tag does not satisfy the rule; `exhaustive` looks everywhere and
+    /// reports every signature and attestation found.
     public static func verify(
         _ subject: Descriptor, in store: any ContentStore, repository: String, policy: TrustPolicy,
-        signatures: Bool = true, extraAttestations: [String] = [], now: Date = Date()
+        signatures: Bool = true, extraAttestations: [String] = [], exhaustive: Bool = false, now: Date = Date()
     ) async throws -> PolicyDecision {
         var decision = PolicyDecision(
             repository: repository, digest: subject.digest.description, policy: nil, outcome: .rejected, reasons: [], signatures: [],
@@ -41,7 +43,24 @@ public enum ImageVerification {
             decision.reasons = ["policy \"\(rule.name)\" rejects \(repository)"]
             return decision
         }
-        let objects = try await Attachments.discover(subject, in: store)
+        let wantsAttestations = !rule.attestations.isEmpty || !extraAttestations.isEmpty
+        if exhaustive || wantsAttestations {
+            let objects = try await Attachments.discover(subject, in: store, attestations: true)
+            return try await evaluate(objects, decision, rule, policy, subject, store, signatures, extraAttestations, now)
+        }
+        // Signatures only: cosign's .sig tag first; referrers (bundle signatures) only when it does not suffice.
+        let tagged = try await Attachments.fromTag("\(subject.digest.tagSchema).sig", layout: .sigTag, in: store)
+        let first = try await evaluate(tagged, decision, rule, policy, subject, store, signatures, extraAttestations, now)
+        if first.outcome == .allowed { return first }
+        let referred = try await Attachments.fromReferrers(subject, in: store)
+        return try await evaluate(tagged + referred, decision, rule, policy, subject, store, signatures, extraAttestations, now)
+    }
+
+    static func evaluate(
+        _ objects: [SignedObject], _ start: PolicyDecision, _ rule: TrustPolicy.Rule, _ policy: TrustPolicy, _ subject: Descriptor,
+        _ store: any ContentStore, _ signatures: Bool, _ extraAttestations: [String], _ now: Date
+    ) async throws -> PolicyDecision {
+        var decision = start
         var manifest: Data?
         if objects.contains(where: { if case .messageSignature = $0.content { true } else { false } }) {
             manifest = try await store.fetchManifest(subject).bytes

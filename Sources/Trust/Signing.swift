@@ -81,6 +81,7 @@ public enum Signer {
             let bytes = envelope.json()
             var layer = Descriptor.of(bytes, mediaType: DSSEEnvelope.mediaType)
             layer.annotations = [SimpleSigning.signatureAnnotation: "", Attachments.predicateTypeAnnotation: predicateType]
+            if bytes.count <= Attachments.maxEmbedded { layer.data = bytes.base64EncodedString() }
             try await store.push(layer, bytes: bytes)
             return try await CosignTags.append(layer, to: "\(subject.digest.tagSchema).att", in: store)
         case .bundle:

@@ -51,6 +51,9 @@ public enum SimpleSigning {
         let signature = try key.signature(for: payload).derRepresentation.base64EncodedString()
         var layer = Descriptor.of(payload, mediaType: MediaType.cosignSimpleSigning)
         layer.annotations = [signatureAnnotation: signature]
+        // The payload is also embedded in the descriptor (OCI `data`): verifiers that read it save a round trip;
+        // those that do not fetch the blob, which is pushed as usual.
+        layer.data = payload.base64EncodedString()
         try await store.push(layer, bytes: payload)
         return try await CosignTags.append(layer, to: "\(subject.digest.tagSchema).sig", in: store)
     }

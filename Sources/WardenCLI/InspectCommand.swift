@@ -155,22 +155,39 @@ struct TagsCommand: AsyncParsableCommand {
 }
 
 struct DigestCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "digest", abstract: "Print the manifest digest a reference resolves to.")
+    static let configuration = CommandConfiguration(
+        commandName: "digest", abstract: "Print the manifest digest each reference resolves to (several are resolved in parallel).")
 
     @Argument(help: "REGISTRY/REPO[:TAG|@DIGEST] or oci-layout:PATH[:TAG|@DIGEST].")
-    var reference: String
+    var references: [String]
+
+    @Option(name: .long, help: "References resolved at once.")
+    var concurrency = 16
+
+    @Flag(name: .long, help: "GET each manifest and compute its digest from the bytes, instead of trusting a HEAD's Docker-Content-Digest.")
+    var fetch = false
 
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let location = try parseLocation(reference)
-        try await withRegistries(global) { registries in
-            let (store, ref) = try open(location, registries, create: false)
-            let d = try await store.resolve(ref ?? "latest")
-            switch global.output {
-            case .json: try printJSON(d)
-            case .text: print(d.digest)
+        let locations = try references.map(parseLocation)
+        let descriptors = try await withRegistries(global) { registries -> [Descriptor] in
+            let box = OrderedResults<Descriptor>(count: locations.count)
+            try await concurrentForEach(Array(locations.enumerated()), limit: max(1, concurrency)) { (i, location) in
+                let (store, ref) = try open(location, registries, create: false)
+                if fetch, let direct = store as? any ManifestByReference {
+                    await box.set(i, try await direct.getManifest(ref ?? "latest").descriptor)
+                } else if fetch {
+                    await box.set(i, try await store.fetchManifest(store.resolve(ref ?? "latest")).descriptor)
+                } else {
+                    await box.set(i, try await store.resolve(ref ?? "latest"))
+                }
             }
+            return await box.values
+        }
+        switch global.output {
+        case .json: try printJSON(descriptors.count == 1 ? AnyEncodable(descriptors[0]) : AnyEncodable(descriptors))
+        case .text: for d in descriptors { print(d.digest) }
         }
     }
 }

@@ -91,18 +91,20 @@ struct AuthorityOptions: ParsableArguments {
 
 /// Verifies references in parallel and prints the decisions; exits with the most serious outcome.
 func runVerification(
-    references: [String], options: AuthorityOptions, global: GlobalOptions, concurrency: Int, signatures: Bool, attestations: [String]
+    references: [String], options: AuthorityOptions, global: GlobalOptions, concurrency: Int, signatures: Bool, attestations: [String],
+    exhaustive: Bool = true
 ) async throws {
     let locations = try references.map(parseLocation)
     let policy = try options.trustPolicy(attestations: options.policy == nil ? attestations : [])
     let extra = options.policy == nil ? [] : attestations
     let decisions = try await withRegistries(global) { registries -> [PolicyDecision] in
-        let results = ResultBox(count: locations.count)
+        let results = OrderedResults<PolicyDecision>(count: locations.count)
         try await concurrentForEach(Array(locations.enumerated()), limit: max(1, concurrency)) { (i, location) in
             let (store, ref) = try open(location, registries, create: false)
             let subject = try await store.resolve(ref ?? "latest")
             let d = try await ImageVerification.verify(
-                subject, in: store, repository: location.repositoryName, policy: policy, signatures: signatures, extraAttestations: extra)
+                subject, in: store, repository: location.repositoryName, policy: policy, signatures: signatures, extraAttestations: extra,
+                exhaustive: exhaustive)
             await results.set(i, d)
         }
         return await results.values
@@ -131,11 +133,12 @@ func runVerification(
     if let worst = codes.max(), worst != 0 { throw ExitCode(worst) }
 }
 
-actor ResultBox {
-    var slots: [PolicyDecision?]
+/// Results of parallel work, kept in input order.
+actor OrderedResults<T: Sendable> {
+    var slots: [T?]
     init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ d: PolicyDecision) { slots[i] = d }
-    var values: [PolicyDecision] { slots.compactMap { $0 } }
+    func set(_ i: Int, _ value: T) { slots[i] = value }
+    var values: [T] { slots.compactMap { $0 } }
 }
 
 struct AnyEncodable: Encodable {
@@ -166,11 +169,15 @@ struct VerifyCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Images verified at once.")
     var concurrency = 16
 
+    @Flag(name: .long, help: "Look up every layout and report every signature and attestation, even when the .sig tag already satisfies the policy.")
+    var all = false
+
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
         try await runVerification(
-            references: references, options: authority, global: global, concurrency: concurrency, signatures: true, attestations: [])
+            references: references, options: authority, global: global, concurrency: concurrency, signatures: true, attestations: [],
+            exhaustive: all)
     }
 }
 

@@ -188,10 +188,22 @@ private func write(_ text: String, _ path: String) throws { try Data(text.utf8).
         #expect(reasons.contains("signature does not verify with release"))
         #expect(d.signatures.allSatisfy { !$0.verified } && d.attestations.allSatisfy { !$0.verified })
 
+        // A simple signature pushed as a referrer (cosign's OCI 1.1 experimental mode) is read too.
+        let payload = try SimpleSigning.payload(dockerReference: "r/a", digest: a.digest, annotations: [:])
+        var layer = Descriptor.of(payload, mediaType: MediaType.cosignSimpleSigning)
+        layer.annotations = [SimpleSigning.signatureAnnotation: try key.signature(for: payload).derRepresentation.base64EncodedString()]
+        try await store.push(layer, bytes: payload)
+        try await store.push(.emptyJSON, bytes: Descriptor.emptyJSONBytes)
+        let sigReferrer = try RawManifest.encode(
+            ImageManifest(
+                artifactType: "application/vnd.dev.cosign.artifact.sig.v1+json", config: .emptyJSON, layers: [layer], subject: a.descriptor.plain),
+            mediaType: MediaType.imageManifest)
+        try await store.push(sigReferrer)
+
         // The same bundle on A verifies: the refusal above is about the binding, not the format.
         try await Signer.pushBundle(bundle, for: a.descriptor, predicateType: nil, in: store)
         let onA = try await ImageVerification.verify(a.descriptor, in: store, repository: "r/a", policy: p)
         #expect(onA.outcome == .allowed, "\(onA.reasons)")
-        #expect(onA.signatures.filter(\.verified).map(\.layout).sorted() == ["bundle-referrer", "sig-tag"])
+        #expect(onA.signatures.filter(\.verified).map(\.layout).sorted() == ["bundle-referrer", "referrer", "sig-tag"])
     }
 }
