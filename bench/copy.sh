@@ -14,10 +14,7 @@ MIN_SIZE=${MIN_SIZE:-1MiB}
 MAX_SIZE=${MAX_SIZE:-20MiB}
 CONCURRENCY=${CONCURRENCY:-8}
 
-for tool in docker-registry skopeo python3; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool is missing (run scripts/test.sh first)" >&2; exit 1; }
-done
-
+BENCH_TOOLS="docker-registry skopeo python3"
 . bench/lib.sh
 
 SRC=$(start_registry src)

@@ -1,5 +1,10 @@
 # Shared by the benchmarks: a release build of warden, a work directory removed on exit, local registries.
-# Source it after `cd` to the repository root; sets WARDEN and WORK.
+# Source it after `cd` to the repository root, with BENCH_TOOLS naming the commands the benchmark needs; sets WARDEN
+# and WORK.
+
+for tool in ${BENCH_TOOLS:-}; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is missing (run scripts/test.sh first)" >&2; exit 1; }
+done
 
 echo "Building warden (release)..."
 swift build -c release --product warden >/dev/null

@@ -15,10 +15,7 @@ IMAGES=${IMAGES:-200}
 ROUNDS=${ROUNDS:-3}
 CONCURRENCY=${CONCURRENCY:-16}
 
-for tool in docker-registry openssl python3; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool is missing (run scripts/test.sh first)" >&2; exit 1; }
-done
-
+BENCH_TOOLS="docker-registry openssl python3"
 . bench/lib.sh
 
 REG=$(start_registry verify)
