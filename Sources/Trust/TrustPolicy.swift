@@ -43,7 +43,7 @@ public struct TrustPolicy: Sendable {
     static let identityKeys = ["subject", "subjectRegExp", "issuer", "issuerRegExp"]
     static let rekorKeys = ["keys", "trustedRoot"]
     static let ruleKeys = ["name", "images", "authorities", "threshold", "attestations", "reject", "allowUnsigned"]
-    static let attestationKeys = ["name", "predicateType", "authorities"]
+    static let attestationKeys = ["name", "predicateType", "authorities", "conditions"]
 
     /// Reads a policy file; relative key and certificate paths are resolved against the file's directory.
     public static func load(path: String) throws -> TrustPolicy {
@@ -147,6 +147,7 @@ public struct TrustPolicy: Sendable {
             var attestations: [AttestationRequirement] = []
             for a in try f["attestations"]?.list() ?? [] {
                 let af = try a.fields(allowed: attestationKeys)
+                if let c = af["conditions"] { throw c.error("conditions (CEL over the predicate) are reserved and not supported yet") }
                 guard let pt = af["predicateType"] else { throw a.error("attestation requirement needs predicateType") }
                 let type = try wrap(pt) { try PredicateTypes.resolve(pt.string()) }
                 var allowed: [String] = []
