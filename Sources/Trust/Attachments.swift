@@ -33,6 +33,13 @@ public struct SignedObject: Sendable {
     /// The predicate type an attachment declares (annotation), before its statement is verified.
     public var declaredPredicateType: String?
 
+    public init(layout: Layout, location: String, content: Content? = nil, problem: String? = nil) {
+        self.layout = layout
+        self.location = location
+        self.content = content
+        self.problem = problem
+    }
+
     /// The statement inside a DSSE envelope, if it is an in-toto statement.
     public var statement: InTotoStatement? {
         guard case .dsse(let env) = content, env.payloadType == DSSEEnvelope.inTotoPayloadType else { return nil }

@@ -205,4 +205,38 @@ import Trust
         #expect(check == 0)
         #expect(checkOut.contains("policy \"mirrored\"") && checkOut.contains("no policy matches"))
     }
+
+    /// A layer swapped under the tag changes the digest: the signature no longer applies (10), and the old signature
+    /// moved onto the new digest is refused for its binding (11).
+    @Test func swappedLayerLosesItsSignature() async throws {
+        let a = try await RegistryProcess.start()
+        defer { a.stop() }
+        let dir = tempDir()
+        let regs = try makeRegistries()
+        let repo = try regs.repository(Reference(parsing: "\(a.host)/swap/app"))
+        var random = RandomContent(seed: 503)
+        let image = try await random.pushImage(to: repo, layerSizes: [400, 400])
+        try await repo.tag(image.descriptor, as: "v1")
+        let key = P256.Signing.PrivateKey()
+        try Data(publicKeyPEM(key.publicKey).utf8).write(to: URL(fileURLWithPath: dir + "/k.pub"))
+        try await SimpleSigning.sign(image.descriptor, in: repo, dockerReference: "\(a.host)/swap/app", key: key)
+        let (ok, _, _) = try warden(["verify", "\(a.host)/swap/app:v1", "--key", dir + "/k.pub"])
+        #expect(ok == 0)
+
+        guard case .image(var m) = try image.parsed() else { return }
+        let evil = random.layer(size: 400, name: "evil.bin")
+        m.layers[1] = Descriptor.of(evil, mediaType: MediaType.imageLayer)
+        try await repo.push(m.layers[1], bytes: evil)
+        let swapped = try RawManifest.encode(m, mediaType: MediaType.imageManifest)
+        try await repo.push(swapped)
+        try await repo.tag(swapped.descriptor, as: "v1")
+        let (none, noneOut, _) = try warden(["verify", "\(a.host)/swap/app:v1", "--key", dir + "/k.pub"])
+        #expect(none == 10)
+        #expect(noneOut.contains(swapped.digest.description))
+
+        try await repo.tag(repo.resolve("\(image.digest.tagSchema).sig"), as: "\(swapped.digest.tagSchema).sig")
+        let (moved, movedOut, _) = try warden(["verify", "\(a.host)/swap/app:v1", "--key", dir + "/k.pub"])
+        #expect(moved == 11)
+        #expect(movedOut.contains("signature is for \(image.digest), not \(swapped.digest)"))
+    }
 }

@@ -167,3 +167,69 @@ import Trust
         #expect(!globMatch("a/b", "a/bc"))
     }
 }
+
+/// Parsers of signed content and trust material: malformed input is a reason or an error, never a crash.
+@Suite struct MalformedInputTests {
+    static let digest = OCI.Digest.compute(Data("image".utf8))
+
+    @Test(arguments: [
+        ("not json", "not a simple-signing document"),
+        ("{}", "not a simple-signing document"),
+        ("{\"critical\":{\"image\":{\"docker-manifest-digest\":7},\"type\":\"cosign container image signature\"}}", "not a simple-signing document"),
+        ("{\"critical\":{\"image\":{\"docker-manifest-digest\":\"sha256:00\"},\"type\":\"something else\"}}", "has type \"something else\""),
+        (
+            "{\"critical\":{\"image\":{\"docker-manifest-digest\":\"sha256:00\"},\"type\":\"cosign container image signature\"}}",
+            "signature is for sha256:00"
+        ),
+    ])
+    func simpleSigningPayloads(payload: String, mentions: String) async throws {
+        let key = P256.Signing.PrivateKey()
+        let bytes = Data(payload.utf8)
+        let o = SignedObject(
+            layout: .sigTag, location: "x", content: .simpleSigning(payload: bytes, signature: try key.signature(for: bytes).derRepresentation))
+        let subject = Descriptor(mediaType: MediaType.imageManifest, digest: Self.digest, size: 5)
+        let check = await SignatureVerifier.check(
+            o, subject: subject, manifest: nil, authorities: [Authority(name: "k", kind: .key(.p256(key.publicKey)))])
+        #expect(!check.verified)
+        #expect(check.reason?.contains(mentions) == true, "\(check.reason ?? "")")
+    }
+
+    @Test func dssePayloadsThatAreNotStatements() async throws {
+        let key = P256.Signing.PrivateKey()
+        let subject = Descriptor(mediaType: MediaType.imageManifest, digest: Self.digest, size: 5)
+        for (type, body, mentions) in [
+            ("text/plain", "hello", "payload type is \"text/plain\""),
+            (DSSEEnvelope.inTotoPayloadType, "[1,2]", "not a JSON object"),
+            (DSSEEnvelope.inTotoPayloadType, "{\"_type\":\"https://in-toto.io/Statement/v1\"}", "predicateType"),
+        ] {
+            let env = try DSSEEnvelope.sign(payloadType: type, payload: Data(body.utf8), key: key)
+            let check = await SignatureVerifier.check(
+                SignedObject(layout: .attTag, location: "x", content: .dsse(env)), subject: subject, manifest: nil,
+                authorities: [Authority(name: "k", kind: .key(.p256(key.publicKey)))])
+            #expect(!check.verified)
+            #expect(check.reason?.contains(mentions) == true, "\(check.reason ?? "")")
+        }
+    }
+
+    @Test(arguments: [
+        "", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n",
+        "-----BEGIN PUBLIC KEY-----\n%%%%\n-----END PUBLIC KEY-----\n",
+    ])
+    func publicKeysAndCertificates(text: String) {
+        #expect(throws: TrustError.self) { try loadVerificationKey(text, source: "in.pem") }
+        #expect(throws: TrustError.self) { try CertificateAuthorities.loadPEM(text, source: "in.pem") }
+    }
+
+    @Test(arguments: [
+        "", "[]", "{}", "{\"tlogs\":[{\"publicKey\":{}}]}", "{\"tlogs\":[{\"publicKey\":{\"rawBytes\":\"AAAA\"}}]}",
+        "{\"certificateAuthorities\":[{\"certChain\":{\"certificates\":[{\"rawBytes\":\"AAAA\"}]}}]}",
+    ])
+    func trustedRoots(text: String) {
+        #expect(throws: TrustError.self) { try TrustedRoot(json: Data(text.utf8), source: "trusted_root.json") }
+    }
+
+    @Test func certificatesThatDoNotParse() async {
+        let cas = CertificateAuthorities(roots: [])
+        await #expect(throws: TrustError.self) { try await cas.verify(leafDER: Data([0x30, 0x03, 0x02, 0x01, 0x01]), at: Date()) }
+    }
+}
