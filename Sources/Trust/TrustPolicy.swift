@@ -64,17 +64,31 @@ public struct TrustPolicy: Sendable {
             throw (top["apiVersion"] ?? root).error("apiVersion must be warden.dev/v1")
         }
         guard let kind = top["kind"], try kind.string() == "TrustPolicy" else { throw (top["kind"] ?? root).error("kind must be TrustPolicy") }
-        func readFile(_ v: YAMLValue) throws -> String {
-            let p = try v.string()
-            let full = p.hasPrefix("/") ? p : baseDirectory + "/" + p
-            guard let text = try? String(contentsOfFile: full, encoding: .utf8) else { throw v.error("cannot read \(full)") }
-            return text
+        let authorities = try parseAuthorities(top["authorities"], baseDirectory: baseDirectory)
+        var rules: [Rule] = []
+        for (i, value) in try (top["policies"]?.list() ?? []).enumerated() {
+            rules.append(try parseRule(value, index: i, authorities: authorities))
         }
-        func wrap<T>(_ v: YAMLValue, _ body: () throws -> T) throws -> T {
-            do { return try body() } catch let e as TrustError { throw v.error(e.reason) }
-        }
+        guard !rules.isEmpty else { throw root.error("the policy has no policies entries") }
+        return TrustPolicy(authorities: authorities, rules: rules)
+    }
+
+    static func readFile(_ v: YAMLValue, baseDirectory: String) throws -> String {
+        let p = try v.string()
+        let full = p.hasPrefix("/") ? p : baseDirectory + "/" + p
+        guard let text = try? String(contentsOfFile: full, encoding: .utf8) else { throw v.error("cannot read \(full)") }
+        return text
+    }
+
+    static func wrap<T>(_ v: YAMLValue, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as TrustError { throw v.error(e.reason) }
+    }
+
+    /// Reads an `authorities` mapping (name → key, keyData or keyless, with optional rekor); shared by every
+    /// document that names who may sign (trust policies, replication files).
+    public static func parseAuthorities(_ value: YAMLValue?, baseDirectory: String) throws -> [String: Authority] {
         var authorities: [String: Authority] = [:]
-        for (name, value) in try top["authorities"]?.mapping(allowed: nil) ?? [] {
+        for (name, value) in try value?.mapping(allowed: nil) ?? [] {
             let f = try value.fields(allowed: authorityKeys)
             let kinds = ["key", "keyData", "keyless"].filter { f[$0] != nil }
             guard kinds.count == 1 else { throw value.error("authority \"\(name)\" needs exactly one of key, keyData, keyless") }
@@ -82,28 +96,36 @@ public struct TrustPolicy: Sendable {
             if let r = f["rekor"] {
                 let rf = try r.fields(allowed: rekorKeys)
                 for k in try rf["keys"]?.list() ?? [] {
-                    rekor.append(try wrap(k) { try loadVerificationKey(readFile(k), source: try k.string()) })
+                    rekor.append(try wrap(k) { try loadVerificationKey(readFile(k, baseDirectory: baseDirectory), source: try k.string()) })
                 }
                 if let tr = rf["trustedRoot"] {
-                    rekor += try wrap(tr) { try TrustedRoot(json: Data(readFile(tr).utf8), source: try tr.string()).tlogKeys }
+                    rekor += try wrap(tr) {
+                        try TrustedRoot(json: Data(readFile(tr, baseDirectory: baseDirectory).utf8), source: try tr.string()).tlogKeys
+                    }
                 }
                 guard !rekor.isEmpty else { throw r.error("rekor needs keys or trustedRoot") }
             }
             let kind: Authority.Kind
             if let k = f["key"] {
-                kind = .key(try wrap(k) { try loadVerificationKey(readFile(k), source: try k.string()) })
+                kind = .key(try wrap(k) { try loadVerificationKey(readFile(k, baseDirectory: baseDirectory), source: try k.string()) })
             } else if let k = f["keyData"] {
                 kind = .key(try wrap(k) { try loadVerificationKey(k.string(), source: "keyData of \(name)") })
             } else {
                 let kl = try f["keyless"]!.fields(allowed: keylessKeys)
                 var roots: [Certificate] = []
                 var intermediates: [Certificate] = []
-                if let r = kl["roots"] { roots += try wrap(r) { try CertificateAuthorities.loadPEM(readFile(r), source: try r.string()) } }
+                if let r = kl["roots"] {
+                    roots += try wrap(r) { try CertificateAuthorities.loadPEM(readFile(r, baseDirectory: baseDirectory), source: try r.string()) }
+                }
                 if let i = kl["intermediates"] {
-                    intermediates += try wrap(i) { try CertificateAuthorities.loadPEM(readFile(i), source: try i.string()) }
+                    intermediates += try wrap(i) {
+                        try CertificateAuthorities.loadPEM(readFile(i, baseDirectory: baseDirectory), source: try i.string())
+                    }
                 }
                 if let tr = kl["trustedRoot"] {
-                    let trusted = try wrap(tr) { try TrustedRoot(json: Data(readFile(tr).utf8), source: try tr.string()) }
+                    let trusted = try wrap(tr) {
+                        try TrustedRoot(json: Data(readFile(tr, baseDirectory: baseDirectory).utf8), source: try tr.string())
+                    }
                     roots += trusted.authorities.roots
                     intermediates += trusted.authorities.intermediates
                     if f["rekor"] == nil { rekor = trusted.tlogKeys }
@@ -126,49 +148,48 @@ public struct TrustPolicy: Sendable {
             }
             authorities[name] = Authority(name: name, kind: kind, rekorKeys: rekor)
         }
-        var rules: [Rule] = []
-        for (i, value) in try (top["policies"]?.list() ?? []).enumerated() {
-            let f = try value.fields(allowed: ruleKeys)
-            let name = try f["name"]?.string() ?? "policy \(i + 1)"
-            guard let imagesValue = f["images"] else { throw value.error("policy \"\(name)\" has no images patterns") }
-            let images = try imagesValue.stringList()
-            var names: [String] = []
-            for a in try f["authorities"]?.list() ?? [] {
-                let n = try a.string()
-                guard authorities[n] != nil else { throw a.error("unknown authority \"\(n)\"; define it under authorities") }
-                names.append(n)
-            }
-            let reject = try f["reject"]?.bool() ?? false
-            let allowUnsigned = try f["allowUnsigned"]?.bool() ?? false
-            let threshold = try f["threshold"]?.int() ?? (names.isEmpty ? 0 : 1)
-            if let t = f["threshold"], threshold < 1 || threshold > names.count {
-                throw t.error("threshold \(threshold) must be between 1 and the number of authorities (\(names.count))")
-            }
-            var attestations: [AttestationRequirement] = []
-            for a in try f["attestations"]?.list() ?? [] {
-                let af = try a.fields(allowed: attestationKeys)
-                if let c = af["conditions"] { throw c.error("conditions (CEL over the predicate) are reserved and not supported yet") }
-                guard let pt = af["predicateType"] else { throw a.error("attestation requirement needs predicateType") }
-                let type = try wrap(pt) { try PredicateTypes.resolve(pt.string()) }
-                var allowed: [String] = []
-                for x in try af["authorities"]?.list() ?? [] {
-                    let n = try x.string()
-                    guard authorities[n] != nil else { throw x.error("unknown authority \"\(n)\"") }
-                    allowed.append(n)
-                }
-                if allowed.isEmpty && names.isEmpty { throw a.error("attestation requirement has no authorities to verify it") }
-                attestations.append(AttestationRequirement(name: try af["name"]?.string() ?? type, predicateType: type, authorities: allowed))
-            }
-            if !reject && !allowUnsigned && names.isEmpty {
-                throw value.error("policy \"\(name)\" names no authorities; add some, or set reject: true or allowUnsigned: true")
-            }
-            rules.append(
-                Rule(
-                    name: name, images: images, authorities: names, threshold: threshold, attestations: attestations, reject: reject,
-                    allowUnsigned: allowUnsigned))
+        return authorities
+    }
+
+    /// Reads one rule (a `policies` entry) whose authorities are names from `authorities`.
+    public static func parseRule(_ value: YAMLValue, index i: Int, authorities: [String: Authority]) throws -> Rule {
+        let f = try value.fields(allowed: ruleKeys)
+        let name = try f["name"]?.string() ?? "policy \(i + 1)"
+        guard let imagesValue = f["images"] else { throw value.error("policy \"\(name)\" has no images patterns") }
+        let images = try imagesValue.stringList()
+        var names: [String] = []
+        for a in try f["authorities"]?.list() ?? [] {
+            let n = try a.string()
+            guard authorities[n] != nil else { throw a.error("unknown authority \"\(n)\"; define it under authorities") }
+            names.append(n)
         }
-        guard !rules.isEmpty else { throw root.error("the policy has no policies entries") }
-        return TrustPolicy(authorities: authorities, rules: rules)
+        let reject = try f["reject"]?.bool() ?? false
+        let allowUnsigned = try f["allowUnsigned"]?.bool() ?? false
+        let threshold = try f["threshold"]?.int() ?? (names.isEmpty ? 0 : 1)
+        if let t = f["threshold"], threshold < 1 || threshold > names.count {
+            throw t.error("threshold \(threshold) must be between 1 and the number of authorities (\(names.count))")
+        }
+        var attestations: [AttestationRequirement] = []
+        for a in try f["attestations"]?.list() ?? [] {
+            let af = try a.fields(allowed: attestationKeys)
+            if let c = af["conditions"] { throw c.error("conditions (CEL over the predicate) are reserved and not supported yet") }
+            guard let pt = af["predicateType"] else { throw a.error("attestation requirement needs predicateType") }
+            let type = try wrap(pt) { try PredicateTypes.resolve(pt.string()) }
+            var allowed: [String] = []
+            for x in try af["authorities"]?.list() ?? [] {
+                let n = try x.string()
+                guard authorities[n] != nil else { throw x.error("unknown authority \"\(n)\"") }
+                allowed.append(n)
+            }
+            if allowed.isEmpty && names.isEmpty { throw a.error("attestation requirement has no authorities to verify it") }
+            attestations.append(AttestationRequirement(name: try af["name"]?.string() ?? type, predicateType: type, authorities: allowed))
+        }
+        if !reject && !allowUnsigned && names.isEmpty {
+            throw value.error("policy \"\(name)\" names no authorities; add some, or set reject: true or allowUnsigned: true")
+        }
+        return Rule(
+            name: name, images: images, authorities: names, threshold: threshold, attestations: attestations, reject: reject,
+            allowUnsigned: allowUnsigned)
     }
 }
 
