@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // Foundation: OCI names, model, content stores, graph copy, image layout.
@@ -58,6 +59,20 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // Persistence: Warden's local state (SQLite through GRDB).
+        .target(
+            name: "Storage",
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // Engine: declarative, verified replication of upstream artifacts into an internal registry.
+        .target(
+            name: "Replicate",
+            dependencies: [
+                "OCI", "OCIRegistry", "Trust", "Storage",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Test tools shipped as a product: random artifacts, a validator, real-peer harness, an in-process registry.
         .target(
             name: "OCITesting",
@@ -77,6 +92,8 @@ let package = Package(
                 "OCIRegistry",
                 "OCITesting",
                 "Trust",
+                "Storage",
+                "Replicate",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -88,13 +105,17 @@ let package = Package(
             dependencies: ["Trust", "OCI", "OCITesting", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
+            name: "ReplicateTests",
+            dependencies: ["Replicate", "Storage", "Trust", "OCI", "OCITesting", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .testTarget(
             name: "OCITests",
             dependencies: ["OCI", "OCIRegistry", "OCITesting"]
         ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "OCI", "OCIRegistry", "OCITesting", "Trust",
+                "OCI", "OCIRegistry", "OCITesting", "Trust", "Storage", "Replicate",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

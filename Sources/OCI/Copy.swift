@@ -9,6 +9,10 @@ public struct CopyOptions: Sendable {
     public var platforms: [Platform] = []
     /// Copy referrers (referrers API, fallback index, cosign tags) recursively.
     public var referrers = true
+    /// Which referrers (from the API or fallback index) to copy; nil copies all.
+    public var referrerFilter: (@Sendable (Descriptor) -> Bool)?
+    /// Which cosign tags (`sha256-<hex>.<suffix>`) to carry.
+    public var cosignTagSuffixes = CosignTags.suffixes
     /// Blob transfers in flight at once.
     public var concurrency = 8
     /// Receives progress events; called concurrently.
@@ -186,7 +190,8 @@ final class CopyRun: Sendable {
         // The referrers lookup and the cosign tag lookups run side by side.
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                let found = try await self.source.referrers(of: subject, artifactType: nil)
+                var found = try await self.source.referrers(of: subject, artifactType: nil)
+                if let filter = self.copier.options.referrerFilter { found = found.filter(filter) }
                 self.report.withLock { r in
                     for referrer in found where !r.referrers.contains(where: { $0.digest == referrer.digest }) {
                         r.referrers.append(referrer)
@@ -199,7 +204,7 @@ final class CopyRun: Sendable {
                     while try await inner.next() != nil {}
                 }
             }
-            for tag in CosignTags.tags(for: subject.digest) {
+            for tag in self.copier.options.cosignTagSuffixes.map({ "\(subject.digest.tagSchema).\($0)" }) {
                 group.addTask {
                     let desc: Descriptor
                     do {

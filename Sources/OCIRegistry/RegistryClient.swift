@@ -27,6 +27,8 @@ public struct RegistryConfiguration: Sendable {
     public var connectTimeout: TimeAmount = .seconds(5)
     /// Time limit for a whole blob transfer.
     public var transferTimeout: TimeAmount = .hours(6)
+    /// Requests per second allowed to a host (requests are spaced out evenly); absent hosts are not limited.
+    public var requestsPerSecond: [String: Double] = [:]
 
     public init() {}
 
@@ -90,6 +92,7 @@ public final class RegistryClient: Sendable {
     let credentials: Credentials?
     let tokens = TokenCache()
     let capabilities = RegistryCapabilities()
+    let pacer: Pacer?
     let logger: Logger
 
     public init(host: String, configuration: RegistryConfiguration, http: HTTPClient, logger: Logger) throws {
@@ -100,6 +103,7 @@ public final class RegistryClient: Sendable {
         let apiHost = host == Reference.dockerHub ? "registry-1.docker.io" : host
         self.baseURL = "\(configuration.scheme(for: host))://\(apiHost)"
         self.credentials = try configuration.credentials.credentials(for: host)
+        self.pacer = configuration.requestsPerSecond[host].map { Pacer(perSecond: $0) }
     }
 
     /// `GET /v2/`: checks the registry answers and the credentials are accepted.
@@ -163,6 +167,7 @@ public final class RegistryClient: Sendable {
                 req.headers.replaceOrAdd(name: "Authorization", value: auth)
             }
             if let body = request.body { req.body = body() }
+            if let pacer { try await pacer.wait() }
             let started = ContinuousClock.now
             let response: HTTPClientResponse
             do {
@@ -375,5 +380,22 @@ actor TokenCache {
 
     func setBearer(host: String, realm: String, service: String?, scopes: [String], token: Token) {
         bearer[key(host, scopes)] = token
+    }
+}
+
+/// Spaces requests to one host evenly at a fixed rate.
+actor Pacer {
+    let interval: Duration
+    var next = ContinuousClock.now
+
+    init(perSecond: Double) {
+        interval = .nanoseconds(Int64(1e9 / max(perSecond, 0.001)))
+    }
+
+    func wait() async throws {
+        let now = ContinuousClock.now
+        let slot = max(now, next)
+        next = slot + interval
+        if slot > now { try await Task.sleep(until: slot, clock: .continuous) }
     }
 }

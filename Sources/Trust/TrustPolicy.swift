@@ -11,6 +11,12 @@ public struct TrustPolicy: Sendable {
         public var predicateType: String
         /// Authorities allowed to sign it; empty means the rule's authorities.
         public var authorities: [String]
+
+        public init(name: String, predicateType: String, authorities: [String]) {
+            self.name = name
+            self.predicateType = predicateType
+            self.authorities = authorities
+        }
     }
 
     public struct Rule: Sendable {
@@ -25,10 +31,28 @@ public struct TrustPolicy: Sendable {
         public var reject: Bool
         /// Accept images the rule matches without any signature (containers' insecureAcceptAnything).
         public var allowUnsigned: Bool
+
+        public init(
+            name: String, images: [String], authorities: [String], threshold: Int, attestations: [AttestationRequirement], reject: Bool,
+            allowUnsigned: Bool
+        ) {
+            self.name = name
+            self.images = images
+            self.authorities = authorities
+            self.threshold = threshold
+            self.attestations = attestations
+            self.reject = reject
+            self.allowUnsigned = allowUnsigned
+        }
     }
 
     public var authorities: [String: Authority]
     public var rules: [Rule]
+
+    public init(authorities: [String: Authority], rules: [Rule]) {
+        self.authorities = authorities
+        self.rules = rules
+    }
 
     /// The first rule whose patterns match `repository` (`registry/path`).
     public func rule(for repository: String) -> Rule? {
@@ -169,8 +193,21 @@ public struct TrustPolicy: Sendable {
         if let t = f["threshold"], threshold < 1 || threshold > names.count {
             throw t.error("threshold \(threshold) must be between 1 and the number of authorities (\(names.count))")
         }
+        let attestations = try parseAttestations(f["attestations"], ruleAuthorities: names, authorities: authorities)
+        if !reject && !allowUnsigned && names.isEmpty {
+            throw value.error("policy \"\(name)\" names no authorities; add some, or set reject: true or allowUnsigned: true")
+        }
+        return Rule(
+            name: name, images: images, authorities: names, threshold: threshold, attestations: attestations, reject: reject,
+            allowUnsigned: allowUnsigned)
+    }
+
+    /// Reads a rule's `attestations` list; names refer to `authorities`.
+    public static func parseAttestations(_ value: YAMLValue?, ruleAuthorities: [String], authorities: [String: Authority]) throws
+        -> [AttestationRequirement]
+    {
         var attestations: [AttestationRequirement] = []
-        for a in try f["attestations"]?.list() ?? [] {
+        for a in try value?.list() ?? [] {
             let af = try a.fields(allowed: attestationKeys)
             if let c = af["conditions"] { throw c.error("conditions (CEL over the predicate) are reserved and not supported yet") }
             guard let pt = af["predicateType"] else { throw a.error("attestation requirement needs predicateType") }
@@ -181,16 +218,12 @@ public struct TrustPolicy: Sendable {
                 guard authorities[n] != nil else { throw x.error("unknown authority \"\(n)\"") }
                 allowed.append(n)
             }
-            if allowed.isEmpty && names.isEmpty { throw a.error("attestation requirement has no authorities to verify it") }
+            if allowed.isEmpty && ruleAuthorities.isEmpty { throw a.error("attestation requirement has no authorities to verify it") }
             attestations.append(AttestationRequirement(name: try af["name"]?.string() ?? type, predicateType: type, authorities: allowed))
         }
-        if !reject && !allowUnsigned && names.isEmpty {
-            throw value.error("policy \"\(name)\" names no authorities; add some, or set reject: true or allowUnsigned: true")
-        }
-        return Rule(
-            name: name, images: images, authorities: names, threshold: threshold, attestations: attestations, reject: reject,
-            allowUnsigned: allowUnsigned)
+        return attestations
     }
+
 }
 
 /// Glob over `registry/repository`: `**` matches any characters, `*` any characters except `/`, `?` one character.

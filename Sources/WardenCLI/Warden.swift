@@ -17,12 +17,12 @@ struct Warden: AsyncParsableCommand {
             Exit codes: 0 success; 1 failure; 2 content integrity failure (digest or size mismatch);
             3 not found; 4 authentication or authorization failure (or a wrong key password);
             10 verify: no signature; 11 verify: signatures found, none valid; 12 verify: refused by the
-            trust policy; 64 usage error.
+            trust policy; 13 replicate: some artifacts refused by verification; 64 usage error.
             """,
         version: "0.1.0",
         subcommands: [
             CopyCommand.self, InspectCommand.self, TagsCommand.self, KeyCommand.self, SignCommand.self, VerifyCommand.self, AttestCommand.self,
-            VerifyAttestationCommand.self, PolicyCommand.self, DigestCommand.self,
+            VerifyAttestationCommand.self, PolicyCommand.self, ReplicateCommand.self, DigestCommand.self,
             CatalogCommand.self, DemoCommand.self,
             TestdataCommand.self, BenchIngestCommand.self,
         ]
@@ -77,14 +77,17 @@ struct GlobalOptions: ParsableArguments {
 
 /// Bootstraps logging once, runs `body` with registries, and maps errors to documented exit codes.
 func withRegistries<T>(
-    _ options: GlobalOptions, credentials: [String: Credentials] = [:], _ body: (Registries) async throws -> T
+    _ options: GlobalOptions, credentials: [String: Credentials] = [:], adjust: (inout RegistryConfiguration) -> Void = { _ in },
+    _ body: (Registries) async throws -> T
 ) async throws -> T {
     LoggingSystem.bootstrap { label in
         var h = StreamLogHandler.standardError(label: label)
         h.logLevel = options.verbose ? .debug : .warning
         return h
     }
-    let registries = try Registries(configuration: options.registryConfiguration(credentials: credentials), logger: options.logger())
+    var configuration = options.registryConfiguration(credentials: credentials)
+    adjust(&configuration)
+    let registries = try Registries(configuration: configuration, logger: options.logger())
     // No awaited shutdown: the process ends right after the command, which closes every connection; waiting
     // for the pool to close them one by one only delays the exit. `Registries.deinit` starts the shutdown.
     do {

@@ -1,0 +1,96 @@
+import Foundation
+import GRDB
+
+/// What the last replication did for one target tag: the source digest it verified and copied (or refused).
+public struct ReplicationRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "replication"
+    /// `registry/repository:tag` of the target.
+    public var target: String
+    public var sourceReference: String
+    public var sourceDigest: String
+    /// `copied` or `refused`.
+    public var outcome: String
+    /// Authorities that verified it, comma-separated (empty when the entry has no verification).
+    public var verifiedBy: String
+    public var detail: String?
+    public var updatedAt: Date
+
+    public init(
+        target: String, sourceReference: String, sourceDigest: String, outcome: String, verifiedBy: String, detail: String?,
+        updatedAt: Date = Date()
+    ) {
+        self.target = target
+        self.sourceReference = sourceReference
+        self.sourceDigest = sourceDigest
+        self.outcome = outcome
+        self.verifiedBy = verifiedBy
+        self.detail = detail
+        self.updatedAt = updatedAt
+    }
+}
+
+/// Warden's local state in one SQLite file (GRDB). Every write is a transaction: a process killed at any point
+/// leaves the file as it was before or after the write, never in between.
+public final class StateStore: Sendable {
+    let db: DatabaseQueue
+    public let path: String
+
+    /// Opens (creating when absent) the state file at `path` and brings its schema up to date.
+    public init(path: String) throws {
+        self.path = path
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        do {
+            db = try DatabaseQueue(path: path, configuration: config)
+            var migrator = DatabaseMigrator()
+            migrator.registerMigration("v1-replication") { db in
+                try db.create(table: ReplicationRecord.databaseTableName) { t in
+                    t.primaryKey("target", .text)
+                    t.column("sourceReference", .text).notNull()
+                    t.column("sourceDigest", .text).notNull()
+                    t.column("outcome", .text).notNull()
+                    t.column("verifiedBy", .text).notNull()
+                    t.column("detail", .text)
+                    t.column("updatedAt", .datetime).notNull()
+                }
+            }
+            try migrator.migrate(db)
+        } catch {
+            throw StateError("state file \(path): \(error)")
+        }
+    }
+
+    public func replication(target: String) throws -> ReplicationRecord? {
+        do {
+            return try db.read { try ReplicationRecord.fetchOne($0, key: target) }
+        } catch {
+            throw StateError("state file \(path): \(error)")
+        }
+    }
+
+    public func save(_ record: ReplicationRecord) throws {
+        do {
+            try db.write { try record.save($0) }
+        } catch {
+            throw StateError("state file \(path): \(error)")
+        }
+    }
+
+    public func allReplications() throws -> [ReplicationRecord] {
+        do {
+            return try db.read { try ReplicationRecord.order(Column("target")).fetchAll($0) }
+        } catch {
+            throw StateError("state file \(path): \(error)")
+        }
+    }
+
+    /// SQLite's own consistency check of the file ("ok" when sound).
+    public func integrityCheck() throws -> String {
+        try db.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") ?? "" }
+    }
+}
+
+public struct StateError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
