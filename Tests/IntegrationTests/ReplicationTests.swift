@@ -1,0 +1,251 @@
+import Crypto
+import Foundation
+import OCI
+import OCIRegistry
+import OCITesting
+import Replicate
+import Storage
+import Testing
+import Trust
+
+/// `warden replicate` end to end between two real registries.
+@Suite(.serialized) struct ReplicationTests {
+    /// Checks that a tag points at a complete graph: every blob and child manifest is present.
+    func assertComplete(_ repo: RegistryRepository, _ tag: String) async throws {
+        let root = try await repo.resolve(tag)
+        var pending = [root]
+        while let node = pending.popLast() {
+            #expect(try await repo.exists(node), "\(repo.displayName): \(node.digest) missing under \(tag)")
+            if MediaType.isManifest(node.mediaType) {
+                pending += try await repo.fetchManifest(node).children().filter { $0.urls?.isEmpty ?? true }
+            }
+        }
+    }
+
+    func writeFile(_ dir: String, upstream: String, target: String, extra: String = "") throws -> String {
+        let text = """
+            apiVersion: warden.dev/v1
+            kind: Replication
+            defaults:
+              concurrency: 4
+              verify:
+                authorities:
+                  release: {key: release.pub}
+            artifacts:
+              - source: \(upstream)/team/app
+                target: \(target)/mirror/app
+                tags: {semver: ">=1.0 <2"}
+              - source: \(upstream)/team/unsigned
+                target: \(target)/mirror/unsigned
+                tags: {exact: ["1.0"]}
+              - source: \(upstream)/team/forged
+                target: \(target)/mirror/forged
+                tags: {exact: ["1.0"]}
+            \(extra)
+            """
+        try text.write(toFile: dir + "/replication.yaml", atomically: true, encoding: .utf8)
+        return dir + "/replication.yaml"
+    }
+
+    func report(_ json: String) throws -> ReplicationReport {
+        try JSONDecoder().decode(ReplicationReport.self, from: Data(json.utf8))
+    }
+
+    @Test func verifiedReplicationRefusalsAndIncrementalRuns() async throws {
+        let up = try await RegistryProcess.start()
+        defer { up.stop() }
+        let down = try await RegistryProcess.start()
+        defer { down.stop() }
+        let dir = tempDir()
+        let regs = try makeRegistries()
+        let release = P256.Signing.PrivateKey()
+        let forger = P256.Signing.PrivateKey()
+        try Data(publicKeyPEM(release.publicKey).utf8).write(to: URL(fileURLWithPath: dir + "/release.pub"))
+        var random = RandomContent(seed: 600)
+        let app = try regs.repository(Reference(parsing: "\(up.host)/team/app"))
+        var appImages: [String: RawManifest] = [:]
+        for tag in ["1.0", "1.1", "2.0", "1.2-rc.1"] {
+            let image = try await random.pushImage(to: app, layerSizes: [3000, 2000])
+            try await app.tag(image.descriptor, as: tag)
+            try await SimpleSigning.sign(image.descriptor, in: app, dockerReference: "\(up.host)/team/app", key: release)
+            appImages[tag] = image
+        }
+        try await Signer.attest(
+            appImages["1.1"]!.descriptor, in: app, name: "\(up.host)/team/app", predicateType: "https://slsa.dev/provenance/v1",
+            predicate: Data(#"{"builder":{"id":"ci"}}"#.utf8), key: release, format: .bundle)
+        let unsigned = try regs.repository(Reference(parsing: "\(up.host)/team/unsigned"))
+        let u = try await random.pushImage(to: unsigned, layerSizes: [1000])
+        try await unsigned.tag(u.descriptor, as: "1.0")
+        let forged = try regs.repository(Reference(parsing: "\(up.host)/team/forged"))
+        let f = try await random.pushImage(to: forged, layerSizes: [1000])
+        try await forged.tag(f.descriptor, as: "1.0")
+        try await SimpleSigning.sign(f.descriptor, in: forged, dockerReference: "\(up.host)/team/forged", key: forger)
+        // The target already has an older forged:1.0; a refusal must leave it as it is.
+        let targetForged = try regs.repository(Reference(parsing: "\(down.host)/mirror/forged"))
+        let old = try await random.pushImage(to: targetForged, layerSizes: [500])
+        try await targetForged.tag(old.descriptor, as: "1.0")
+
+        let file = try writeFile(dir, upstream: up.host, target: down.host)
+        let state = dir + "/state"
+
+        // Dry run: a plan, nothing pushed.
+        let (dry, dryOut, dryErr) = try warden(["replicate", "-f", file, "--dry-run", "--format", "json"])
+        #expect(dry == 13, "\(dryErr)")
+        let planned = try report(dryOut)
+        #expect(
+            planned.items.filter { $0.action == .planned }.map(\.target).sorted() == ["\(down.host)/mirror/app:1.0", "\(down.host)/mirror/app:1.1"])
+        let targetApp = try regs.repository(Reference(parsing: "\(down.host)/mirror/app"))
+        await #expect(throws: OCIError.self) { try await targetApp.resolve("1.0") }
+
+        // First run: two copied (with signatures and the attestation), two refused with reasons.
+        let (first, firstOut, firstErr) = try warden(["replicate", "-f", file, "--state", state, "--format", "json"])
+        #expect(first == 13, "\(firstErr)")
+        let r1 = try report(firstOut)
+        #expect(r1.counts == ["copied": 2, "refused": 2], "\(firstOut)")
+        let copied11 = try #require(r1.items.first { $0.target.hasSuffix("app:1.1") })
+        #expect(copied11.verifiedBy == ["release"])
+        #expect(copied11.referrersCopied == 1 && copied11.cosignTags == 1)
+        let refusedUnsigned = try #require(r1.items.first { $0.target.hasSuffix("unsigned:1.0") })
+        #expect(refusedUnsigned.reasons.contains("no signature found"))
+        let refusedForged = try #require(r1.items.first { $0.target.hasSuffix("forged:1.0") })
+        #expect(refusedForged.reasons.contains { $0.contains("signature does not verify with release") })
+        #expect(try await targetForged.resolve("1.0").digest == old.digest)
+        let targetUnsigned = try regs.repository(Reference(parsing: "\(down.host)/mirror/unsigned"))
+        await #expect(throws: OCIError.self) { try await targetUnsigned.resolve("1.0") }
+        for tag in ["1.0", "1.1"] { try await assertComplete(targetApp, tag) }
+        // The mirror verifies on its own: signatures and attestations travelled with the images.
+        let (v, vOut, _) = try warden([
+            "verify-attestation", "\(down.host)/mirror/app:1.1", "--type", "slsaprovenance1", "--key", dir + "/release.pub",
+        ])
+        #expect(v == 0, "\(vOut)")
+
+        // Second run, nothing changed upstream: one HEAD per tag, nothing copied.
+        let (second, secondOut, _) = try warden(["replicate", "-f", file, "--state", state, "--format", "json"])
+        #expect(second == 13)
+        #expect(try report(secondOut).counts == ["unchanged": 2, "refused": 2])
+
+        // A tag moved upstream: re-verified and copied again; an unsigned move is refused and the mirror keeps the
+        // last good image.
+        let moved = try await random.pushImage(to: app, layerSizes: [1000])
+        try await app.tag(moved.descriptor, as: "1.0")
+        try await SimpleSigning.sign(moved.descriptor, in: app, dockerReference: "\(up.host)/team/app", key: release)
+        let sneaky = try await random.pushImage(to: app, layerSizes: [1000])
+        try await app.tag(sneaky.descriptor, as: "1.1")
+        let (third, thirdOut, _) = try warden(["replicate", "-f", file, "--state", state, "--format", "json"])
+        #expect(third == 13)
+        let r3 = try report(thirdOut)
+        #expect(r3.items.first { $0.target.hasSuffix("app:1.0") }?.action == .copied)
+        #expect(r3.items.first { $0.target.hasSuffix("app:1.1") }?.action == .refused)
+        #expect(try await targetApp.resolve("1.0").digest == moved.digest)
+        #expect(try await targetApp.resolve("1.1").digest == appImages["1.1"]!.digest)
+
+        let store = try StateStore(path: state + "/replication.sqlite")
+        #expect(try store.integrityCheck() == "ok")
+        #expect(try store.replication(target: "\(down.host)/mirror/app:1.0")?.sourceDigest == moved.digest.description)
+    }
+
+    @Test func replicationAttestationsAndReferrerSelection() async throws {
+        let up = try await RegistryProcess.start()
+        defer { up.stop() }
+        let down = try await RegistryProcess.start()
+        defer { down.stop() }
+        let dir = tempDir()
+        let regs = try makeRegistries()
+        let release = P256.Signing.PrivateKey()
+        try Data(publicKeyPEM(release.publicKey).utf8).write(to: URL(fileURLWithPath: dir + "/release.pub"))
+        try Data(release.pemRepresentation.utf8).write(to: URL(fileURLWithPath: dir + "/release.pem"))
+        var random = RandomContent(seed: 601)
+        let app = try regs.repository(Reference(parsing: "\(up.host)/team/app"))
+        let image = try await random.pushImage(to: app, layerSizes: [1000])
+        try await app.tag(image.descriptor, as: "1.0")
+        try await SimpleSigning.sign(image.descriptor, in: app, dockerReference: "\(up.host)/team/app", key: release)
+        try await Signer.attest(
+            image.descriptor, in: app, name: "x", predicateType: "https://openvex.dev/ns/v0.2.0", predicate: Data("{}".utf8), key: release,
+            format: .legacy)
+        try """
+        apiVersion: warden.dev/v1
+        kind: Replication
+        artifacts:
+          - source: \(up.host)/team/app
+            target: \(down.host)/mirror/app
+            tags: {exact: ["1.0"]}
+            referrers: [signatures]
+            targetTag: "{tag}-mirrored"
+            verify:
+              authorities: {release: {key: release.pub}}
+
+        """.write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
+        let (status, out, err) = try warden([
+            "replicate", "-f", dir + "/r.yaml", "--no-state", "--attest-key", dir + "/release.pem", "--format", "json",
+        ])
+        #expect(status == 0, "\(out)\(err)")
+        let r = try report(out)
+        #expect(r.items.first?.replicationAttestation != nil)
+        let target = try regs.repository(Reference(parsing: "\(down.host)/mirror/app"))
+        #expect(try await target.resolve("1.0-mirrored").digest == image.digest)
+        // Only signatures were selected: the .sig tag travelled, the .att tag did not.
+        #expect(try await target.resolve("\(image.digest.tagSchema).sig").digest == app.resolve("\(image.digest.tagSchema).sig").digest)
+        await #expect(throws: OCIError.self) { try await target.resolve("\(image.digest.tagSchema).att") }
+        // The replication attestation names the source and verifies with the key.
+        let (v, vOut, _) = try warden(
+            ["verify-attestation", "\(down.host)/mirror/app:1.0-mirrored", "--type", replicationPredicateType, "--key", dir + "/release.pub"])
+        #expect(v == 0, "\(vOut)")
+        let decision = try await ImageVerification.verify(
+            image.descriptor, in: target, repository: "\(down.host)/mirror/app",
+            policy: ImageVerification.adHocPolicy(
+                [Authority(name: "k", kind: .key(.p256(release.publicKey)))], attestations: [replicationPredicateType]))
+        #expect(decision.outcome == .allowed)
+    }
+
+    /// SIGKILL in the middle of a run: the target never has a tag on an incomplete graph, the state file stays
+    /// sound, and the next run completes.
+    @Test func killedMidRunThenResumed() async throws {
+        let up = try await RegistryProcess.start()
+        defer { up.stop() }
+        let down = try await RegistryProcess.start()
+        defer { down.stop() }
+        let dir = tempDir()
+        let regs = try makeRegistries()
+        var random = RandomContent(seed: 602)
+        let app = try regs.repository(Reference(parsing: "\(up.host)/big/app"))
+        var tags: [String] = []
+        for i in 0..<12 {
+            let image = try await random.pushImage(to: app, layerSizes: [3 << 20, 2 << 20, 1 << 20])
+            try await app.tag(image.descriptor, as: "1.\(i).0")
+            tags.append("1.\(i).0")
+        }
+        try """
+        apiVersion: warden.dev/v1
+        kind: Replication
+        defaults: {concurrency: 3}
+        artifacts:
+          - source: \(up.host)/big/app
+            target: \(down.host)/mirror/app
+            verify: false
+
+        """.write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
+        let state = dir + "/state"
+        for delay in [0.6, 1.2] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try wardenExecutable())
+            p.arguments = ["replicate", "-f", dir + "/r.yaml", "--state", state]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            try await Task.sleep(for: .seconds(delay))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            let target = try regs.repository(Reference(parsing: "\(down.host)/mirror/app"))
+            for tag in (try? await target.listTags()) ?? [] { try await assertComplete(target, tag) }
+            #expect(try StateStore(path: state + "/replication.sqlite").integrityCheck() == "ok")
+        }
+        let (status, out, err) = try warden(["replicate", "-f", dir + "/r.yaml", "--state", state, "--format", "json"])
+        #expect(status == 0, "\(err)")
+        let r = try report(out)
+        #expect(r.items.count == 12)
+        #expect(r.items.allSatisfy { $0.action == .copied || $0.action == .unchanged })
+        let target = try regs.repository(Reference(parsing: "\(down.host)/mirror/app"))
+        #expect(Set(try await target.listTags()) == Set(tags))
+        for tag in tags { try await assertComplete(target, tag) }
+    }
+}
