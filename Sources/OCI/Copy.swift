@@ -17,6 +17,8 @@ public struct CopyOptions: Sendable {
     public var concurrency = 8
     /// Receives progress events; called concurrently.
     public var progress: (@Sendable (CopyEvent) -> Void)?
+    /// Shared by the copies of one run, so that each blob crosses the network at most once per run.
+    public var ledger: BlobLedger?
 
     public init(platforms: [Platform] = [], referrers: Bool = true, concurrency: Int = 8) {
         self.platforms = platforms
@@ -226,6 +228,32 @@ final class CopyRun: Sendable {
     }
 
     private func copyBlob(_ blob: Descriptor) async throws {
+        guard let ledger = copier.options.ledger else { return try await transferBlob(blob) }
+        // Another copy of this run may be bringing the same blob to the same registry: wait for it, then mount
+        // from the repository that has it (or find it already here).
+        let key = BlobLedger.key(destination: destination.displayName, digest: blob.digest)
+        switch ledger.claim(key) {
+        case .owner(let done):
+            do {
+                try await transferBlob(blob)
+                done(.success(destination))
+            } catch {
+                done(.failure(error))
+                throw error
+            }
+        case .wait(let task):
+            if let holder = try? await task.value, holder.displayName != destination.displayName,
+                let mounter = destination as? any BlobMounter, try await mounter.mount(blob, from: holder)
+            {
+                report.withLock { $0.blobsMounted += 1 }
+                copier.options.progress?(.blobDone(blob, .mounted))
+                return
+            }
+            try await transferBlob(blob)
+        }
+    }
+
+    private func transferBlob(_ blob: Descriptor) async throws {
         let progress = copier.options.progress
         if try await destination.exists(blob) {
             report.withLock { $0.blobsSkipped += 1 }
@@ -275,5 +303,41 @@ final class CopyRun: Sendable {
         try await destination.push(newIndex)
         report.withLock { $0.manifestsCopied += 1 }
         return (newIndex.descriptor, true)
+    }
+}
+
+/// Which blobs the copies of one run have brought (or are bringing) to which registry. The first copy to claim a
+/// blob transfers it; the others wait and then mount it from the repository that has it.
+public final class BlobLedger: Sendable {
+    public enum Claim {
+        /// Transfer the blob, then report where it landed (or the error).
+        case owner(@Sendable (Result<any ContentReader, Error>) -> Void)
+        /// Another copy is bringing it; the task gives the store that has it.
+        case wait(Task<any ContentReader, Error>)
+    }
+
+    private let entries = Mutex<[String: Task<any ContentReader, Error>]>([:])
+
+    public init() {}
+
+    /// Blobs are shared per registry host: the part of the store's name before the first `/`.
+    static func key(destination: String, digest: Digest) -> String {
+        String(destination.prefix { $0 != "/" }) + "|" + digest.description
+    }
+
+    func claim(_ key: String) -> Claim {
+        entries.withLock { e -> Claim in
+            if let t = e[key] { return .wait(t) }
+            let (stream, continuation) = AsyncStream<Result<any ContentReader, Error>>.makeStream()
+            let task = Task<any ContentReader, Error> {
+                for await r in stream { return try r.get() }
+                throw CancellationError()
+            }
+            e[key] = task
+            return .owner { result in
+                continuation.yield(result)
+                continuation.finish()
+            }
+        }
     }
 }

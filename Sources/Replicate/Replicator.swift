@@ -88,6 +88,8 @@ public final class Replicator: Sendable {
     let attestKeyBytes: Data?
     let logger: Logger
     let progress: (@Sendable (ItemReport) -> Void)?
+    /// One ledger per replicator: a blob shared by several images reaches each target registry once.
+    let ledger = BlobLedger()
 
     public init(
         file: ReplicationFile, registries: Registries, state: StateStore?, attestKey: P256.Signing.PrivateKey? = nil,
@@ -217,6 +219,7 @@ public final class Replicator: Sendable {
                 return report
             }
             var options = CopyOptions(referrers: artifact.referrers != .none, concurrency: 8)
+            options.ledger = ledger
             if case .list(let platforms) = artifact.platforms { options.platforms = platforms }
             if case .only(let kinds) = artifact.referrers {
                 options.cosignTagSuffixes = Self.cosignSuffixes(kinds)

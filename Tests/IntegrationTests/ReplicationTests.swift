@@ -248,4 +248,44 @@ import Trust
         #expect(Set(try await target.listTags()) == Set(tags))
         for tag in tags { try await assertComplete(target, tag) }
     }
+
+    /// Images that share a base layer, replicated in parallel into different repositories of one registry: the
+    /// base layer crosses the network once, the other repositories mount it.
+    @Test func sharedBlobsCrossTheNetworkOncePerRun() async throws {
+        let up = try await RegistryProcess.start()
+        defer { up.stop() }
+        let down = try await RegistryProcess.start()
+        defer { down.stop() }
+        let dir = tempDir()
+        let regs = try makeRegistries()
+        var random = RandomContent(seed: 603)
+        let base = random.layer(size: 4 << 20, name: "base.bin")
+        let baseDesc = Descriptor.of(base, mediaType: MediaType.imageLayer)
+        var expectedBytes = Int64(base.count)
+        var entries = ""
+        for i in 0..<6 {
+            let repo = try regs.repository(Reference(parsing: "\(up.host)/shared/app\(i)"))
+            try await repo.push(baseDesc, bytes: base)
+            let own = random.layer(size: 50_000, name: "own.bin")
+            let ownDesc = Descriptor.of(own, mediaType: MediaType.imageLayer)
+            try await repo.push(ownDesc, bytes: own)
+            let config = try JSONEncoder.canonical.encode(
+                ImageConfig(architecture: "amd64", os: "linux", diffIDs: [baseDesc.digest, ownDesc.digest]))
+            let configDesc = Descriptor.of(config, mediaType: MediaType.imageConfig)
+            try await repo.push(configDesc, bytes: config)
+            let manifest = try RawManifest.encode(ImageManifest(config: configDesc, layers: [baseDesc, ownDesc]), mediaType: MediaType.imageManifest)
+            try await repo.push(manifest)
+            try await repo.tag(manifest.descriptor, as: "1.0")
+            expectedBytes += Int64(own.count + config.count)
+            entries += "  - {source: \(up.host)/shared/app\(i), target: \(down.host)/mirror/app\(i), tags: {exact: [\"1.0\"]}}\n"
+        }
+        try "apiVersion: warden.dev/v1\nkind: Replication\ndefaults: {concurrency: 6, verify: false}\nartifacts:\n\(entries)"
+            .write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
+        let (status, out, err) = try warden(["replicate", "-f", dir + "/r.yaml", "--no-state", "--format", "json"])
+        #expect(status == 0, "\(err)")
+        let r = try report(out)
+        #expect(r.counts == ["copied": 6])
+        #expect(r.items.map(\.bytesCopied).reduce(0, +) == expectedBytes)
+        #expect(r.items.map(\.blobsMounted).reduce(0, +) == 5)
+    }
 }
