@@ -149,7 +149,11 @@ public final class Replicator: Sendable {
     }
 
     /// Runs the plan: items in parallel under the file's global limit and each registry's own limit.
+    /// Runs the plan. Each item is first checked (one HEAD, compared with the state) under a wide limit, so an
+    /// unchanged estate costs one round of parallel HEADs; verification and copying then run under the file's
+    /// global limit and each registry's own limit.
     public func run(_ items: [PlanItem], dryRun: Bool = false) async -> [ItemReport] {
+        let checks = AsyncSemaphore(permits: max(32, file.concurrency))
         let global = AsyncSemaphore(permits: file.concurrency)
         var perHost: [String: AsyncSemaphore] = [:]
         for (host, r) in file.registries { if let c = r.concurrency { perHost[host] = AsyncSemaphore(permits: c) } }
@@ -158,12 +162,22 @@ public final class Replicator: Sendable {
         await withTaskGroup(of: Void.self) { group in
             for (i, item) in items.enumerated() {
                 group.addTask {
-                    await global.acquire()
-                    let hosts = Set([Self.host(item.source), Self.host(item.target)]).sorted().compactMap { hostLimits[$0] }
-                    for h in hosts { await h.acquire() }
-                    let report = await self.replicate(item, dryRun: dryRun)
-                    for h in hosts.reversed() { await h.release() }
-                    await global.release()
+                    await checks.acquire()
+                    let checked = await self.check(item, dryRun: dryRun)
+                    await checks.release()
+                    var report: ItemReport
+                    switch checked {
+                    case .done(let r):
+                        report = r
+                    case .work(let root, var r):
+                        await global.acquire()
+                        let hosts = Set([Self.host(item.source), Self.host(item.target)]).sorted().compactMap { hostLimits[$0] }
+                        for h in hosts { await h.acquire() }
+                        await self.replicate(item, root: root, dryRun: dryRun, report: &r)
+                        for h in hosts.reversed() { await h.release() }
+                        await global.release()
+                        report = r
+                    }
                     self.progress?(report)
                     await results.set(i, report)
                 }
@@ -172,24 +186,39 @@ public final class Replicator: Sendable {
         return await results.values
     }
 
-    static func host(_ repository: String) -> String { String(repository.prefix { $0 != "/" }) }
+    enum Checked {
+        case done(ItemReport)
+        case work(Descriptor, ItemReport)
+    }
 
-    func replicate(_ item: PlanItem, dryRun: Bool) async -> ItemReport {
-        let artifact = file.artifacts[item.entry]
+    /// Resolves the source (one HEAD) and compares it with the state: unchanged items end here.
+    func check(_ item: PlanItem, dryRun: Bool) async -> Checked {
         var report = ItemReport(source: item.sourceReference, target: item.targetReference, action: .failed)
         do {
-            let source = try repository(item.source)
-            let target = try repository(item.target)
-            let root = try await source.resolve(item.reference)
+            let root = try await repository(item.source).resolve(item.reference)
             report.sourceDigest = root.digest.description
-            // Unchanged upstream: one HEAD, nothing else.
             if !dryRun, let record = try state?.replication(target: item.targetReference), record.sourceDigest == root.digest.description,
                 record.outcome == ItemReport.Action.copied.rawValue
             {
                 report.action = .unchanged
                 report.verifiedBy = record.verifiedBy.split(separator: ",").map(String.init)
-                return report
+                return .done(report)
             }
+            return .work(root, report)
+        } catch {
+            report.reasons = [Self.describe(error)]
+            return .done(report)
+        }
+    }
+
+    static func host(_ repository: String) -> String { String(repository.prefix { $0 != "/" }) }
+
+    /// Verifies and copies one item whose source resolved to `root`.
+    func replicate(_ item: PlanItem, root: Descriptor, dryRun: Bool, report: inout ItemReport) async {
+        let artifact = file.artifacts[item.entry]
+        do {
+            let source = try repository(item.source)
+            let target = try repository(item.target)
             var decision: PolicyDecision?
             if let verify = artifact.verify {
                 let d = try await ImageVerification.verify(
@@ -211,12 +240,12 @@ public final class Replicator: Sendable {
                                 target: item.targetReference, sourceReference: item.sourceReference, sourceDigest: root.digest.description,
                                 outcome: ItemReport.Action.refused.rawValue, verifiedBy: "", detail: report.reasons.joined(separator: "; ")))
                     }
-                    return report
+                    return
                 }
             }
             if dryRun {
                 report.action = .planned
-                return report
+                return
             }
             var options = CopyOptions(referrers: artifact.referrers != .none, concurrency: 8)
             options.ledger = ledger
@@ -245,7 +274,6 @@ public final class Replicator: Sendable {
             report.action = .failed
             report.reasons = [Self.describe(error)]
         }
-        return report
     }
 
     /// A signed statement that `root` in the target came from the source digest, when, and under which policy.

@@ -30,9 +30,11 @@ public struct ReplicationRecord: Codable, Sendable, Equatable, FetchableRecord, 
 }
 
 /// Warden's local state in one SQLite file (GRDB). Every write is a transaction: a process killed at any point
-/// leaves the file as it was before or after the write, never in between.
+/// leaves the file as it was before or after the write, never in between. The file is in WAL mode with
+/// `synchronous = NORMAL`: a killed process loses nothing it committed; a power cut may lose the last commits
+/// (which a re-run redoes), never the file's consistency.
 public final class StateStore: Sendable {
-    let db: DatabaseQueue
+    let db: DatabasePool
     public let path: String
 
     /// Opens (creating when absent) the state file at `path` and brings its schema up to date.
@@ -40,8 +42,9 @@ public final class StateStore: Sendable {
         self.path = path
         var config = Configuration()
         config.busyMode = .timeout(10)
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         do {
-            db = try DatabaseQueue(path: path, configuration: config)
+            db = try DatabasePool(path: path, configuration: config)
             var migrator = DatabaseMigrator()
             migrator.registerMigration("v1-replication") { db in
                 try db.create(table: ReplicationRecord.databaseTableName) { t in

@@ -157,3 +157,22 @@ struct BenchIngestCommand: AsyncParsableCommand {
         var data: Data
     }
 }
+
+struct TestProxyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "test-proxy",
+        abstract: "Test harness: an HTTP proxy in front of a registry adding latency and 429 answers; prints its address, runs until killed.",
+        shouldDisplay: false)
+
+    @Option(help: "Registry to forward to (host:port).") var upstream: String
+    @Option(help: "Delay added to every request, in milliseconds.") var latencyMs = 0
+    @Option(help: "Answer every Nth request with 429 (0: never).") var throttleEvery = 0
+    @Option(help: "Port to listen on (0: a free one).") var port = 0
+
+    func run() async throws {
+        let proxy = try await ThrottlingProxy.start(
+            upstream: upstream, options: .init(latency: .milliseconds(Int64(latencyMs)), throttleEvery: throttleEvery), port: port)
+        FileHandle.standardOutput.write(Data((proxy.host + "\n").utf8))
+        while true { try await Task.sleep(for: .seconds(3600)) }
+    }
+}

@@ -288,4 +288,44 @@ import Trust
         #expect(r.items.map(\.bytesCopied).reduce(0, +) == expectedBytes)
         #expect(r.items.map(\.blobsMounted).reduce(0, +) == 5)
     }
+
+    /// Upstream answers every fifth request with 429 and Retry-After (a proxy in front of the real registry):
+    /// replication waits as told and completes.
+    @Test func throttledUpstreamSlowsDownAndCompletes() async throws {
+        let up = try await RegistryProcess.start()
+        defer { up.stop() }
+        let down = try await RegistryProcess.start()
+        defer { down.stop() }
+        let proxy = try await ThrottlingProxy.start(upstream: up.host, options: .init(throttleEvery: 5, retryAfter: 1))
+        defer { proxy.stop() }
+        let dir = tempDir()
+        let regs = try makeRegistries()
+        var random = RandomContent(seed: 604)
+        let app = try regs.repository(Reference(parsing: "\(up.host)/team/app"))
+        var digests: [String: OCI.Digest] = [:]
+        for tag in ["1.0", "1.1", "1.2"] {
+            let image = try await random.pushImage(to: app, layerSizes: [20_000, 10_000])
+            try await app.tag(image.descriptor, as: tag)
+            digests[tag] = image.digest
+        }
+        try """
+        apiVersion: warden.dev/v1
+        kind: Replication
+        artifacts:
+          - source: \(proxy.host)/team/app
+            target: \(down.host)/mirror/app
+            tags: {allow: ["^1\\\\."]}
+            verify: false
+
+        """.write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
+        let (status, out, err) = try warden(["replicate", "-f", dir + "/r.yaml", "--no-state", "--format", "json"])
+        #expect(status == 0, "\(out)\(err)")
+        #expect(try report(out).counts == ["copied": 3])
+        #expect(proxy.throttled > 0, "the proxy answered \(proxy.requests) requests without throttling any")
+        let target = try regs.repository(Reference(parsing: "\(down.host)/mirror/app"))
+        for (tag, digest) in digests {
+            #expect(try await target.resolve(tag).digest == digest)
+            try await assertComplete(target, tag)
+        }
+    }
 }
