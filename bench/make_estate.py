@@ -4,28 +4,18 @@ one of two shared base layers plus its own layer, so that replication tools can 
 
   make_estate.py HOST REPOS TAGS BASE_MIB OWN_MIB
 """
-import hashlib
 import json
 import os
 import sys
-import urllib.request
 
-
-def request(method, url, data=None, headers=None):
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    with urllib.request.urlopen(req) as resp:
-        return resp.status, resp.headers, resp.read()
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "Tests", "Interop"))
+import cosign_sign  # noqa: E402  (plain-HTTP registry helpers)
 
 
 def push_blob(host, repo, data, media_type):
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    _, headers, _ = request("POST", f"http://{host}/v2/{repo}/blobs/uploads/", b"")
-    location = headers["Location"]
-    if location.startswith("/"):
-        location = f"http://{host}{location}"
-    sep = "&" if "?" in location else "?"
-    request("PUT", f"{location}{sep}digest={digest}", data, {"Content-Type": "application/octet-stream"})
-    return {"mediaType": media_type, "digest": digest, "size": len(data)}
+    blob = cosign_sign.push_blob(host, repo, data)
+    blob["mediaType"] = media_type
+    return blob
 
 
 def main(host, repos, tags, base_mib, own_mib):
@@ -41,7 +31,7 @@ def main(host, repos, tags, base_mib, own_mib):
             cfg = push_blob(host, repo, config, "application/vnd.oci.image.config.v1+json")
             manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                                    "config": cfg, "layers": layers}).encode()
-            request("PUT", f"http://{host}/v2/{repo}/manifests/1.{t}.0", manifest,
+            cosign_sign.request("PUT", f"http://{host}/v2/{repo}/manifests/1.{t}.0", manifest,
                     {"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
 
 
