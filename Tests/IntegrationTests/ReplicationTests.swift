@@ -328,4 +328,76 @@ import Trust
             try await assertComplete(target, tag)
         }
     }
+
+    /// The README's replication example, pointed at two local registries, replicates and verifies end to end.
+    @Test func readmeExampleRunsEndToEnd() async throws {
+        let up = try await RegistryProcess.start()
+        defer { up.stop() }
+        let down = try await RegistryProcess.start()
+        defer { down.stop() }
+        let dir = tempDir()
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        let start = try #require(text.range(of: "```yaml\n# replication.yaml\n"))
+        let end = try #require(text.range(of: "```", range: start.upperBound..<text.endIndex))
+        let yaml = String(text[start.upperBound..<end.lowerBound])
+            .replacingOccurrences(of: "upstream.example.com", with: up.host)
+            .replacingOccurrences(of: "registry.internal:5000", with: down.host)
+        try yaml.write(toFile: dir + "/replication.yaml", atomically: true, encoding: .utf8)
+
+        // The files the example names: a release key and a trust policy requiring it.
+        let release = P256.Signing.PrivateKey()
+        try FileManager.default.createDirectory(atPath: dir + "/keys", withIntermediateDirectories: true)
+        try Data(publicKeyPEM(release.publicKey).utf8).write(to: URL(fileURLWithPath: dir + "/keys/release.pub"))
+        try """
+        apiVersion: warden.dev/v1
+        kind: TrustPolicy
+        authorities:
+          release: {key: keys/release.pub}
+        policies:
+          - images: ["**"]
+            authorities: [release]
+
+        """.write(toFile: dir + "/trust-policy.yaml", atomically: true, encoding: .utf8)
+
+        // Upstream content matching each entry.
+        let regs = try makeRegistries()
+        var random = RandomContent(seed: 605)
+        func push(_ repo: String, _ tags: [String], sign: Bool, provenance: Bool = false) async throws {
+            let r = try regs.repository(Reference(parsing: "\(up.host)/\(repo)"))
+            for tag in tags {
+                let image = try await random.pushImage(to: r, layerSizes: [2000])
+                try await r.tag(image.descriptor, as: tag)
+                if sign { try await SimpleSigning.sign(image.descriptor, in: r, dockerReference: "\(up.host)/\(repo)", key: release) }
+                if provenance {
+                    try await Signer.attest(
+                        image.descriptor, in: r, name: "\(up.host)/\(repo)", predicateType: "https://slsa.dev/provenance/v1",
+                        predicate: Data(#"{"builder":{"id":"ci"}}"#.utf8), key: release, format: .bundle)
+                }
+            }
+        }
+        try await push("library/alpine", ["3.17.0", "3.18.0", "3.19.1", "3.20", "3.21.0", "3.21.1-rc1", "latest"], sign: true)
+        try await push("tools/jq", ["v1.7", "nightly"], sign: true, provenance: true)
+        try await push("tools/yq", ["v4.40"], sign: true, provenance: true)
+        try await push("base/debian", ["bookworm"], sign: false)
+
+        let (status, out, err) = try warden(
+            ["replicate", "-f", dir + "/replication.yaml", "--state", dir + "/state", "--format", "json"],
+            environment: ["UPSTREAM_USER": "mirror", "UPSTREAM_PASSWORD": "unused by this registry"])
+        #expect(status == 0, "\(out)\(err)")
+        let r = try report(out)
+        let targets = Set(r.items.filter { $0.action == .copied }.map(\.target))
+        let expected: Set<String> = [
+            // exact 3.20, plus the 3 newest releases in >=3.18 <4 (3.21.1-rc1 is a pre-release; 3.18.0 is 4th)
+            "\(down.host)/mirror/alpine:3.20", "\(down.host)/mirror/alpine:3.21.0", "\(down.host)/mirror/alpine:3.19.1",
+            "\(down.host)/mirror/tools/jq:v1.7", "\(down.host)/mirror/tools/yq:v4.40",
+            "\(down.host)/mirror/debian:bookworm-upstream",
+        ]
+        #expect(targets == expected, "\(r.items.map { "\($0.action) \($0.target) \($0.reasons)" })")
+        #expect(r.items.filter { $0.target.contains("/tools/") }.allSatisfy { $0.attestations == ["https://slsa.dev/provenance/v1"] })
+        // The mirror verifies with the same key.
+        let (v, vOut, _) = try warden(["verify", "\(down.host)/mirror/alpine:3.20", "--key", dir + "/keys/release.pub"])
+        #expect(v == 0, "\(vOut)")
+    }
 }
