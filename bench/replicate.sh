@@ -64,12 +64,12 @@ scenario() {
     done
     local t0 t1 t2 t3 t4
     t0=$(now)
-    "$WARDEN" replicate -f "$WORK/warden-$name.yaml" --state "$WORK/state-$name" --format json >"$WORK/warden-$name-cold.json"
+    "$WARDEN" replicate -f "$WORK/warden-$name.yaml" --state "$WORK/state-$name" --output json >"$WORK/warden-$name-cold.json"
     t1=$(now)
     skopeo sync --src yaml --dest docker --dest-tls-verify=false --preserve-digests "$WORK/skopeo-$name.yaml" "$s_dst/mirror" \
         >"$WORK/skopeo.log" 2>&1 || { tail -5 "$WORK/skopeo.log"; exit 1; }
     t2=$(now)
-    "$WARDEN" replicate -f "$WORK/warden-$name.yaml" --state "$WORK/state-$name" --format json >"$WORK/warden-$name-warm.json"
+    "$WARDEN" replicate -f "$WORK/warden-$name.yaml" --state "$WORK/state-$name" --output json >"$WORK/warden-$name-warm.json"
     t3=$(now)
     skopeo sync --src yaml --dest docker --dest-tls-verify=false --preserve-digests "$WORK/skopeo-$name.yaml" "$s_dst/mirror" \
         >"$WORK/skopeo.log" 2>&1 || { tail -5 "$WORK/skopeo.log"; exit 1; }

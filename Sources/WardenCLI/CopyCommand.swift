@@ -9,9 +9,9 @@ struct CopyCommand: AsyncParsableCommand {
         commandName: "copy",
         abstract: "Copy an image, index or artifact with all its referrers between registries and OCI layouts.",
         discussion: """
-            Blobs go before manifests, children before parents, and the tag last, so an interrupted copy never
-            leaves a tag pointing at missing content; running it again skips what the destination already has.
-            Referrers are found through the referrers API, the sha256-<hex> fallback index and cosign's
+            Blobs go before manifests, children before parents, and the tag last, so an interrupted copy never \
+            leaves a tag pointing at missing content; running it again skips what the destination already has. \
+            Referrers are found through the referrers API, the sha256-<hex> fallback index and cosign's \
             sha256-<hex>.sig/.att/.sbom tags.
             """)
 

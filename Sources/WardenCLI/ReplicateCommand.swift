@@ -12,10 +12,10 @@ struct ReplicateCommand: AsyncParsableCommand {
         commandName: "replicate",
         abstract: "Mirror the artifacts a replication file declares, verifying each before anything is pushed.",
         discussion: """
-            Plans first (tags listed and selected per entry), then verifies and copies items in parallel. A refused
-            artifact is not pushed at all and its target tag is left as it was. State (last verified source digest
+            Plans first (tags listed and selected per entry), then verifies and copies items in parallel. A refused \
+            artifact is not pushed at all and its target tag is left as it was. State (last verified source digest \
             per target tag) is kept in DIR/replication.sqlite: an unchanged upstream costs one HEAD per tag.
-            Exit codes: 0 everything copied or unchanged; 13 some artifacts refused by verification; 1 some items
+            Exit codes: 0 everything copied or unchanged; 13 some artifacts refused by verification; 1 some items \
             failed (network, registry, missing tags) — failures take precedence over refusals.
             """)
 
@@ -34,13 +34,8 @@ struct ReplicateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Sign a replication attestation (source, digest, time, policy) onto each copied artifact with this key.")
     var attestKey: String?
 
-    @Option(name: .long, help: "Output: table (people) or json (machines).")
-    var format: ReportFormat = .table
-
     @OptionGroup var password: PasswordOptions
     @OptionGroup var global: GlobalOptions
-
-    enum ReportFormat: String, ExpressibleByArgument, CaseIterable { case table, json }
 
     func run() async throws {
         let replication: ReplicationFile
@@ -64,7 +59,6 @@ struct ReplicateCommand: AsyncParsableCommand {
         }
         let caBundle = try mergedCABundle(replication)
         let interactive = isatty(STDERR_FILENO) == 1
-        let output = format
         let adjust: (inout RegistryConfiguration) -> Void = { c in
             for (host, r) in replication.registries {
                 if r.plainHTTP { c.plainHTTPHosts.insert(host) }
@@ -82,9 +76,9 @@ struct ReplicateCommand: AsyncParsableCommand {
         let report: ReplicationReport = try await withRegistries(global, credentials: credentials, adjust: adjust) { registries in
             await execute(replication, registries: registries, store: store, key: key, progress: progress, interactive: interactive)
         }
-        switch output {
+        switch global.output {
         case .json: try printJSON(report)
-        case .table: printTable(report)
+        case .text: printTable(report)
         }
         if report.items.contains(where: { $0.action == ItemReport.Action.failed }) { throw ExitCode(1) }
         if report.items.contains(where: { $0.action == ItemReport.Action.refused }) { throw ExitCode(13) }

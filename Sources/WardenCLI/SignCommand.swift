@@ -15,8 +15,8 @@ struct SignCommand: AsyncParsableCommand {
         commandName: "sign",
         abstract: "Sign an image by digest with a key (cosign's .sig layout, or a sigstore bundle referrer).",
         discussion: """
-            A tag is resolved once; the digest is what is signed. legacy appends a simple-signing signature to the
-            sha256-<hex>.sig manifest, keeping those already there; bundle pushes a sigstore bundle v0.3 (DSSE
+            A tag is resolved once; the digest is what is signed. legacy appends a simple-signing signature to the \
+            sha256-<hex>.sig manifest, keeping those already there; bundle pushes a sigstore bundle v0.3 (DSSE \
             statement https://sigstore.dev/cosign/sign/v1, as cosign v3 writes) as a referrer of the image.
             """)
 

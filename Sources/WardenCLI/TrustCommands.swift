@@ -152,12 +152,12 @@ struct VerifyCommand: AsyncParsableCommand {
         commandName: "verify",
         abstract: "Verify images' signatures with a key, certificate authorities, or a trust policy.",
         discussion: """
-            Reads cosign's .sig tag, sigstore bundle referrers (v0.1-v0.3, including cosign v3's DSSE signature
-            statements) and simple signatures pushed as referrers. Every accepted signature must bind the image's
-            manifest digest. Nothing is fetched except from the registries named: certificates and transparency-log
+            Reads cosign's .sig tag, sigstore bundle referrers (v0.1-v0.3, including cosign v3's DSSE signature \
+            statements) and simple signatures pushed as referrers. Every accepted signature must bind the image's \
+            manifest digest. Nothing is fetched except from the registries named: certificates and transparency-log \
             entries are checked offline.
-            Exit codes: 0 every image verified; 10 no signature found; 11 signatures found but not enough verified;
-            12 refused by the trust policy; 1, 3, 4 as for every command when a lookup failed (a failed or throttled
+            Exit codes: 0 every image verified; 10 no signature found; 11 signatures found but not enough verified; \
+            12 refused by the trust policy; 1, 3, 4 as for every command when a lookup failed (a failed or throttled \
             lookup is never reported as "no signature").
             """)
 
@@ -186,7 +186,7 @@ struct VerifyAttestationCommand: AsyncParsableCommand {
         commandName: "verify-attestation",
         abstract: "Verify that images carry signed attestations of a predicate type.",
         discussion: """
-            Reads cosign's .att tag and sigstore bundle referrers; in-toto Statement v0.1 and v1 are accepted. The
+            Reads cosign's .att tag and sigstore bundle referrers; in-toto Statement v0.1 and v1 are accepted. The \
             statement's subjects must include the image's digest. Exit codes as for verify.
             """)
 
@@ -220,7 +220,7 @@ struct AttestCommand: AsyncParsableCommand {
         commandName: "attest",
         abstract: "Attach a signed in-toto attestation (DSSE) to an image, by digest.",
         discussion: """
-            The predicate file is wrapped in an in-toto Statement v1 whose subject is the image's digest, signed in a
+            The predicate file is wrapped in an in-toto Statement v1 whose subject is the image's digest, signed in a \
             DSSE envelope, and stored in the sha256-<hex>.att manifest (legacy) or as a sigstore bundle referrer.
             """)
 

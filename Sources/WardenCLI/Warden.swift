@@ -11,12 +11,12 @@ struct Warden: AsyncParsableCommand {
         commandName: "warden",
         abstract: "Supply-chain security for OCI artifacts: copy, verify and guard what you run.",
         discussion: """
-            Locations are registry references (registry/repo:tag, registry/repo@sha256:...) or OCI image layouts
+            Locations are registry references (registry/repo:tag, registry/repo@sha256:...) or OCI image layouts \
             (oci-layout:PATH[:TAG|@DIGEST]).
 
-            Exit codes: 0 success; 1 failure; 2 content integrity failure (digest or size mismatch);
-            3 not found; 4 authentication or authorization failure (or a wrong key password);
-            10 verify: no signature; 11 verify: signatures found, none valid; 12 verify: refused by the
+            Exit codes: 0 success; 1 failure; 2 content integrity failure (digest or size mismatch); \
+            3 not found; 4 authentication or authorization failure (or a wrong key password); \
+            10 verify: no signature; 11 verify: signatures found, none valid; 12 verify: refused by the \
             trust policy; 13 replicate: some artifacts refused by verification; 64 usage error.
             """,
         version: "0.1.0",
@@ -31,6 +31,11 @@ struct Warden: AsyncParsableCommand {
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
+
+    /// `table` is accepted for `text`: the human form, which is a table where a command prints one.
+    init?(argument: String) {
+        self.init(rawValue: argument == "table" ? "text" : argument)
+    }
 }
 
 /// Flags every command that talks to registries shares.
@@ -47,7 +52,7 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "Credentials file (docker config.json or containers auth.json format).")
     var authfile: String?
 
-    @Option(name: .long, help: "Output format: text or json.")
+    @Option(name: .long, help: "Output format: text (or table) or json.")
     var output: OutputFormat = .text
 
     @Flag(name: .shortAndLong, help: "Log each HTTP exchange (method, URL, status, time; never credentials).")

@@ -89,7 +89,7 @@ import Trust
         let state = dir + "/state"
 
         // Dry run: a plan, nothing pushed.
-        let (dry, dryOut, dryErr) = try warden(["replicate", "-f", file, "--dry-run", "--format", "json"])
+        let (dry, dryOut, dryErr) = try warden(["replicate", "-f", file, "--dry-run", "--output", "json"])
         #expect(dry == 13, "\(dryErr)")
         let planned = try report(dryOut)
         #expect(
@@ -98,7 +98,7 @@ import Trust
         await #expect(throws: OCIError.self) { try await targetApp.resolve("1.0") }
 
         // First run: two copied (with signatures and the attestation), two refused with reasons.
-        let (first, firstOut, firstErr) = try warden(["replicate", "-f", file, "--state", state, "--format", "json"])
+        let (first, firstOut, firstErr) = try warden(["replicate", "-f", file, "--state", state, "--output", "json"])
         #expect(first == 13, "\(firstErr)")
         let r1 = try report(firstOut)
         #expect(r1.counts == ["copied": 2, "refused": 2], "\(firstOut)")
@@ -120,7 +120,7 @@ import Trust
         #expect(v == 0, "\(vOut)")
 
         // Second run, nothing changed upstream: one HEAD per tag, nothing copied.
-        let (second, secondOut, _) = try warden(["replicate", "-f", file, "--state", state, "--format", "json"])
+        let (second, secondOut, _) = try warden(["replicate", "-f", file, "--state", state, "--output", "json"])
         #expect(second == 13)
         #expect(try report(secondOut).counts == ["unchanged": 2, "refused": 2])
 
@@ -131,7 +131,7 @@ import Trust
         try await SimpleSigning.sign(moved.descriptor, in: app, dockerReference: "\(up.host)/team/app", key: release)
         let sneaky = try await random.pushImage(to: app, layerSizes: [1000])
         try await app.tag(sneaky.descriptor, as: "1.1")
-        let (third, thirdOut, _) = try warden(["replicate", "-f", file, "--state", state, "--format", "json"])
+        let (third, thirdOut, _) = try warden(["replicate", "-f", file, "--state", state, "--output", "json"])
         #expect(third == 13)
         let r3 = try report(thirdOut)
         #expect(r3.items.first { $0.target.hasSuffix("app:1.0") }?.action == .copied)
@@ -176,7 +176,7 @@ import Trust
 
         """.write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
         let (status, out, err) = try warden([
-            "replicate", "-f", dir + "/r.yaml", "--no-state", "--attest-key", dir + "/release.pem", "--format", "json",
+            "replicate", "-f", dir + "/r.yaml", "--no-state", "--attest-key", dir + "/release.pem", "--output", "json",
         ])
         #expect(status == 0, "\(out)\(err)")
         let r = try report(out)
@@ -239,7 +239,7 @@ import Trust
             for tag in (try? await target.listTags()) ?? [] { try await assertComplete(target, tag) }
             #expect(try StateStore(path: state + "/replication.sqlite").integrityCheck() == "ok")
         }
-        let (status, out, err) = try warden(["replicate", "-f", dir + "/r.yaml", "--state", state, "--format", "json"])
+        let (status, out, err) = try warden(["replicate", "-f", dir + "/r.yaml", "--state", state, "--output", "json"])
         #expect(status == 0, "\(err)")
         let r = try report(out)
         #expect(r.items.count == 12)
@@ -281,7 +281,7 @@ import Trust
         }
         try "apiVersion: warden.dev/v1\nkind: Replication\ndefaults: {concurrency: 6, verify: false}\nartifacts:\n\(entries)"
             .write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
-        let (status, out, err) = try warden(["replicate", "-f", dir + "/r.yaml", "--no-state", "--format", "json"])
+        let (status, out, err) = try warden(["replicate", "-f", dir + "/r.yaml", "--no-state", "--output", "json"])
         #expect(status == 0, "\(err)")
         let r = try report(out)
         #expect(r.counts == ["copied": 6])
@@ -318,7 +318,7 @@ import Trust
             verify: false
 
         """.write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
-        let (status, out, err) = try warden(["replicate", "-f", dir + "/r.yaml", "--no-state", "--format", "json"])
+        let (status, out, err) = try warden(["replicate", "-f", dir + "/r.yaml", "--no-state", "--output", "json"])
         #expect(status == 0, "\(out)\(err)")
         #expect(try report(out).counts == ["copied": 3])
         #expect(proxy.throttled > 0, "the proxy answered \(proxy.requests) requests without throttling any")
@@ -383,7 +383,7 @@ import Trust
         try await push("base/debian", ["bookworm"], sign: false)
 
         let (status, out, err) = try warden(
-            ["replicate", "-f", dir + "/replication.yaml", "--state", dir + "/state", "--format", "json"],
+            ["replicate", "-f", dir + "/replication.yaml", "--state", dir + "/state", "--output", "json"],
             environment: ["UPSTREAM_USER": "mirror", "UPSTREAM_PASSWORD": "unused by this registry"])
         #expect(status == 0, "\(out)\(err)")
         let r = try report(out)
