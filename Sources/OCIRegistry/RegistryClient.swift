@@ -384,18 +384,24 @@ actor TokenCache {
 }
 
 /// Spaces requests to one host evenly at a fixed rate.
-actor Pacer {
-    let interval: Duration
-    var next = ContinuousClock.now
+public actor Pacer {
+    public let interval: Duration
+    var next: ContinuousClock.Instant?
 
-    init(perSecond: Double) {
+    public init(perSecond: Double) {
         interval = .nanoseconds(Int64(1e9 / max(perSecond, 0.001)))
+    }
+
+    /// The instant a request arriving at `now` may go: now, or one interval after the previous slot.
+    public func reserve(at now: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        let slot = max(now, next ?? now)
+        next = slot + interval
+        return slot
     }
 
     func wait() async throws {
         let now = ContinuousClock.now
-        let slot = max(now, next)
-        next = slot + interval
+        let slot = reserve(at: now)
         if slot > now { try await Task.sleep(until: slot, clock: .continuous) }
     }
 }

@@ -197,7 +197,8 @@ public final class Replicator: Sendable {
         do {
             let root = try await repository(item.source).resolve(item.reference)
             report.sourceDigest = root.digest.description
-            if !dryRun, let record = try state?.replication(target: item.targetReference), record.sourceDigest == root.digest.description,
+            // A dry run consults the state too (to show what would be skipped); it never writes it.
+            if let record = try state?.replication(target: item.targetReference), record.sourceDigest == root.digest.description,
                 record.outcome == ItemReport.Action.copied.rawValue
             {
                 report.action = .unchanged

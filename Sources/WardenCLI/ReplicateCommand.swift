@@ -22,7 +22,7 @@ struct ReplicateCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Replication file (YAML, kind: Replication).")
     var file: String
 
-    @Flag(name: .long, help: "Plan and verify, print the plan; push nothing, write no state.")
+    @Flag(name: .long, help: "Plan and verify, print the plan (unchanged items from the state file); push nothing, write no state.")
     var dryRun = false
 
     @Option(name: .long, help: "Directory of the state file (replication.sqlite); default .warden in the current directory.")
@@ -96,8 +96,10 @@ struct ReplicateCommand: AsyncParsableCommand {
         return ReplicationReport(items: failures + done, seconds: (ContinuousClock.now - start).seconds)
     }
 
+    /// The state file; a dry run reads it when it exists and never creates it.
     func openState() throws -> StateStore? {
-        guard !noState && !dryRun else { return nil }
+        guard !noState else { return nil }
+        if dryRun && !FileManager.default.fileExists(atPath: state + "/replication.sqlite") { return nil }
         do {
             try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
             return try StateStore(path: state + "/replication.sqlite")

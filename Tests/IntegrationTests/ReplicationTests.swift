@@ -123,6 +123,9 @@ import Trust
         let (second, secondOut, _) = try warden(["replicate", "-f", file, "--state", state, "--output", "json"])
         #expect(second == 13)
         #expect(try report(secondOut).counts == ["unchanged": 2, "refused": 2])
+        // A dry run reads the state to show what would be skipped, and writes nothing.
+        let (_, dryAgain, _) = try warden(["replicate", "-f", file, "--state", state, "--dry-run", "--output", "json"])
+        #expect(try report(dryAgain).counts == ["unchanged": 2, "refused": 2])
 
         // A tag moved upstream: re-verified and copied again; an unsigned move is refused and the mirror keeps the
         // last good image.

@@ -244,3 +244,19 @@ import Testing
         try await server.shutdown()
     }
 }
+
+@Suite struct PacerTests {
+    /// Requests to a rate-limited host get slots one interval apart, however many arrive at once; after a pause the
+    /// next request goes at once.
+    @Test func slotsAreSpacedByTheInterval() async {
+        let pacer = Pacer(perSecond: 20)
+        #expect(await pacer.interval == .milliseconds(50))
+        let t0 = ContinuousClock.now
+        var slots: [ContinuousClock.Instant] = []
+        for _ in 0..<5 { slots.append(await pacer.reserve(at: t0)) }
+        #expect(slots == (0..<5).map { t0 + .milliseconds(50 * $0) })
+        let later = t0 + .seconds(10)
+        #expect(await pacer.reserve(at: later) == later)
+        #expect(await pacer.reserve(at: later) == later + .milliseconds(50))
+    }
+}
