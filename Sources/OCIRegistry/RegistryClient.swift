@@ -92,6 +92,8 @@ public final class RegistryClient: Sendable {
     let credentials: Credentials?
     let tokens = TokenCache()
     let capabilities = RegistryCapabilities()
+    /// Serializes this process's updates of each referrers fallback index.
+    let fallbackIndexLock = KeyedLock()
     let pacer: Pacer?
     let logger: Logger
 

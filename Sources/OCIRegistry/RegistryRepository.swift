@@ -179,9 +179,23 @@ public struct RegistryRepository: ContentStore, BlobMounter, ManifestByReference
         return (index, response.headers.first(name: "ETag"), true)
     }
 
-    /// Adds `entry` to the fallback index of `subject`. Read-modify-write with `If-Match` where offered, then a
-    /// re-read to confirm the entry survived a concurrent writer; retried a few times.
+    /// Adds `entry` to the fallback index of `subject`. Writers in this process take turns per index (a registry
+    /// that ignores `If-Match` would otherwise let two of them each read the old index and the second drop the
+    /// first's entry); across processes, read-modify-write with `If-Match` where offered, then a re-read to confirm
+    /// the entry survived a concurrent writer, retried a few times.
     func addToFallbackIndex(_ entry: Descriptor, subject: Digest) async throws {
+        let key = "\(repository)@\(subject)"
+        await client.fallbackIndexLock.acquire(key)
+        do {
+            try await updateFallbackIndex(entry, subject: subject)
+            await client.fallbackIndexLock.release(key)
+        } catch {
+            await client.fallbackIndexLock.release(key)
+            throw error
+        }
+    }
+
+    private func updateFallbackIndex(_ entry: Descriptor, subject: Digest) async throws {
         for attempt in 0..<12 {
             if attempt > 0 {
                 // Another writer won the race: back off with jitter before reading again.
@@ -432,4 +446,27 @@ public actor RegistryCapabilities {
     public init() {}
     public func referrersAPI(_ repository: String) -> Bool? { referrers }
     public func setReferrersAPI(_ repository: String, _ value: Bool) { referrers = value }
+}
+
+/// Mutual exclusion by key, for async code.
+public actor KeyedLock {
+    private var held: Set<String> = []
+    private var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+
+    public init() {}
+
+    public func acquire(_ key: String) async {
+        if held.insert(key).inserted { return }
+        await withCheckedContinuation { waiters[key, default: []].append($0) }
+    }
+
+    public func release(_ key: String) {
+        if var queue = waiters[key], !queue.isEmpty {
+            let next = queue.removeFirst()
+            waiters[key] = queue.isEmpty ? nil : queue
+            next.resume()  // ownership passes to the next waiter
+        } else {
+            held.remove(key)
+        }
+    }
 }

@@ -274,6 +274,30 @@ import Testing
 }
 
 @Suite struct RegistryAPITests {
+    /// docker-registry ignores If-Match: referrers pushed at once by one process still all land in the fallback
+    /// index (writers of the same index take turns).
+    @Test func concurrentReferrersAllReachTheFallbackIndex() async throws {
+        let a = try await RegistryProcess.start()
+        defer { a.stop() }
+        let regs = try makeRegistries()
+        let repo = try regs.repository(Reference(parsing: "\(a.host)/race/app"))
+        var random = RandomContent(seed: 700)
+        let image = try await random.pushImage(to: repo, layerSizes: [100])
+        var artifacts: [RawManifest] = []
+        for i in 0..<8 {
+            // Built in memory first, then pushed together.
+            let store = MemoryStore()
+            artifacts.append(try await random.pushArtifact(to: store, subject: image.descriptor, artifactType: "application/x-test-\(i)"))
+            for d in try artifacts.last!.children() { try await repo.push(d, content: try await store.fetch(d)) }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for raw in artifacts { group.addTask { try await repo.push(raw) } }
+            while try await group.next() != nil {}
+        }
+        let found = try await repo.referrers(of: image.descriptor, artifactType: nil)
+        #expect(Set(found.map(\.digest)) == Set(artifacts.map(\.digest)))
+    }
+
     @Test func sameRegistryCopyMountsEveryBlob() async throws {
         let a = try await RegistryProcess.start()
         defer { a.stop() }
