@@ -47,6 +47,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // Domain: the CEL expression language (standard library only).
+        .target(name: "CEL"),
         // Domain: keys, signatures, attestations and their verification.
         .target(
             name: "Trust",
@@ -104,6 +106,7 @@ let package = Package(
             name: "TrustTests",
             dependencies: ["Trust", "OCI", "OCITesting", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        .testTarget(name: "CELTests", dependencies: ["CEL"]),
         .testTarget(
             name: "ReplicateTests",
             dependencies: ["Replicate", "Storage", "Trust", "OCI", "OCITesting", .product(name: "Crypto", package: "swift-crypto")]

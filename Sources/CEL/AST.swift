@@ -1,0 +1,63 @@
+/// A parsed CEL expression. Operators are calls of CEL's internal function names (`_+_`, `_&&_`, `@in`, …);
+/// macros are expanded into comprehensions at parse time, as the CEL specification describes.
+public struct Expr: Sendable {
+    public var id: Int
+    public var position: SourcePosition
+    public var kind: Kind
+
+    public indirect enum Kind: Sendable {
+        case null
+        case bool(Bool)
+        case int(Int64)
+        case uint(UInt64)
+        case double(Double)
+        case string(String)
+        case bytes([UInt8])
+        case ident(String)
+        /// `operand.field`; with `testOnly`, `has(operand.field)`.
+        case select(operand: Expr, field: String, testOnly: Bool)
+        case call(function: String, target: Expr?, args: [Expr])
+        case list([Expr])
+        case map([(key: Expr, value: Expr)])
+        /// `Type{field: value, …}` (message construction; Warden has no message types and rejects it at evaluation).
+        case message(type: String, fields: [(name: String, value: Expr)])
+        case comprehension(Comprehension)
+    }
+}
+
+/// A fold over a list or map, the form every macro expands to.
+public struct Comprehension: Sendable {
+    public var iterVar: String
+    public var iterRange: Expr
+    public var accuVar: String
+    public var accuInit: Expr
+    public var loopCondition: Expr
+    public var loopStep: Expr
+    public var result: Expr
+}
+
+extension Expr {
+    /// A compact rendering of the tree (for tests and messages).
+    public var debugDescription: String {
+        switch kind {
+        case .null: return "null"
+        case .bool(let b): return "\(b)"
+        case .int(let i): return "\(i)"
+        case .uint(let u): return "\(u)u"
+        case .double(let d): return "\(d)"
+        case .string(let s): return "\"\(s)\""
+        case .bytes(let b): return "b\(b)"
+        case .ident(let n): return n
+        case .select(let o, let f, let t): return t ? "has(\(o.debugDescription).\(f))" : "\(o.debugDescription).\(f)"
+        case .call(let f, let target, let args):
+            let a = args.map(\.debugDescription).joined(separator: ", ")
+            return target.map { "\($0.debugDescription).\(f)(\(a))" } ?? "\(f)(\(a))"
+        case .list(let e): return "[" + e.map(\.debugDescription).joined(separator: ", ") + "]"
+        case .map(let e): return "{" + e.map { "\($0.key.debugDescription): \($0.value.debugDescription)" }.joined(separator: ", ") + "}"
+        case .message(let t, let f): return t + "{" + f.map { "\($0.name): \($0.value.debugDescription)" }.joined(separator: ", ") + "}"
+        case .comprehension(let c):
+            return "fold(\(c.iterVar) in \(c.iterRange.debugDescription), \(c.accuVar) = \(c.accuInit.debugDescription), "
+                + "\(c.loopCondition.debugDescription), \(c.loopStep.debugDescription), \(c.result.debugDescription))"
+        }
+    }
+}
