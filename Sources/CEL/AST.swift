@@ -6,13 +6,7 @@ public struct Expr: Sendable {
     public var kind: Kind
 
     public indirect enum Kind: Sendable {
-        case null
-        case bool(Bool)
-        case int(Int64)
-        case uint(UInt64)
-        case double(Double)
-        case string(String)
-        case bytes([UInt8])
+        case literal(Value)
         case ident(String)
         /// `operand.field`; with `testOnly`, `has(operand.field)`.
         case select(operand: Expr, field: String, testOnly: Bool)
@@ -40,13 +34,7 @@ extension Expr {
     /// A compact rendering of the tree (for tests and messages).
     public var debugDescription: String {
         switch kind {
-        case .null: return "null"
-        case .bool(let b): return "\(b)"
-        case .int(let i): return "\(i)"
-        case .uint(let u): return "\(u)u"
-        case .double(let d): return "\(d)"
-        case .string(let s): return "\"\(s)\""
-        case .bytes(let b): return "b\(b)"
+        case .literal(let v): return v.description
         case .ident(let n): return n
         case .select(let o, let f, let t): return t ? "has(\(o.debugDescription).\(f))" : "\(o.debugDescription).\(f)"
         case .call(let f, let target, let args):

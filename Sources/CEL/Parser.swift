@@ -116,13 +116,13 @@ public struct Parser {
                 switch peek.kind {
                 case .int(let v) where !peek.text.hasSuffix("u") && !peek.text.hasSuffix("U"):
                     index += 1
-                    return try member(make(.int(-v), at: t.position))
+                    return try member(make(.literal(.int(-v)), at: t.position))
                 case .uint(let v) where v == 9_223_372_036_854_775_808 && !peek.text.lowercased().hasSuffix("u"):
                     index += 1
-                    return try member(make(.int(Int64.min), at: t.position))
+                    return try member(make(.literal(.int(Int64.min)), at: t.position))
                 case .double(let v):
                     index += 1
-                    return try member(make(.double(-v), at: t.position))
+                    return try member(make(.literal(.double(-v)), at: t.position))
                 default: break
                 }
             }
@@ -195,28 +195,28 @@ public struct Parser {
         switch t.kind {
         case .int(let v):
             index += 1
-            return make(.int(v), at: t.position)
+            return make(.literal(.int(v)), at: t.position)
         case .uint(let v):
             if v == 9_223_372_036_854_775_808 && !t.text.lowercased().hasSuffix("u") {
                 throw error("int literal \(t.text) is out of range", at: t)
             }
             index += 1
-            return make(.uint(v), at: t.position)
+            return make(.literal(.uint(v)), at: t.position)
         case .double(let v):
             index += 1
-            return make(.double(v), at: t.position)
+            return make(.literal(.double(v)), at: t.position)
         case .string(let s):
             index += 1
-            return make(.string(s), at: t.position)
+            return make(.literal(.string(s)), at: t.position)
         case .bytes(let b):
             index += 1
-            return make(.bytes(b), at: t.position)
+            return make(.literal(.bytes(b)), at: t.position)
         case .ident(let name):
             index += 1
             switch name {
-            case "true": return make(.bool(true), at: t.position)
-            case "false": return make(.bool(false), at: t.position)
-            case "null": return make(.null, at: t.position)
+            case "true": return make(.literal(.bool(true)), at: t.position)
+            case "false": return make(.literal(.bool(false)), at: t.position)
+            case "null": return make(.literal(.null), at: t.position)
             case "in": throw error("unexpected 'in'", at: t)
             default: break
             }
@@ -314,7 +314,7 @@ public struct Parser {
         switch name {
         case "all", "exists":
             let isAll = name == "all"
-            let initial = make(.bool(isAll), at: p)
+            let initial = make(.literal(.bool(isAll)), at: p)
             let accuRef = make(accu(), at: p)
             let condArg = isAll ? accuRef : make(.call(function: "!_", target: nil, args: [accuRef]), at: p)
             let cond = make(.call(function: "@not_strictly_false", target: nil, args: [condArg]), at: p)
@@ -325,12 +325,12 @@ public struct Parser {
                 .call(
                     function: "_?_:_", target: nil,
                     args: [
-                        args[1], make(.call(function: "_+_", target: nil, args: [make(accu(), at: p), make(.int(1), at: p)]), at: p),
+                        args[1], make(.call(function: "_+_", target: nil, args: [make(accu(), at: p), make(.literal(.int(1)), at: p)]), at: p),
                         make(accu(), at: p),
                     ]),
                 at: p)
-            let result = make(.call(function: "_==_", target: nil, args: [a, make(.int(1), at: p)]), at: p)
-            return comprehension(v, target, make(.int(0), at: p), make(.bool(true), at: p), step, result, at: p)
+            let result = make(.call(function: "_==_", target: nil, args: [a, make(.literal(.int(1)), at: p)]), at: p)
+            return comprehension(v, target, make(.literal(.int(0)), at: p), make(.literal(.bool(true)), at: p), step, result, at: p)
         default:
             // map(x, t), map(x, p, t), filter(x, p): append to a list accumulator, optionally under a predicate.
             let element: Expr = name == "filter" ? make(.ident(v), at: p) : args[args.count - 1]
@@ -339,7 +339,7 @@ public struct Parser {
             if name == "filter" || args.count == 3 {
                 step = make(.call(function: "_?_:_", target: nil, args: [args[1], append, make(accu(), at: p)]), at: p)
             }
-            return comprehension(v, target, make(.list([]), at: p), make(.bool(true), at: p), step, a, at: p)
+            return comprehension(v, target, make(.list([]), at: p), make(.literal(.bool(true)), at: p), step, a, at: p)
         }
     }
 

@@ -1,0 +1,151 @@
+/// A parsed expression ready to evaluate any number of times (thread-safe: it holds only immutable data).
+public struct Program: Sendable {
+    public let expr: Expr
+    public let source: String
+
+    public init(_ source: String) throws {
+        self.source = source
+        expr = try Parser.parse(source)
+    }
+
+    /// Evaluates with `bindings` (variable name → value); `costLimit` bounds the steps taken.
+    public func evaluate(_ bindings: [String: Value] = [:], costLimit: Int = 1_000_000) throws -> Value {
+        var e = Evaluator(bindings: bindings, costLimit: costLimit, source: Array(source.unicodeScalars))
+        return try e.eval(expr)
+    }
+}
+
+struct Evaluator {
+    var bindings: [String: Value]
+    let costLimit: Int
+    var cost = 0
+    let source: [Unicode.Scalar]
+    /// Comprehension variables; an accumulator may hold an error, raised only if it is used unabsorbed.
+    var locals: [(String, Result<Value, CELError>)] = []
+
+    init(bindings: [String: Value], costLimit: Int, source: [Unicode.Scalar]) {
+        self.bindings = bindings
+        self.costLimit = costLimit
+        self.source = source
+    }
+
+    func fail(_ message: String, _ e: Expr) -> CELError { CELError(message, at: e.position, source: source) }
+
+    mutating func step(_ e: Expr) throws {
+        cost += 1
+        if cost > costLimit { throw fail("evaluation exceeded the cost limit of \(costLimit) steps", e) }
+    }
+
+    func lookup(_ name: String) throws -> Value? {
+        if let local = locals.last(where: { $0.0 == name }) { return try local.1.get() }
+        let n = name.hasPrefix(".") ? String(name.dropFirst()) : name
+        return bindings[n]
+    }
+
+    static let typeNames: Set<String> = ["int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"]
+
+    mutating func eval(_ e: Expr) throws -> Value {
+        try step(e)
+        switch e.kind {
+        case .literal(let v): return v
+        case .ident(let name):
+            if let v = try lookup(name) { return v }
+            if Self.typeNames.contains(name) { return .type(name) }
+            if name == "google.protobuf.Timestamp" || name == "google.protobuf.Duration" { return .type(name) }
+            throw fail("undeclared reference to '\(name)'", e)
+        case .select(let operand, let field, let testOnly):
+            // A dotted name may be a variable of its own (`a.b.c` bound as one name).
+            if !testOnly, let q = Parser.qualifiedName(e), locals.isEmpty || !q.contains("."), let v = try lookup(q) { return v }
+            let target = try eval(operand)
+            guard case .map(let entries) = target else {
+                throw fail("no such field '\(field)' on \(target.typeName)", e)
+            }
+            let found = entries.first { if case .string(let k) = $0.key { k == field } else { false } }
+            if testOnly { return .bool(found != nil) }
+            guard let found else { throw fail("no such key: \(field)", e) }
+            return found.value
+        case .list(let items):
+            var out: [Value] = []
+            out.reserveCapacity(items.count)
+            for i in items { out.append(try eval(i)) }
+            return .list(out)
+        case .map(let entries):
+            var out: [(key: Value, value: Value)] = []
+            for (k, v) in entries {
+                let key = try eval(k)
+                switch key {
+                case .bool, .int, .uint, .string: break
+                default: throw fail("unsupported map key type \(key.typeName)", k)
+                }
+                if out.contains(where: { $0.key.celEquals(key) }) { throw fail("repeated map key \(key)", k) }
+                out.append((key, try eval(v)))
+            }
+            return .map(out)
+        case .message(let type, _):
+            throw fail("message type \(type) is not supported (Warden's CEL has no protobuf messages)", e)
+        case .comprehension(let c):
+            return try comprehension(c, e)
+        case .call(let function, let target, let args):
+            return try call(function, target: target, args: args, e)
+        }
+    }
+
+    mutating func comprehension(_ c: Comprehension, _ e: Expr) throws -> Value {
+        let range = try eval(c.iterRange)
+        let items: [Value]
+        switch range {
+        case .list(let l): items = l
+        case .map(let m): items = m.map(\.key)
+        default: throw fail("cannot iterate over \(range.typeName)", c.iterRange)
+        }
+        var accu = attempt(c.accuInit)
+        for item in items {
+            locals.append((c.accuVar, accu))
+            locals.append((c.iterVar, .success(item)))
+            defer { locals.removeLast(2) }
+            guard case .success(.bool(true)) = attempt(c.loopCondition) else { break }
+            accu = attempt(c.loopStep)
+        }
+        locals.append((c.accuVar, accu))
+        defer { locals.removeLast() }
+        return try eval(c.result)
+    }
+
+    /// Evaluates to a value or the error it raised (for the operators that absorb errors).
+    mutating func attempt(_ e: Expr) -> Result<Value, CELError> {
+        do { return .success(try eval(e)) } catch let err as CELError { return .failure(err) } catch { return .failure(fail("\(error)", e)) }
+    }
+
+    mutating func call(_ f: String, target: Expr?, args: [Expr], _ e: Expr) throws -> Value {
+        switch f {
+        case "_&&_", "_||_":
+            let isAnd = f == "_&&_"
+            let l = attempt(args[0])
+            if case .success(.bool(let b)) = l, b != isAnd { return .bool(b) }
+            let r = attempt(args[1])
+            if case .success(.bool(let b)) = r, b != isAnd { return .bool(b) }
+            switch (l, r) {
+            case (.success(.bool), .success(.bool)): return .bool(isAnd)
+            case (.failure(let err), _), (_, .failure(let err)): throw err
+            default: throw fail("no such overload: \(isAnd ? "&&" : "||") on \(typeOf(l)) and \(typeOf(r))", e)
+            }
+        case "_?_:_":
+            let c = try eval(args[0])
+            guard case .bool(let b) = c else { throw fail("no such overload: condition of type \(c.typeName)", args[0]) }
+            return try eval(b ? args[1] : args[2])
+        case "@not_strictly_false":
+            if case .success(.bool(false)) = attempt(args[0]) { return .bool(false) }
+            return .bool(true)
+        default: break
+        }
+        var values: [Value] = []
+        if let target { values.append(try eval(target)) }
+        for a in args { values.append(try eval(a)) }
+        return try Builtins.apply(f, values, receiver: target != nil, at: e, evaluator: self)
+    }
+
+    func typeOf(_ r: Result<Value, CELError>) -> String {
+        if case .success(let v) = r { return v.typeName }
+        return "error"
+    }
+}
