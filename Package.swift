@@ -96,6 +96,7 @@ let package = Package(
                 "Trust",
                 "Storage",
                 "Replicate",
+                "CEL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),

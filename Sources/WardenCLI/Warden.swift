@@ -22,7 +22,7 @@ struct Warden: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             CopyCommand.self, InspectCommand.self, TagsCommand.self, KeyCommand.self, SignCommand.self, VerifyCommand.self, AttestCommand.self,
-            VerifyAttestationCommand.self, PolicyCommand.self, ReplicateCommand.self, DigestCommand.self,
+            VerifyAttestationCommand.self, PolicyCommand.self, ReplicateCommand.self, CELCommand.self, DigestCommand.self,
             CatalogCommand.self, DemoCommand.self,
             TestdataCommand.self, BenchIngestCommand.self, TestProxyCommand.self,
         ]

@@ -67,4 +67,20 @@ import Testing
         #expect(out.contains("(same digest)"))
         #expect(out.contains("0 blobs copied"))
     }
+
+    @Test func celEvalPrintsJSONAndPositionedErrors() throws {
+        let dir = tempDir()
+        try #"{"sbom": {"components": [{"name": "bash", "licenses": ["GPL-3.0"]}, {"name": "zlib", "licenses": ["Zlib"]}]}, "n": 3}"#
+            .write(toFile: dir + "/vars.json", atomically: true, encoding: .utf8)
+        let (ok, out, err) = try warden(
+            ["cel", "eval", "sbom.components.filter(c, 'GPL-3.0' in c.licenses).map(c, c.name) + [string(n * 2)]", "--vars", dir + "/vars.json"])
+        #expect(ok == 0, "\(err)")
+        #expect(out.trimmingCharacters(in: .whitespacesAndNewlines) == #"["bash","6"]"#)
+        let (parse, _, parseErr) = try warden(["cel", "eval", "n +"])
+        #expect(parse == 64)
+        #expect(parseErr.contains("1:4: unexpected end of input") && parseErr.contains("   ^"))
+        let (eval, _, evalErr) = try warden(["cel", "eval", "n / 0", "--vars", dir + "/vars.json"])
+        #expect(eval == 1)
+        #expect(evalErr.contains("1:3: division by zero"))
+    }
 }
