@@ -136,7 +136,7 @@ enum Builtins {
             }
         case ("getFullYear", _), ("getMonth", _), ("getDayOfMonth", _), ("getDate", _), ("getDayOfWeek", _), ("getDayOfYear", _),
             ("getHours", _), ("getMinutes", _), ("getSeconds", _), ("getMilliseconds", _):
-            return try Time.accessor(f, v, fail, noOverload)
+            return try Time.accessor(f, v, fail, noOverload, timeZones: evaluator.timeZones)
         default:
             throw fail("unknown function \(f)(\(v.map(\.typeName).joined(separator: ", ")))")
         }

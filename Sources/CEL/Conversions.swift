@@ -266,13 +266,16 @@ enum Time {
         }
         let parts = String(decoding: c[i...], as: UTF8.self).split(separator: ":")
         guard (1...2).contains(parts.count), let h = Int64(parts[0]), h < 24, parts.count == 1 || Int64(parts[1]) != nil else {
-            throw fail("time zone \"\(tz)\" is not supported (use UTC or an offset like +05:30)")
+            throw fail(
+                "time zone \"\(tz)\" is not supported here (use UTC, an offset like +05:30, or an IANA name where a zone database is available)")
         }
         let m = parts.count == 2 ? Int64(parts[1])! : 0
         return sign * (h * 3600 + m * 60)
     }
 
-    static func accessor(_ f: String, _ v: [Value], _ fail: (String) -> CELError, _ noOverload: () -> CELError) throws -> Value {
+    static func accessor(
+        _ f: String, _ v: [Value], _ fail: (String) -> CELError, _ noOverload: () -> CELError, timeZones: TimeZoneResolver? = nil
+    ) throws -> Value {
         if case .duration(let s, let n) = v[0], v.count == 1 {
             switch f {
             case "getHours": return .int(s / 3600)
@@ -286,7 +289,12 @@ enum Time {
         var s = s0
         if v.count == 2 {
             guard case .string(let tz) = v[1] else { throw noOverload() }
-            s += try offset(tz, fail)
+            if tz.contains("/"), let resolve = timeZones {
+                guard let o = resolve(tz, s) else { throw fail("unknown time zone \"\(tz)\"") }
+                s += o
+            } else {
+                s += try offset(tz, fail)
+            }
         }
         let day = floorDiv(s, 86400)
         let rem = s - day * 86400

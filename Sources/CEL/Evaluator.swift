@@ -1,3 +1,7 @@
+/// Maps an IANA time-zone name and an instant (seconds since the epoch) to that zone's UTC offset in seconds, or
+/// nil for an unknown zone. The module has no time-zone database; callers that have one pass it in.
+public typealias TimeZoneResolver = @Sendable (_ name: String, _ utcSeconds: Int64) -> Int64?
+
 /// A parsed expression ready to evaluate any number of times (thread-safe: it holds only immutable data).
 public struct Program: Sendable {
     public let expr: Expr
@@ -8,9 +12,15 @@ public struct Program: Sendable {
         expr = try Parser.parse(source)
     }
 
-    /// Evaluates with `bindings` (variable name → value); `costLimit` bounds the steps taken.
-    public func evaluate(_ bindings: [String: Value] = [:], costLimit: Int = 1_000_000) throws -> Value {
+    /// Evaluates with `bindings` (variable name → value); `costLimit` bounds the steps taken. With a `container`
+    /// (a dotted namespace like `com.example`), a name `y` resolves to `com.example.y`, then `com.y`, then `y`;
+    /// `.y` names the root scope only.
+    public func evaluate(
+        _ bindings: [String: Value] = [:], container: String = "", costLimit: Int = 1_000_000, timeZones: TimeZoneResolver? = nil
+    ) throws -> Value {
         var e = Evaluator(bindings: bindings, costLimit: costLimit, source: Array(source.unicodeScalars))
+        e.container = container
+        e.timeZones = timeZones
         return try e.eval(expr)
     }
 }
@@ -22,6 +32,8 @@ struct Evaluator {
     let source: [Unicode.Scalar]
     /// Comprehension variables; an accumulator may hold an error, raised only if it is used unabsorbed.
     var locals: [(String, Result<Value, CELError>)] = []
+    var container = ""
+    var timeZones: TimeZoneResolver?
 
     init(bindings: [String: Value], costLimit: Int, source: [Unicode.Scalar]) {
         self.bindings = bindings
@@ -37,9 +49,15 @@ struct Evaluator {
     }
 
     func lookup(_ name: String) throws -> Value? {
+        if name.hasPrefix(".") { return bindings[String(name.dropFirst())] }
+        // Comprehension variables shadow everything, but only by their simple name.
         if let local = locals.last(where: { $0.0 == name }) { return try local.1.get() }
-        let n = name.hasPrefix(".") ? String(name.dropFirst()) : name
-        return bindings[n]
+        var prefix = container
+        while !prefix.isEmpty {
+            if let v = bindings[prefix + "." + name] { return v }
+            prefix = prefix.contains(".") ? String(prefix[..<prefix.lastIndex(of: ".")!]) : ""
+        }
+        return bindings[name]
     }
 
     static let typeNames: Set<String> = ["int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"]
@@ -55,7 +73,12 @@ struct Evaluator {
             throw fail("undeclared reference to '\(name)'", e)
         case .select(let operand, let field, let testOnly):
             // A dotted name may be a variable of its own (`a.b.c` bound as one name).
-            if !testOnly, let q = Parser.qualifiedName(e), locals.isEmpty || !q.contains("."), let v = try lookup(q) { return v }
+            // A dotted name may be a variable of its own (`a.b.c` bound as one name), unless its first part is a
+            // comprehension variable, which shadows it (`.a.b` always means the root-scoped name).
+            if !testOnly, let q = Parser.qualifiedName(e) {
+                let first = String(q.split(separator: ".").first ?? "")
+                if q.hasPrefix(".") || !locals.contains(where: { $0.0 == first }), let v = try lookup(q) { return v }
+            }
             let target = try eval(operand)
             guard case .map(let entries) = target else {
                 throw fail("no such field '\(field)' on \(target.typeName)", e)

@@ -40,7 +40,7 @@ struct CELCommand: AsyncParsableCommand {
                 throw ExitCode(64)
             }
             do {
-                let value = try program.evaluate(bindings, costLimit: costLimit)
+                let value = try program.evaluate(bindings, costLimit: costLimit, timeZones: ianaTimeZones)
                 let json = try JSONSerialization.data(
                     withJSONObject: jsonValue(value), options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes])
                 print(String(decoding: json, as: UTF8.self))
@@ -102,4 +102,9 @@ func jsonValue(_ v: Value) throws -> Any {
         guard case .string(let s) = try Program("string(v)").evaluate(["v": v]) else { return v.description }
         return s
     }
+}
+
+/// IANA time zones for CEL's timestamp accessors, from the system's zone database (through Foundation).
+let ianaTimeZones: TimeZoneResolver = { name, seconds in
+    TimeZone(identifier: name).map { Int64($0.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(seconds)))) }
 }
