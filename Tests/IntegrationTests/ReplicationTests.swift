@@ -10,6 +10,17 @@ import Trust
 
 /// `warden replicate` end to end between two real registries.
 @Suite(.serialized) struct ReplicationTests {
+    /// An upstream and a downstream registry, a scratch directory, and a client.
+    static func pair() async throws -> (RegistryProcess, RegistryProcess, String, Registries) {
+        let up = try await RegistryProcess.start()
+        do {
+            return (up, try await RegistryProcess.start(), tempDir(), try makeRegistries())
+        } catch {
+            up.stop()
+            throw error
+        }
+    }
+
     /// Checks that a tag points at a complete graph: every blob and child manifest is present.
     func assertComplete(_ repo: RegistryRepository, _ tag: String) async throws {
         let root = try await repo.resolve(tag)
@@ -52,12 +63,8 @@ import Trust
     }
 
     @Test func verifiedReplicationRefusalsAndIncrementalRuns() async throws {
-        let up = try await RegistryProcess.start()
-        defer { up.stop() }
-        let down = try await RegistryProcess.start()
-        defer { down.stop() }
-        let dir = tempDir()
-        let regs = try makeRegistries()
+        let (up, down, dir, regs) = try await Self.pair()
+        defer { up.stop(); down.stop() }
         let release = P256.Signing.PrivateKey()
         let forger = P256.Signing.PrivateKey()
         try Data(publicKeyPEM(release.publicKey).utf8).write(to: URL(fileURLWithPath: dir + "/release.pub"))
@@ -148,12 +155,8 @@ import Trust
     }
 
     @Test func replicationAttestationsAndReferrerSelection() async throws {
-        let up = try await RegistryProcess.start()
-        defer { up.stop() }
-        let down = try await RegistryProcess.start()
-        defer { down.stop() }
-        let dir = tempDir()
-        let regs = try makeRegistries()
+        let (up, down, dir, regs) = try await Self.pair()
+        defer { up.stop(); down.stop() }
         let release = P256.Signing.PrivateKey()
         try Data(publicKeyPEM(release.publicKey).utf8).write(to: URL(fileURLWithPath: dir + "/release.pub"))
         try Data(release.pemRepresentation.utf8).write(to: URL(fileURLWithPath: dir + "/release.pem"))
@@ -203,12 +206,8 @@ import Trust
     /// SIGKILL in the middle of a run: the target never has a tag on an incomplete graph, the state file stays
     /// sound, and the next run completes.
     @Test func killedMidRunThenResumed() async throws {
-        let up = try await RegistryProcess.start()
-        defer { up.stop() }
-        let down = try await RegistryProcess.start()
-        defer { down.stop() }
-        let dir = tempDir()
-        let regs = try makeRegistries()
+        let (up, down, dir, regs) = try await Self.pair()
+        defer { up.stop(); down.stop() }
         var random = RandomContent(seed: 602)
         let app = try regs.repository(Reference(parsing: "\(up.host)/big/app"))
         var tags: [String] = []
@@ -255,12 +254,8 @@ import Trust
     /// Images that share a base layer, replicated in parallel into different repositories of one registry: the
     /// base layer crosses the network once, the other repositories mount it.
     @Test func sharedBlobsCrossTheNetworkOncePerRun() async throws {
-        let up = try await RegistryProcess.start()
-        defer { up.stop() }
-        let down = try await RegistryProcess.start()
-        defer { down.stop() }
-        let dir = tempDir()
-        let regs = try makeRegistries()
+        let (up, down, dir, regs) = try await Self.pair()
+        defer { up.stop(); down.stop() }
         var random = RandomContent(seed: 603)
         let base = random.layer(size: 4 << 20, name: "base.bin")
         let baseDesc = Descriptor.of(base, mediaType: MediaType.imageLayer)
@@ -295,14 +290,10 @@ import Trust
     /// Upstream answers every fifth request with 429 and Retry-After (a proxy in front of the real registry):
     /// replication waits as told and completes.
     @Test func throttledUpstreamSlowsDownAndCompletes() async throws {
-        let up = try await RegistryProcess.start()
-        defer { up.stop() }
-        let down = try await RegistryProcess.start()
-        defer { down.stop() }
+        let (up, down, dir, regs) = try await Self.pair()
+        defer { up.stop(); down.stop() }
         let proxy = try await ThrottlingProxy.start(upstream: up.host, options: .init(throttleEvery: 5, retryAfter: 1))
         defer { proxy.stop() }
-        let dir = tempDir()
-        let regs = try makeRegistries()
         var random = RandomContent(seed: 604)
         let app = try regs.repository(Reference(parsing: "\(up.host)/team/app"))
         var digests: [String: OCI.Digest] = [:]
@@ -334,11 +325,8 @@ import Trust
 
     /// The README's replication example, pointed at two local registries, replicates and verifies end to end.
     @Test func readmeExampleRunsEndToEnd() async throws {
-        let up = try await RegistryProcess.start()
-        defer { up.stop() }
-        let down = try await RegistryProcess.start()
-        defer { down.stop() }
-        let dir = tempDir()
+        let (up, down, dir, regs) = try await Self.pair()
+        defer { up.stop(); down.stop() }
         let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("README.md")
         let text = try String(contentsOf: readme, encoding: .utf8)
@@ -365,7 +353,6 @@ import Trust
         """.write(toFile: dir + "/trust-policy.yaml", atomically: true, encoding: .utf8)
 
         // Upstream content matching each entry.
-        let regs = try makeRegistries()
         var random = RandomContent(seed: 605)
         func push(_ repo: String, _ tags: [String], sign: Bool, provenance: Bool = false) async throws {
             let r = try regs.repository(Reference(parsing: "\(up.host)/\(repo)"))
