@@ -83,9 +83,9 @@ public enum SignatureVerifier {
                 let sigB64 = signatures.map { $0.base64EncodedString() }
                 let entry = o.tlogEntries.first { e in
                     guard e.verifySET(keys: authority.rekorKeys) else { return false }
+                    // The entry must be about this signature: its body names the signed payload's hash or the signature.
                     let body = String(decoding: e.canonicalizedBody, as: UTF8.self)
-                    let decoded = decodedBody(e.canonicalizedBody)
-                    return body.contains(payloadHash) || decoded.contains(payloadHash) || sigB64.contains { decoded.contains($0) }
+                    return body.contains(payloadHash) || sigB64.contains { body.contains($0) }
                 }
                 guard let entry else {
                     throw TrustError(
@@ -168,10 +168,5 @@ public enum SignatureVerifier {
             }
             return nil
         }
-    }
-
-    static func decodedBody(_ body: Data) -> String {
-        // Rekor bodies hold base64 fields (signature content, public key); search them decoded as well.
-        String(decoding: body, as: UTF8.self)
     }
 }
