@@ -14,13 +14,18 @@ public struct Program: Sendable {
 
     /// Evaluates with `bindings` (variable name → value); `costLimit` bounds the steps taken. With a `container`
     /// (a dotted namespace like `com.example`), a name `y` resolves to `com.example.y`, then `com.y`, then `y`;
-    /// `.y` names the root scope only.
+    /// `.y` names the root scope only. `timeLimit` bounds the wall-clock time of this one evaluation.
     public func evaluate(
-        _ bindings: [String: Value] = [:], container: String = "", costLimit: Int = 1_000_000, timeZones: TimeZoneResolver? = nil
+        _ bindings: [String: Value] = [:], container: String = "", costLimit: Int = 1_000_000, timeLimit: Duration? = nil,
+        timeZones: TimeZoneResolver? = nil
     ) throws -> Value {
         var e = Evaluator(bindings: bindings, costLimit: costLimit, source: Array(source.unicodeScalars))
         e.container = container
         e.timeZones = timeZones
+        if let timeLimit {
+            e.timeLimit = timeLimit
+            e.deadline = ContinuousClock.now.advanced(by: timeLimit)
+        }
         return try e.eval(expr)
     }
 }
@@ -34,6 +39,10 @@ struct Evaluator {
     var locals: [(String, Result<Value, CELError>)] = []
     var container = ""
     var timeZones: TimeZoneResolver?
+    var timeLimit: Duration = .zero
+    /// Checked every 1,024 steps, so the clock costs little.
+    var deadline: ContinuousClock.Instant?
+    var limitError: CELError?
 
     init(bindings: [String: Value], costLimit: Int, source: [Unicode.Scalar]) {
         self.bindings = bindings
@@ -45,7 +54,15 @@ struct Evaluator {
 
     mutating func step(_ e: Expr) throws {
         cost += 1
-        if cost > costLimit { throw fail("evaluation exceeded the cost limit of \(costLimit) steps", e) }
+        if let limitError { throw limitError }
+        if cost > costLimit {
+            limitError = fail("evaluation exceeded the cost limit of \(costLimit) steps", e)
+            throw limitError!
+        }
+        if cost & 1023 == 0, let deadline, ContinuousClock.now > deadline {
+            limitError = fail("evaluation exceeded the time limit of \(timeLimit) (after \(cost) steps)", e)
+            throw limitError!
+        }
     }
 
     func lookup(_ name: String) throws -> Value? {
@@ -121,13 +138,13 @@ struct Evaluator {
         case .map(let m): items = m.map(\.key)
         default: throw fail("cannot iterate over \(range.typeName)", c.iterRange)
         }
-        var accu = attempt(c.accuInit)
+        var accu = try attempt(c.accuInit)
         for item in items {
             locals.append((c.accuVar, accu))
             locals.append((c.iterVar, .success(item)))
             defer { locals.removeLast(2) }
-            guard case .success(.bool(true)) = attempt(c.loopCondition) else { break }
-            accu = attempt(c.loopStep)
+            guard case .success(.bool(true)) = try attempt(c.loopCondition) else { break }
+            accu = try attempt(c.loopStep)
         }
         locals.append((c.accuVar, accu))
         defer { locals.removeLast() }
@@ -135,17 +152,21 @@ struct Evaluator {
     }
 
     /// Evaluates to a value or the error it raised (for the operators that absorb errors).
-    mutating func attempt(_ e: Expr) -> Result<Value, CELError> {
-        do { return .success(try eval(e)) } catch let err as CELError { return .failure(err) } catch { return .failure(fail("\(error)", e)) }
+    /// Exceeding the cost or time limit ends the evaluation: that error is never absorbed.
+    mutating func attempt(_ e: Expr) throws -> Result<Value, CELError> {
+        do { return .success(try eval(e)) } catch let err as CELError {
+            if let limit = limitError { throw limit }
+            return .failure(err)
+        } catch { return .failure(fail("\(error)", e)) }
     }
 
     mutating func call(_ f: String, target: Expr?, args: [Expr], _ e: Expr) throws -> Value {
         switch f {
         case "_&&_", "_||_":
             let isAnd = f == "_&&_"
-            let l = attempt(args[0])
+            let l = try attempt(args[0])
             if case .success(.bool(let b)) = l, b != isAnd { return .bool(b) }
-            let r = attempt(args[1])
+            let r = try attempt(args[1])
             if case .success(.bool(let b)) = r, b != isAnd { return .bool(b) }
             switch (l, r) {
             case (.success(.bool), .success(.bool)): return .bool(isAnd)
@@ -157,7 +178,7 @@ struct Evaluator {
             guard case .bool(let b) = c else { throw fail("no such overload: condition of type \(c.typeName)", args[0]) }
             return try eval(b ? args[1] : args[2])
         case "@not_strictly_false":
-            if case .success(.bool(false)) = attempt(args[0]) { return .bool(false) }
+            if case .success(.bool(false)) = try attempt(args[0]) { return .bool(false) }
             return .bool(true)
         default: break
         }

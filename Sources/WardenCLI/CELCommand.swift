@@ -20,17 +20,17 @@ struct CELCommand: AsyncParsableCommand {
         @Argument(help: "The expression.") var expression: String
         @Option(name: .long, help: "JSON object file: its top-level keys are the variables.") var vars: String?
         @Option(name: .long, help: "Evaluation steps allowed.") var costLimit = 1_000_000
+        @Option(name: .long, help: "Wall-clock seconds allowed.") var timeLimit = 10.0
 
         func run() async throws {
             var bindings: [String: Value] = [:]
             if let vars {
-                guard let data = FileManager.default.contents(atPath: vars),
-                    case .map(let entries) = (try? JSONDecoder().decode(JSONInput.self, from: data))?.value ?? .null
-                else {
-                    printError("error: --vars \(vars) is not a readable JSON object")
+                do {
+                    bindings = try readJSONObject(vars)
+                } catch {
+                    printError("error: --vars \(error)")
                     throw ExitCode(64)
                 }
-                for (k, v) in entries { if case .string(let name) = k { bindings[name] = v } }
             }
             let program: Program
             do {
@@ -40,10 +40,9 @@ struct CELCommand: AsyncParsableCommand {
                 throw ExitCode(64)
             }
             do {
-                let value = try program.evaluate(bindings, costLimit: costLimit, timeZones: ianaTimeZones)
-                let json = try JSONSerialization.data(
-                    withJSONObject: jsonValue(value), options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes])
-                print(String(decoding: json, as: UTF8.self))
+                let value = try program.evaluate(
+                    bindings, costLimit: costLimit, timeLimit: .milliseconds(Int64(timeLimit * 1000)), timeZones: ianaTimeZones)
+                print(value.jsonText(sortedKeys: true))
             } catch let e as CELError {
                 printError("error: \(e)")
                 throw ExitCode(1)
@@ -52,59 +51,24 @@ struct CELCommand: AsyncParsableCommand {
     }
 }
 
-/// JSON → CEL: integral numbers in int64 range are ints, other numbers doubles (the documented rule).
-struct JSONInput: Decodable {
-    let value: Value
-
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() {
-            value = .null
-        } else if let b = try? c.decode(Bool.self) {
-            value = .bool(b)
-        } else if let i = try? c.decode(Int64.self) {
-            value = .int(i)
-        } else if let d = try? c.decode(Double.self) {
-            value = .double(d)
-        } else if let s = try? c.decode(String.self) {
-            value = .string(s)
-        } else if let a = try? c.decode([JSONInput].self) {
-            value = .list(a.map(\.value))
-        } else {
-            let o = try c.decode([String: JSONInput].self)
-            value = .map(o.keys.sorted().map { (.string($0), o[$0]!.value) })
-        }
-    }
-}
-
-/// CEL → JSON as `cel eval` prints it.
-func jsonValue(_ v: Value) throws -> Any {
-    switch v {
-    case .null: return NSNull()
-    case .bool(let b): return b
-    case .int(let i): return i
-    case .uint(let u): return u
-    case .double(let d):
-        guard d.isFinite else { return d.isNaN ? "NaN" : (d > 0 ? "Infinity" : "-Infinity") }
-        return d
-    case .string(let s): return s
-    case .bytes(let b): return Data(b).base64EncodedString()
-    case .list(let l): return try l.map(jsonValue)
-    case .map(let m):
-        var o: [String: Any] = [:]
-        for (k, val) in m {
-            let key: String
-            if case .string(let s) = k { key = s } else { key = k.description }
-            o[key] = try jsonValue(val)
-        }
-        return o
-    case .timestamp, .duration, .type:
-        guard case .string(let s) = try Program("string(v)").evaluate(["v": v]) else { return v.description }
-        return s
-    }
-}
-
 /// IANA time zones for CEL's timestamp accessors, from the system's zone database (through Foundation).
 let ianaTimeZones: TimeZoneResolver = { name, seconds in
     TimeZone(identifier: name).map { Int64($0.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(seconds)))) }
+}
+
+/// A JSON object file as CEL variables (its top-level keys), with errors that name the file, line and column.
+func readJSONObject(_ path: String) throws -> [String: Value] {
+    guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("\(path): cannot read the file") }
+    let value: Value
+    do { value = try Value.parseJSON([UInt8](data)) } catch let e as JSONError { throw CLIError("\(path):\(e)") }
+    guard case .map(let entries) = value else { throw CLIError("\(path): expected a JSON object, found \(value.typeName)") }
+    var bindings: [String: Value] = [:]
+    for (k, v) in entries { if case .string(let name) = k { bindings[name] = v } }
+    return bindings
+}
+
+/// An error the CLI reports as one line.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

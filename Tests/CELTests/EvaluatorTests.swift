@@ -37,4 +37,57 @@ import Testing
         #expect(try p.evaluate().celEquals(.bool(true)))
         #expect { try p.evaluate(costLimit: 500) } throws: { ($0 as? CELError)?.message == "evaluation exceeded the cost limit of 500 steps" }
     }
+
+    /// An expression that would run for hours stops at the wall-clock limit; limits are never absorbed by `||`.
+    @Test func timeLimit() throws {
+        let l = "[" + (0..<100).map(String.init).joined(separator: ",") + "]"
+        let p = try Program("\(l).all(a, \(l).all(b, \(l).all(c, \(l).all(d, \(l).all(e, a + b + c + d + e >= 0))))) || true")
+        let start = ContinuousClock.now
+        #expect { try p.evaluate(costLimit: Int.max, timeLimit: .milliseconds(200)) } throws: {
+            ($0 as? CELError)?.message.hasPrefix("evaluation exceeded the time limit of 0.2 seconds") == true
+        }
+        #expect(ContinuousClock.now - start < .seconds(30))
+        #expect { try p.evaluate(costLimit: 10_000) } throws: {
+            ($0 as? CELError)?.message == "evaluation exceeded the cost limit of 10000 steps"
+        }
+    }
+
+    @Test func jsonBindingsFollowTheNumberRule() throws {
+        let v = try Value.parseJSON(
+            #"{"i": 3, "f": 3.0, "e": 3e2, "d": 2.5, "big": 9223372036854775808, "neg": -7, "s": "a\u00e9\ud83d\ude00\n", "l": [true, null], "o": {}}"#
+        )
+        #expect(
+            v.celEquals(
+                .map([
+                    (.string("i"), .int(3)), (.string("f"), .int(3)), (.string("e"), .int(300)), (.string("d"), .double(2.5)),
+                    (.string("big"), .double(9_223_372_036_854_775_808)), (.string("neg"), .int(-7)), (.string("s"), .string("aé😀\n")),
+                    (.string("l"), .list([.bool(true), .null])), (.string("o"), .map([])),
+                ])))
+        #expect(
+            try Program("type(i) == int && type(d) == double && type(big) == double").evaluate([
+                "i": .int(3), "d": .double(2.5), "big": .double(9.3e18),
+            ]).celEquals(.bool(true)))
+        #expect(
+            v.jsonText(sortedKeys: true) == #"{"big":9.223372036854776e+18,"d":2.5,"e":300,"f":3,"i":3,"l":[true,null],"neg":-7,"o":{},"s":"aé😀\n"}"#)
+        #expect(Value.bytes([0, 1, 2, 250]).jsonText() == #""AAEC+g==""#)
+        #expect(try Program("timestamp('2024-01-01T00:00:00Z') + duration('90m')").evaluate().jsonText() == #""2024-01-01T01:30:00Z""#)
+    }
+
+    static let malformedJSON: [(String, String)] = [
+        ("", "1:1: unexpected end of the document"),
+        ("{\"a\": 1,}", "1:9: expected a string key"),
+        ("{\"a\": 1, \"a\": 2}", "1:10: duplicate key \"a\""),
+        ("[1, 2", "1:6: unexpected end of the document inside an array"),
+        ("{\n  \"a\": tru\n}", "2:8: unexpected character"),
+        ("01", "1:1: leading zeros are not allowed"),
+        ("\"\\x\"", "1:2: invalid escape '\\x'"),
+        ("\"\\ud800\"", "1:8: unpaired surrogate in \\u escape"),
+        ("1 2", "1:3: unexpected text after the JSON value"),
+        ("1e999", "1:1: number out of range"),
+        (String(repeating: "[", count: 600), "1:513: nested deeper than 512 levels"),
+    ]
+
+    @Test(arguments: malformedJSON) func malformedJSONIsRejectedWithItsPosition(_ text: String, _ message: String) {
+        #expect { try Value.parseJSON(text) } throws: { "\($0)" == message }
+    }
 }
