@@ -53,7 +53,7 @@ let package = Package(
         .target(
             name: "Trust",
             dependencies: [
-                "OCI",
+                "OCI", "CEL",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),

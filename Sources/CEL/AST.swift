@@ -49,3 +49,36 @@ extension Expr {
         }
     }
 }
+
+extension Expr {
+    static let boolFunctions: Set<String> = [
+        "_==_", "_!=_", "_<_", "_<=_", "_>_", "_>=_", "_&&_", "_||_", "!_", "@in", "contains", "startsWith", "endsWith", "matches",
+        "bool",
+    ]
+    static let typedFunctions: [String: String] = [
+        "size": "int", "int": "int", "uint": "uint", "double": "double", "string": "string", "bytes": "bytes",
+        "timestamp": "google.protobuf.Timestamp", "duration": "google.protobuf.Duration", "type": "type",
+    ]
+
+    /// The expression's type when it is evident without knowing the variables (literals, constructors, comparisons,
+    /// logical operators, conversions, arithmetic over evident operands), else nil. Documents use it to reject a
+    /// condition that can never be a bool before anything is evaluated.
+    public var evidentType: String? {
+        switch kind {
+        case .literal(let v): return v.typeName
+        case .list: return "list"
+        case .map: return "map"
+        case .select(_, _, let testOnly): return testOnly ? "bool" : nil
+        case .ident, .message, .comprehension: return nil
+        case .call(let f, let target, let args):
+            if Self.boolFunctions.contains(f) { return "bool" }
+            if target == nil, let t = Self.typedFunctions[f] { return t }
+            if f == "-_" { return args.first?.evidentType }
+            if ["_+_", "_-_", "_*_", "_/_", "_%_"].contains(f), let l = args.first?.evidentType, l == args.last?.evidentType {
+                return l
+            }
+            if f == "_?_:_", args.count == 3, let t = args[1].evidentType, t == args[2].evidentType { return t }
+            return nil
+        }
+    }
+}

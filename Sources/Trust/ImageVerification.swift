@@ -1,3 +1,4 @@
+import CEL
 import Foundation
 import OCI
 
@@ -102,14 +103,25 @@ public enum ImageVerification {
                 PredicateTypes.matches($0.statement?.predicateType ?? $0.declaredPredicateType ?? "", wanted: req.predicateType)
             }
             var ok = false
+            var unmet: [String] = []
             for o in candidates {
-                let c = await SignatureVerifier.check(o, subject: subject, manifest: manifest, authorities: authorities, now: now)
-                if c.verified { ok = true }
+                var c = await SignatureVerifier.check(o, subject: subject, manifest: manifest, authorities: authorities, now: now)
+                if c.verified {
+                    if let problem = conditionFailure(req.conditions, o.statement) {
+                        c.reason = problem
+                        unmet.append(problem)
+                    } else {
+                        ok = true
+                    }
+                }
                 let key = o.location + (c.authority ?? "")
                 if checked[key] == nil || c.verified { checked[key] = c }
             }
             if rule.allowUnsigned || ok { continue }
-            if candidates.isEmpty {
+            if !unmet.isEmpty {
+                failures.append(
+                    (.invalid, "no verified attestation of type \(req.predicateType) meets the conditions: " + unmet.joined(separator: "; ")))
+            } else if candidates.isEmpty {
                 failures.append((.noSignature, "no attestation of type \(req.predicateType)"))
             } else {
                 failures.append((.invalid, "no attestation of type \(req.predicateType) verified"))
@@ -127,6 +139,32 @@ public enum ImageVerification {
             decision.outcome = failures.contains { $0.0 == .invalid } ? .invalid : .noSignature
         }
         return decision
+    }
+
+    /// Why a verified statement fails a requirement's conditions (false, an error or not a bool), or nil if it meets them.
+    static func conditionFailure(_ conditions: [CELCondition], _ statement: InTotoStatement?) -> String? {
+        guard !conditions.isEmpty else { return nil }
+        guard let statement else { return "the attestation carries no in-toto statement to test the conditions on" }
+        let predicate: Value
+        do { predicate = try Value.parseJSON([UInt8](statement.predicate)) } catch { return "the predicate is not valid JSON: \(error)" }
+        let bindings: [String: Value] = [
+            "predicate": predicate, "predicateType": .string(statement.predicateType),
+            "subject": .list(
+                statement.subjects.map { s in
+                    .map([
+                        (.string("name"), .string(s.name)),
+                        (.string("digest"), .map(s.digest.sorted { $0.key < $1.key }.map { (.string($0.key), .string($0.value)) })),
+                    ])
+                }),
+        ]
+        for c in conditions {
+            switch c.test(bindings) {
+            case .success(true): continue
+            case .success(false): return "condition `\(c.source)` (\(c.position)) is false"
+            case .failure(let e): return "\(e)"
+            }
+        }
+        return nil
     }
 
     /// A one-rule policy from command-line authorities: every image must carry a signature from one of them

@@ -11,11 +11,15 @@ public struct TrustPolicy: Sendable {
         public var predicateType: String
         /// Authorities allowed to sign it; empty means the rule's authorities.
         public var authorities: [String]
+        /// CEL conditions over the statement (`predicate`, `predicateType`, `subject`); one verified attestation
+        /// must satisfy all of them.
+        public var conditions: [CELCondition]
 
-        public init(name: String, predicateType: String, authorities: [String]) {
+        public init(name: String, predicateType: String, authorities: [String], conditions: [CELCondition] = []) {
             self.name = name
             self.predicateType = predicateType
             self.authorities = authorities
+            self.conditions = conditions
         }
     }
 
@@ -209,7 +213,6 @@ public struct TrustPolicy: Sendable {
         var attestations: [AttestationRequirement] = []
         for a in try value?.list() ?? [] {
             let af = try a.fields(allowed: attestationKeys)
-            if let c = af["conditions"] { throw c.error("conditions (CEL over the predicate) are reserved and not supported yet") }
             guard let pt = af["predicateType"] else { throw a.error("attestation requirement needs predicateType") }
             let type = try wrap(pt) { try PredicateTypes.resolve(pt.string()) }
             var allowed: [String] = []
@@ -219,7 +222,9 @@ public struct TrustPolicy: Sendable {
                 allowed.append(n)
             }
             if allowed.isEmpty && ruleAuthorities.isEmpty { throw a.error("attestation requirement has no authorities to verify it") }
-            attestations.append(AttestationRequirement(name: try af["name"]?.string() ?? type, predicateType: type, authorities: allowed))
+            let conditions = try (af["conditions"]?.list() ?? []).map { try CELCondition($0) }
+            attestations.append(
+                AttestationRequirement(name: try af["name"]?.string() ?? type, predicateType: type, authorities: allowed, conditions: conditions))
         }
         return attestations
     }

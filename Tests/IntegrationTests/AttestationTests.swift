@@ -189,6 +189,7 @@ import Trust
             authorities: [ours]
             attestations:
               - predicateType: openvex
+                conditions: ['predicate.k == "v"']
               - predicateType: spdxjson
 
         """.write(toFile: dir + "/policy.yaml", atomically: true, encoding: .utf8)

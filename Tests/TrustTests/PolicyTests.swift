@@ -90,6 +90,89 @@ private func write(_ text: String, _ path: String) throws { try Data(text.utf8).
         #expect(unmatched.reasons == ["no policy matches docker.io/library/alpine"])
     }
 
+    /// CEL conditions over the predicate: one verified attestation must meet all of them.
+    @Test func attestationConditions() async throws {
+        let p = try policy(
+            """
+            apiVersion: warden.dev/v1
+            kind: TrustPolicy
+            authorities:
+              release:
+                key: release.pub
+            policies:
+              - name: built
+                images: ["**"]
+                authorities: [release]
+                attestations:
+                  - predicateType: slsaprovenance1
+                    conditions:
+                      - predicate.runDetails.builder.id == "https://ci.example/builder"
+                      - predicate.buildDefinition.externalParameters.ref.startsWith("refs/tags/")
+
+            """)
+        let store = MemoryStore()
+        var random = RandomContent(seed: 71)
+        let image = try await random.pushImage(to: store, layerSizes: [10])
+        try await SimpleSigning.sign(image.descriptor, in: store, dockerReference: "r/app", key: release)
+        func provenance(_ builder: String, _ ref: String) async throws {
+            let predicate = #"{"buildDefinition":{"externalParameters":{"ref":"\#(ref)"}},"runDetails":{"builder":{"id":"\#(builder)"}}}"#
+            try await Signer.attest(
+                image.descriptor, in: store, name: "r/app", predicateType: "https://slsa.dev/provenance/v1", predicate: Data(predicate.utf8),
+                key: release, format: .bundle)
+        }
+        func verify() async throws -> PolicyDecision {
+            try await ImageVerification.verify(image.descriptor, in: store, repository: "r/app", policy: p)
+        }
+        try await provenance("https://evil.example/builder", "refs/tags/v1")
+        let wrongBuilder = try await verify()
+        #expect(wrongBuilder.outcome == .invalid)
+        #expect(
+            wrongBuilder.reasons.first?.contains(
+                #"meets the conditions: condition `predicate.runDetails.builder.id == "https://ci.example/builder"` (\#(dir)/policy.yaml:13:13) is false"#
+            )
+                == true, "\(wrongBuilder.reasons)")
+        try await provenance("https://ci.example/builder", "main")
+        #expect(try await verify().reasons.first?.contains("externalParameters.ref.startsWith") == true)
+        try await provenance("https://ci.example/builder", "refs/tags/v2")
+        let ok = try await verify()
+        #expect(ok.outcome == .allowed, "\(ok.reasons)")
+    }
+
+    /// Conditions are checked when the file is read: CEL syntax with the exact column, types that can never be bool.
+    @Test(arguments: [
+        ("        conditions:\n          - predicate.a ==\n", ":13:27: invalid CEL: unexpected end of input"),
+        ("        conditions:\n          - 'predicate.a == (1'\n", ":13:31: invalid CEL: expected ')'"),
+        (
+            "        conditions:\n          - size(predicate.materials)\n",
+            ":13:13: the condition must be a bool, but `size(predicate.materials)` is int"
+        ),
+        ("        conditions:\n          - '\"yes\"'\n", ":13:13: the condition must be a bool, but `\"yes\"` is string"),
+        ("        conditions: x\n", ":12:21: expected a list"),
+    ])
+    func conditionErrorsHavePositions(tail: String, mentions: String) throws {
+        let head = """
+            apiVersion: warden.dev/v1
+            kind: TrustPolicy
+            authorities:
+              release:
+                key: release.pub
+            policies:
+              - name: built
+                images: ["**"]
+                authorities: [release]
+                attestations:
+                  - predicateType: slsaprovenance1
+
+            """
+        let text = head + tail
+        #expect {
+            try policy(text)
+        } throws: { e in
+            let r = (e as? TrustError)?.reason ?? ""
+            return r.contains("policy.yaml") && r.contains(mentions)
+        }
+    }
+
     /// Errors name the file, line and column, before anything is verified.
     @Test(arguments: [
         ("apiVersion: warden.dev/v1\nkind: TrustPolicy\npolices: []\n", ":3:1: unknown key \"polices\""),
