@@ -61,6 +61,11 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // Domain: policy documents (CEL rules over an artifact's facts) and the facts gathered for them.
+        .target(
+            name: "Policy",
+            dependencies: ["CEL", "OCI", "Trust"]
+        ),
         // Persistence: Warden's local state (SQLite through GRDB).
         .target(
             name: "Storage",
@@ -97,6 +102,7 @@ let package = Package(
                 "Storage",
                 "Replicate",
                 "CEL",
+                "Policy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -109,6 +115,8 @@ let package = Package(
         ),
         .testTarget(name: "CELTests", dependencies: ["CEL"]),
         .testTarget(
+            name: "PolicyTests", dependencies: ["Policy", "CEL", "Trust", "OCI", "OCITesting", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(
             name: "ReplicateTests",
             dependencies: ["Replicate", "Storage", "Trust", "OCI", "OCITesting", .product(name: "Crypto", package: "swift-crypto")]
         ),
@@ -119,7 +127,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "OCI", "OCIRegistry", "OCITesting", "Trust", "Storage", "Replicate",
+                "OCI", "OCIRegistry", "OCITesting", "Trust", "Storage", "Replicate", "Policy", "CEL",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

@@ -18,14 +18,22 @@ public struct CELCondition: Sendable {
     /// Reads the scalar `value` as a CEL expression. With `boolean`, an expression whose type is evident and not
     /// bool (`'yes'`, `size(x)`, `1 + 2`) is refused here; other types are caught when the condition runs.
     public init(_ value: YAMLValue, boolean: Bool = true) throws {
-        source = try value.string()
+        try self.init(expression: try value.string(), in: value, offset: 0, boolean: boolean)
+    }
+
+    /// An expression written inside the scalar `value`, starting `offset` characters into it (a placeholder in a
+    /// message template).
+    public init(expression: String, in value: YAMLValue, offset: Int, boolean: Bool) throws {
+        source = expression
         position = value.position
         file = value.file
         line = value.node.mark?.line ?? 1
         column = value.node.mark?.column ?? 1
+        let before = Array(((try? value.string()) ?? "").unicodeScalars.prefix(offset))
         switch value.node.scalar?.style {
-        case .plain?: start = (line, column)
-        case .singleQuoted?, .doubleQuoted?: start = (line, column + 1)
+        case _ where before.contains("\n"): start = nil
+        case .plain?: start = (line, column + offset)
+        case .singleQuoted?, .doubleQuoted?: start = (line, column + 1 + offset)
         default: start = nil
         }
         do {

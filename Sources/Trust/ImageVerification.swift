@@ -32,18 +32,8 @@ public enum ImageVerification {
         _ subject: Descriptor, in store: any ContentStore, repository: String, policy: TrustPolicy,
         signatures: Bool = true, extraAttestations: [String] = [], exhaustive: Bool = false, now: Date = Date()
     ) async throws -> PolicyDecision {
-        var decision = PolicyDecision(
-            repository: repository, digest: subject.digest.description, policy: nil, outcome: .rejected, reasons: [], signatures: [],
-            attestations: [])
-        guard let rule = policy.rule(for: repository) else {
-            decision.reasons = ["no policy matches \(repository)"]
-            return decision
-        }
-        decision.policy = rule.name
-        if rule.reject {
-            decision.reasons = ["policy \"\(rule.name)\" rejects \(repository)"]
-            return decision
-        }
+        let (decision, found) = start(subject, repository: repository, policy: policy)
+        guard let rule = found else { return decision }
         let wantsAttestations = !rule.attestations.isEmpty || !extraAttestations.isEmpty
         if exhaustive || wantsAttestations {
             let objects = try await Attachments.discover(subject, in: store, attestations: true)
@@ -55,6 +45,33 @@ public enum ImageVerification {
         if first.outcome == .allowed { return first }
         let referred = try await Attachments.fromReferrers(subject, in: store)
         return try await evaluate(tagged + referred, decision, rule, policy, subject, store, signatures, extraAttestations, now)
+    }
+
+    /// The decision before anything is checked: refused when no rule matches or the rule rejects.
+    static func start(_ subject: Descriptor, repository: String, policy: TrustPolicy) -> (PolicyDecision, TrustPolicy.Rule?) {
+        var decision = PolicyDecision(
+            repository: repository, digest: subject.digest.description, policy: nil, outcome: .rejected, reasons: [], signatures: [],
+            attestations: [])
+        guard let rule = policy.rule(for: repository) else {
+            decision.reasons = ["no policy matches \(repository)"]
+            return (decision, nil)
+        }
+        decision.policy = rule.name
+        if rule.reject {
+            decision.reasons = ["policy \"\(rule.name)\" rejects \(repository)"]
+            return (decision, nil)
+        }
+        return (decision, rule)
+    }
+
+    /// Like `verify(exhaustive: true)` over attachments already discovered (`Attachments.discover`), for callers
+    /// that need the objects themselves too (the statements behind attestation checks).
+    public static func verify(
+        _ subject: Descriptor, objects: [SignedObject], in store: any ContentStore, repository: String, policy: TrustPolicy, now: Date = Date()
+    ) async throws -> PolicyDecision {
+        let (decision, found) = start(subject, repository: repository, policy: policy)
+        guard let rule = found else { return decision }
+        return try await evaluate(objects, decision, rule, policy, subject, store, true, [], now)
     }
 
     static func evaluate(

@@ -88,4 +88,9 @@ public struct YAMLError: Error, CustomStringConvertible, Sendable {
     public var position: String
     public var message: String
     public var description: String { "\(position): \(message)" }
+
+    public init(position: String, message: String) {
+        self.position = position
+        self.message = message
+    }
 }

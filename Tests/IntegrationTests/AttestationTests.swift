@@ -202,7 +202,7 @@ import Trust
         // The source repository is under no policy rule: refused (12).
         let (refused, _, _) = try warden(["verify", "\(a.host)/src/app:v1", "--policy", dir + "/policy.yaml"])
         #expect(refused == 12)
-        let (check, checkOut, _) = try warden(["policy", "check", dir + "/policy.yaml", "--image", "\(b.host)/dst/x", "--image", "quay.io/x"])
+        let (check, checkOut, _) = try warden(["policy", "lint", dir + "/policy.yaml", "--image", "\(b.host)/dst/x", "--image", "quay.io/x"])
         #expect(check == 0)
         #expect(checkOut.contains("policy \"mirrored\"") && checkOut.contains("no policy matches"))
     }
