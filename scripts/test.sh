@@ -21,7 +21,7 @@ fi
 # pynacl + cryptography: cosign key files and signatures; securesystemslib + in-toto-attestation: DSSE and in-toto;
 # sigstore-protobuf-specs: sigstore bundles.
 python3 -c "import nacl, cryptography, securesystemslib, in_toto_attestation, sigstore_protobuf_specs" 2>/dev/null ||
-    python3 -m pip install --quiet --disable-pip-version-check pynacl cryptography securesystemslib in-toto-attestation sigstore-protobuf-specs
+    python3 -m pip install --quiet --disable-pip-version-check pynacl cryptography securesystemslib in-toto-attestation sigstore-protobuf-specs jsonschema
 
 swift build --build-tests
 swift test --skip-build "$@"
