@@ -19,8 +19,8 @@ fi
 
 # Independent implementations the interoperability tests compare against (PyPI).
 # pynacl + cryptography: cosign key files and signatures; securesystemslib + in-toto-attestation: DSSE and in-toto;
-# sigstore-protobuf-specs: sigstore bundles.
-python3 -c "import nacl, cryptography, securesystemslib, in_toto_attestation, sigstore_protobuf_specs" 2>/dev/null ||
+# sigstore-protobuf-specs: sigstore bundles; jsonschema: the policy input schema.
+python3 -c "import nacl, cryptography, securesystemslib, in_toto_attestation, sigstore_protobuf_specs, jsonschema" 2>/dev/null ||
     python3 -m pip install --quiet --disable-pip-version-check pynacl cryptography securesystemslib in-toto-attestation sigstore-protobuf-specs jsonschema
 
 swift build --build-tests
