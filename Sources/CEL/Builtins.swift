@@ -85,18 +85,17 @@ enum Builtins {
             }
         case ("contains", 2), ("startsWith", 2), ("endsWith", 2):
             guard receiver, case .string(let s) = v[0], case .string(let t) = v[1] else { throw noOverload() }
-            let a = Array(s.unicodeScalars)
-            let b = Array(t.unicodeScalars)
+            // UTF-8 is self-synchronizing: byte matches of valid text fall on code-point boundaries, so these
+            // compare code points exactly (no Unicode normalization), without decoding.
             switch f {
-            case "contains":
-                return .bool(b.isEmpty || (a.count >= b.count && (0...(a.count - b.count)).contains { Array(a[$0..<($0 + b.count)]) == b }))
-            case "startsWith": return .bool(a.starts(with: b))
-            default: return .bool(a.count >= b.count && Array(a[(a.count - b.count)...]) == b)
+            case "contains": return .bool(t.isEmpty || s.utf8.firstRange(of: t.utf8) != nil)
+            case "startsWith": return .bool(s.utf8.starts(with: t.utf8))
+            default: return .bool(s.utf8.count >= t.utf8.count && s.utf8.suffix(t.utf8.count).elementsEqual(t.utf8))
             }
         case ("matches", 2):
             guard case .string(let s) = v[0], case .string(let pattern) = v[1] else { throw noOverload() }
             let re: Regex<AnyRegexOutput>
-            do { re = try Regex(pattern) } catch { throw fail("invalid regular expression \"\(pattern)\": \(error)") }
+            do { re = try RegexCache.shared.compile(pattern) } catch { throw fail("invalid regular expression \"\(pattern)\": \(error)") }
             return .bool(s.contains(re))
         case ("int", 1): return try Conversions.toInt(v[0], fail)
         case ("uint", 1): return try Conversions.toUint(v[0], fail)

@@ -77,6 +77,15 @@ struct Evaluator {
         return bindings[name]
     }
 
+    /// Whether a select chain starts at a comprehension variable (which shadows dotted variable names), found
+    /// without building the dotted name: the common case inside macros.
+    func rootIsLocal(_ e: Expr) -> Bool {
+        var root = e
+        while case .select(let operand, _, false) = root.kind { root = operand }
+        guard case .ident(let name) = root.kind, !name.hasPrefix(".") else { return false }
+        return locals.contains { $0.0 == name }
+    }
+
     static let typeNames: Set<String> = ["int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"]
 
     mutating func eval(_ e: Expr) throws -> Value {
@@ -92,10 +101,7 @@ struct Evaluator {
             // A dotted name may be a variable of its own (`a.b.c` bound as one name).
             // A dotted name may be a variable of its own (`a.b.c` bound as one name), unless its first part is a
             // comprehension variable, which shadows it (`.a.b` always means the root-scoped name).
-            if !testOnly, let q = Parser.qualifiedName(e) {
-                let first = String(q.split(separator: ".").first ?? "")
-                if q.hasPrefix(".") || !locals.contains(where: { $0.0 == first }), let v = try lookup(q) { return v }
-            }
+            if !testOnly, !rootIsLocal(e), let q = Parser.qualifiedName(e), let v = try lookup(q) { return v }
             let target = try eval(operand)
             guard case .map(let entries) = target else {
                 throw fail("no such field '\(field)' on \(target.typeName)", e)

@@ -24,7 +24,7 @@ struct Warden: AsyncParsableCommand {
             CopyCommand.self, InspectCommand.self, TagsCommand.self, KeyCommand.self, SignCommand.self, VerifyCommand.self, AttestCommand.self,
             VerifyAttestationCommand.self, PolicyCommand.self, ReplicateCommand.self, CELCommand.self, DigestCommand.self,
             CatalogCommand.self, DemoCommand.self,
-            TestdataCommand.self, BenchIngestCommand.self, TestProxyCommand.self,
+            TestdataCommand.self, BenchIngestCommand.self, BenchPolicyCommand.self, TestProxyCommand.self,
         ]
     )
 }

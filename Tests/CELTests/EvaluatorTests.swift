@@ -90,4 +90,22 @@ import Testing
     @Test(arguments: malformedJSON) func malformedJSONIsRejectedWithItsPosition(_ text: String, _ message: String) {
         #expect { try Value.parseJSON(text) } throws: { "\($0)" == message }
     }
+
+    /// `matches` takes RE2 syntax: what RE2 lacks is refused with the reason; matching is by code point, unanchored.
+    @Test func matchesTakesTheRE2Subset() throws {
+        #expect(try eval(#"'abc-123'.matches('[a-z]+-\\d{3}$') && 'x'.matches('') && !'ab'.matches('^b')"#).celEquals(.bool(true)))
+        #expect(try eval(#"'e\u0301'.matches('^e.$') && 'AB'.matches('(?i)ab') && 'a.b'.matches('a\\.b')"#).celEquals(.bool(true)))
+        #expect(try eval(#"'release-v1'.matches('(?P<kind>release)-v[0-9]+')"#).celEquals(.bool(true)))
+        let refused: [(String, String)] = [
+            (#"(a)\\1"#, #"backreferences (\1) are not part of RE2 syntax"#), ("a(?=b)", "lookahead ((?=) is not part of RE2 syntax"),
+            ("(?<!a)b", "lookbehind ((?<!) is not part of RE2 syntax"), ("(?>a)", "atomic groups ((?>) are not part of RE2 syntax"),
+            ("a*+", "possessive quantifiers (*+) are not part of RE2 syntax"), (#"a\\Z"#, #"\Z is not part of RE2 syntax (use \z)"#),
+            ("[a-", "invalid regular expression"),
+        ]
+        for (pattern, reason) in refused {
+            #expect { try eval("'a'.matches('\(pattern)')") } throws: { ($0 as? CELError)?.message.contains(reason) == true }
+        }
+        // Inside a class, escapes and quantifier characters are literals.
+        #expect(try eval(#"'a+'.matches('[+*]') && '.'.matches('^[\\.]$') && !'x'.matches('^[\\.]$')"#).celEquals(.bool(true)))
+    }
 }
