@@ -111,7 +111,10 @@ let package = Package(
         ),
         .testTarget(
             name: "TrustTests",
-            dependencies: ["Trust", "OCI", "OCITesting", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                "Trust", "OCI", "OCITesting", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
         ),
         .testTarget(name: "CELTests", dependencies: ["CEL"]),
         .testTarget(

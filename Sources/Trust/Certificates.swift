@@ -84,7 +84,7 @@ public struct CertificateAuthorities: Sendable {
         var certs: [Certificate] = []
         for (i, doc) in docs.enumerated() where doc.discriminator == "CERTIFICATE" {
             do {
-                certs.append(try Certificate(derEncoded: doc.derBytes))
+                certs.append(try RSAKeyCheck.certificate(doc.derBytes))
             } catch {
                 throw TrustError(.malformed, "\(source): certificate \(i + 1) does not parse (\(error))")
             }
@@ -98,13 +98,13 @@ public struct CertificateAuthorities: Sendable {
     public func verify(leafDER: Data, chainDERs: [Data] = [], at time: Date) async throws -> (CertificateIdentity, VerificationKey) {
         let leaf: Certificate
         do {
-            leaf = try Certificate(derEncoded: Array(leafDER))
+            leaf = try RSAKeyCheck.certificate(Array(leafDER))
         } catch {
             throw TrustError(.malformed, "signing certificate does not parse (\(error))")
         }
         var intermediates = self.intermediates
         for (i, der) in chainDERs.enumerated() {
-            guard let c = try? Certificate(derEncoded: Array(der)) else {
+            guard let c = try? RSAKeyCheck.certificate(Array(der)) else {
                 throw TrustError(.malformed, "certificate \(i + 1) of the chain does not parse")
             }
             // A chain shipped with the signature may add intermediates, never trust anchors.

@@ -268,7 +268,7 @@ public struct TrustedRoot: Sendable {
             let certs = (((ca as? [String: Any])?["certChain"] as? [String: Any])?["certificates"] as? [Any]) ?? []
             for (j, c) in certs.enumerated() {
                 guard let b = (c as? [String: Any])?["rawBytes"] as? String, let der = Data(lenientBase64: b),
-                    let cert = try? Certificate(derEncoded: Array(der))
+                    let cert = try? RSAKeyCheck.certificate(Array(der))
                 else {
                     throw TrustError(.malformed, "\(source): certificateAuthorities[\(i)].certChain.certificates[\(j)] is not a DER certificate")
                 }

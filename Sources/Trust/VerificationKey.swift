@@ -63,7 +63,12 @@ public func loadVerificationKey(der: Data, source: String) throws -> Verificatio
     if der.count == 44, Array(der.prefix(12)) == ed25519SPKIPrefix, let k = try? Curve25519.Signing.PublicKey(rawRepresentation: der.suffix(32)) {
         return .ed25519(k)
     }
-    if let k = try? _RSA.Signing.PublicKey(derRepresentation: der) { return .rsa(k) }
+    switch RSAKeyCheck.classify(Array(der)) {
+    case .valid:
+        if let k = try? _RSA.Signing.PublicKey(derRepresentation: der) { return .rsa(k) }
+    case .invalid(let why): throw TrustError(.invalidKey, "\(source): \(why)")
+    case .notRSA: break
+    }
     throw TrustError(
         .unsupported, "\(source): unsupported public key (ECDSA P-256/P-384/P-521, Ed25519 and RSA of at least 2048 bits are supported)")
 }
