@@ -66,6 +66,13 @@ let package = Package(
             name: "Policy",
             dependencies: ["CEL", "OCI", "Trust"]
         ),
+        // The system zlib (gzip layers).
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // Domain: image filesystems (layers, whiteouts, tar), package catalogers, SBOM formats.
+        .target(
+            name: "Inventory",
+            dependencies: ["OCI", "CEL", "CZlib", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         // Persistence: Warden's local state (SQLite through GRDB).
         .target(
             name: "Storage",
@@ -103,6 +110,7 @@ let package = Package(
                 "Replicate",
                 "CEL",
                 "Policy",
+                "Inventory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -117,6 +125,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CELTests", dependencies: ["CEL"]),
+        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "OCI", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "PolicyTests", dependencies: ["Policy", "CEL", "Trust", "OCI", "OCITesting", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
@@ -130,7 +139,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "OCI", "OCIRegistry", "OCITesting", "Trust", "Storage", "Replicate", "Policy", "CEL",
+                "OCI", "OCIRegistry", "OCITesting", "Trust", "Storage", "Replicate", "Policy", "CEL", "Inventory",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

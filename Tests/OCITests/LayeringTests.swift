@@ -6,7 +6,8 @@ import Testing
     /// Layer of each project module: 0 foundation, 1 persistence, 2 domain, 3 engines, 4 surfaces. Test tools sit
     /// beside the foundation and may be used only by surfaces and tests.
     static let layers: [String: Int] = [
-        "OCI": 0, "OCIRegistry": 0, "OCITesting": 0, "Storage": 1, "CEL": 2, "Trust": 2, "Policy": 2, "Replicate": 3, "WardenCLI": 4,
+        "OCI": 0, "OCIRegistry": 0, "OCITesting": 0, "Storage": 1, "CZlib": 0, "CEL": 2, "Trust": 2, "Policy": 2, "Inventory": 2, "Replicate": 3,
+        "WardenCLI": 4,
     ]
     static let testTools: Set<String> = ["OCITesting"]
 

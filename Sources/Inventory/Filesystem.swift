@@ -1,0 +1,160 @@
+/// One layer of an image, in order from the base.
+public struct LayerInfo: Sendable, Equatable, Codable {
+    public var index: Int
+    /// Digest of the layer blob (compressed), or a label for sources without one (a directory).
+    public var digest: String
+    public var mediaType: String
+    public var size: Int64
+}
+
+/// A file of the squashed filesystem, and the layer that last wrote it.
+public struct FileRecord: Sendable, Equatable {
+    public var path: String
+    public var kind: TarHeader.Kind
+    public var size: Int
+    public var mode: Int
+    public var linkTarget: String
+    public var layer: Int
+}
+
+/// The squashed view of an image's layers (as overlayfs would present them): whiteouts applied, each file
+/// attributed to the layer that last wrote it, and the contents of the files catalogers asked for — with the
+/// versions each layer wrote, so a package can be attributed to the layer that introduced it.
+public struct ImageFilesystem: Sendable {
+    public var layers: [LayerInfo] = []
+    public var files: [String: FileRecord] = [:]
+    /// Captured contents: per path, the versions written since the path was last deleted (oldest first).
+    public var versions: [String: [(layer: Int, bytes: [UInt8])]] = [:]
+
+    public init() {}
+
+    /// The final content of `path` (symlinks followed), if it was captured.
+    public func content(_ path: String) -> [UInt8]? {
+        guard let real = resolve(path) else { return nil }
+        return versions[real]?.last?.bytes
+    }
+
+    /// `path` with symlinks in any component followed (at most 40), staying inside the root; nil if it does not exist.
+    public func resolve(_ path: String) -> String? {
+        var parts = normalize(path).split(separator: "/").map(String.init)
+        var done: [String] = []
+        var hops = 0
+        while !parts.isEmpty {
+            let part = parts.removeFirst()
+            let candidate = (done + [part]).joined(separator: "/")
+            guard let record = files[candidate] else {
+                // Archives need not list parent directories: a missing one is implied by its children.
+                if parts.isEmpty { return nil }
+                done.append(part)
+                continue
+            }
+            if record.kind == .symlink {
+                hops += 1
+                if hops > 40 { return nil }
+                let target = record.linkTarget
+                let base = target.hasPrefix("/") ? [] : done
+                parts = normalize((base + [target]).joined(separator: "/")).split(separator: "/").map(String.init) + parts
+                done = []
+                continue
+            }
+            if record.kind == .hardlink, parts.isEmpty {
+                return files[record.linkTarget] != nil ? record.linkTarget : candidate
+            }
+            done.append(part)
+        }
+        return done.joined(separator: "/")
+    }
+
+    /// Regular files whose path satisfies `predicate`, sorted.
+    public func paths(where predicate: (String) -> Bool) -> [String] {
+        files.values.filter { ($0.kind == .file || $0.kind == .hardlink) && predicate($0.path) }.map(\.path).sorted()
+    }
+
+    /// The layer that last wrote `path` (after symlinks).
+    public func layer(of path: String) -> LayerInfo? {
+        guard let real = resolve(path), let record = files[real] else { return nil }
+        return layers[record.layer]
+    }
+}
+
+/// Builds an `ImageFilesystem` layer by layer. `keep` decides which regular files have their contents kept
+/// (returning the largest size worth keeping); everything else is indexed without being held.
+public struct FilesystemBuilder {
+    public private(set) var filesystem = ImageFilesystem()
+    let keep: @Sendable (_ path: String, _ size: Int) -> Bool
+    public static let maxKeptFile = 64 << 20
+
+    public init(keep: @escaping @Sendable (_ path: String, _ size: Int) -> Bool) {
+        self.keep = keep
+    }
+
+    /// Adds the next layer from its (decompressed) tar stream.
+    public mutating func add<S: ChunkSource>(_ layer: LayerInfo, tar source: S) async throws {
+        var reader = TarReader(source)
+        let index = filesystem.layers.count
+        var info = layer
+        info.index = index
+        filesystem.layers.append(info)
+        // Deletions apply to lower layers only, after the whole layer is read (a layer may list a whiteout after
+        // files it adds in the same directory).
+        var deleted: Set<String> = []
+        var opaque: Set<String> = []
+        var added: Set<String> = []
+        var replaced: Set<String> = []
+        do {
+            while let h = try await reader.next() {
+                if h.path.isEmpty { continue }
+                let name = h.path.split(separator: "/").last.map(String.init) ?? h.path
+                let parent = h.path.contains("/") ? String(h.path[..<h.path.lastIndex(of: "/")!]) : ""
+                if name == ".wh..wh..opq" {
+                    opaque.insert(parent)
+                    continue
+                }
+                if name.hasPrefix(".wh.") {
+                    let target = String(name.dropFirst(4))
+                    deleted.insert(parent.isEmpty ? target : parent + "/" + target)
+                    continue
+                }
+                if h.kind != .directory {
+                    replaced.insert(h.path)  // a file replacing a directory (listed or implied) hides what was below it
+                }
+                var record = FileRecord(path: h.path, kind: h.kind, size: h.size, mode: h.mode, linkTarget: h.linkTarget, layer: index)
+                if h.kind == .directory, let old = filesystem.files[h.path], old.kind == .directory {
+                    record.layer = old.layer  // re-listing a directory does not rewrite what is in it
+                }
+                filesystem.files[h.path] = record
+                added.insert(h.path)
+                if h.kind == .file, keep(h.path, h.size) {
+                    if let bytes = try await reader.readContent(limit: Self.maxKeptFile) {
+                        filesystem.versions[h.path, default: []].append((index, bytes))
+                    }
+                } else if h.kind == .hardlink, keep(h.path, 0), let target = filesystem.versions[h.linkTarget]?.last {
+                    filesystem.versions[h.path, default: []].append((index, target.bytes))
+                } else if filesystem.versions[h.path] != nil {
+                    filesystem.versions[h.path] = nil  // overwritten by something not kept
+                }
+            }
+        } catch let e as InventoryError {
+            throw InventoryError(e.code, "layer \(layer.digest): \(e.reason)")
+        }
+        guard !deleted.isEmpty || !opaque.isEmpty || !replaced.isEmpty else { return }
+        func hidden(_ path: String) -> Bool {
+            var p = Substring(path)
+            if deleted.contains(path) { return true }
+            while let slash = p.lastIndex(of: "/") {
+                p = p[..<slash]
+                let s = String(p)
+                if deleted.contains(s) || opaque.contains(s) || replaced.contains(s) { return true }
+            }
+            return opaque.contains("")
+        }
+        for (path, record) in filesystem.files where record.layer < index && !added.contains(path) && hidden(path) {
+            filesystem.files[path] = nil
+            filesystem.versions[path] = nil
+        }
+        for (path, versions) in filesystem.versions where hidden(path) {
+            let kept = versions.filter { $0.layer == index }
+            filesystem.versions[path] = kept.isEmpty ? nil : kept
+        }
+    }
+}
