@@ -10,6 +10,7 @@ command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
+[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 if [ ${#need[@]} -gt 0 ]; then
     echo "Installing test prerequisites: ${need[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -19,9 +20,11 @@ fi
 
 # Independent implementations the interoperability tests compare against (PyPI).
 # pynacl + cryptography: cosign key files and signatures; securesystemslib + in-toto-attestation: DSSE and in-toto;
-# sigstore-protobuf-specs: sigstore bundles; jsonschema: the policy input schema.
-python3 -c "import nacl, cryptography, securesystemslib, in_toto_attestation, sigstore_protobuf_specs, jsonschema" 2>/dev/null ||
-    python3 -m pip install --quiet --disable-pip-version-check pynacl cryptography securesystemslib in-toto-attestation sigstore-protobuf-specs jsonschema
+# sigstore-protobuf-specs: sigstore bundles; jsonschema: the policy input schema; cyclonedx-python-lib and
+# spdx-tools: SBOM schema validation.
+python3 -c "import nacl, cryptography, securesystemslib, in_toto_attestation, sigstore_protobuf_specs, jsonschema, cyclonedx, spdx_tools" 2>/dev/null ||
+    python3 -m pip install --quiet --disable-pip-version-check pynacl cryptography securesystemslib in-toto-attestation \
+        sigstore-protobuf-specs jsonschema "cyclonedx-python-lib[json-validation]" spdx-tools
 
 swift build --build-tests
 swift test --skip-build "$@"

@@ -1,0 +1,126 @@
+import Foundation
+import Inventory
+import OCI
+import OCITesting
+import Testing
+
+/// `warden sbom` through the binary: every source kind, every format, schema validation with the reference
+/// libraries (cyclonedx-python-lib, spdx-tools), and the SBOM attached as an attestation.
+@Suite struct SBOMTests {
+    static let status = """
+        Package: base-files
+        Status: install ok installed
+        Architecture: amd64
+        Version: 12.4+deb12u5
+
+        Package: libc6
+        Status: install ok installed
+        Architecture: amd64
+        Source: glibc
+        Version: 2.36-9+deb12u4
+
+        """
+
+    /// A two-layer image in an OCI layout: Debian packages in the base, Python and npm packages on top.
+    static func makeLayout() async throws -> String {
+        let path = tempDir()
+        let store = try LayoutStore(path: path)
+        var base = TarWriter()
+        base.file("etc/os-release", "ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n")
+        base.file("var/lib/dpkg/status", status)
+        base.file(
+            "usr/share/doc/libc6/copyright", "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nLicense: LGPL-2.1+\n")
+        var top = TarWriter()
+        top.file(
+            "usr/lib/python3/dist-packages/requests-2.31.0.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: requests\nVersion: 2.31.0\nLicense: Apache-2.0\n")
+        top.file("srv/app/node_modules/@types/node/package.json", #"{"name":"@types/node","version":"20.1.0","license":"MIT"}"#)
+        var layers: [Descriptor] = []
+        for tar in [base.finish(), top.finish()] {
+            let blob = try gzip(tar)
+            let d = Descriptor(mediaType: MediaType.imageLayerGzip, digest: OCI.Digest.compute(Data(blob)), size: Int64(blob.count))
+            try await store.push(d, bytes: Data(blob))
+            layers.append(d)
+        }
+        let config = Data(#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.utf8)
+        let c = Descriptor(mediaType: MediaType.imageConfig, digest: OCI.Digest.compute(config), size: Int64(config.count))
+        try await store.push(c, bytes: config)
+        let m = try RawManifest.encode(ImageManifest(config: c, layers: layers), mediaType: MediaType.imageManifest)
+        try await store.push(m)
+        try await store.tag(m.descriptor, as: "v1")
+        return path
+    }
+
+    @Test func formatsValidateAndSourcesAgree() async throws {
+        let layout = try await Self.makeLayout()
+        let dir = tempDir()
+        let (status, out, err) = try warden([
+            "sbom", "oci-layout:\(layout):v1", "-o", "cyclonedx-json=\(dir)/bom.cdx.json", "-o", "spdx-json=\(dir)/bom.spdx.json",
+            "-o", "warden-json=\(dir)/bom.json", "-o", "table",
+        ])
+        #expect(status == 0, "\(err)")
+        let lines = out.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+        #expect(
+            lines == [
+                "NAME VERSION TYPE LAYER", "base-files 12.4+deb12u5 deb 0", "libc6 2.36-9+deb12u4 deb 0", "@types/node 20.1.0 npm 1",
+                "requests 2.31.0 pypi 1",
+            ], "\(out)")
+        let (cdx, cdxOut, _) = try runInterop("sbom_validate.py", ["cyclonedx", dir + "/bom.cdx.json"])
+        #expect(cdx == 0, "\(cdxOut)")
+        let (spdx, spdxOut, _) = try runInterop("sbom_validate.py", ["spdx", dir + "/bom.spdx.json"])
+        #expect(spdx == 0, "\(spdxOut)")
+
+        let inventory = try JSONDecoder().decode(Inventory.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/bom.json")))
+        #expect(
+            inventory.packages.map(\.purl) == [
+                "pkg:deb/debian/base-files@12.4%2Bdeb12u5?arch=amd64&distro=debian-12",
+                "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&distro=debian-12&upstream=glibc", "pkg:npm/%40types/node@20.1.0",
+                "pkg:pypi/requests@2.31.0",
+            ])
+        #expect(
+            inventory.packages.map(\.layer) == [
+                inventory.layers[0].digest, inventory.layers[0].digest, inventory.layers[1].digest, inventory.layers[1].digest,
+            ])
+        #expect(inventory.distro?.versionCodename == "bookworm")
+
+        // The same image through a registry, as a docker archive built from the layout's blobs, and unpacked.
+        let registry = try await RegistryProcess.start()
+        defer { registry.stop() }
+        let (copied, _, copyErr) = try warden(["copy", "oci-layout:\(layout):v1", "\(registry.host)/app:v1"])
+        #expect(copied == 0, "\(copyErr)")
+        let (remote, remoteOut, remoteErr) = try warden(["sbom", "\(registry.host)/app:v1", "-o", "warden-json"])
+        #expect(remote == 0, "\(remoteErr)")
+        let fromRegistry = try JSONDecoder().decode(Inventory.self, from: Data(remoteOut.utf8))
+        #expect(fromRegistry.packages == inventory.packages)
+
+        let root = dir + "/rootfs"
+        try FileManager.default.createDirectory(atPath: root + "/var/lib/dpkg", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
+        try Data(Self.status.utf8).write(to: URL(fileURLWithPath: root + "/var/lib/dpkg/status"))
+        try Data("ID=debian\nVERSION_ID=\"12\"\n".utf8).write(to: URL(fileURLWithPath: root + "/etc/os-release"))
+        let (d, dOut, dErr) = try warden(["sbom", "dir:\(root)", "-o", "warden-json"])
+        #expect(d == 0, "\(dErr)")
+        let fromDir = try JSONDecoder().decode(Inventory.self, from: Data(dOut.utf8))
+        #expect(fromDir.packages.map(\.purl) == Array(inventory.packages.map(\.purl).prefix(2)))
+
+        // Errors name the source: missing tag (3), not an archive (1), unknown format (64).
+        let (missing, _, missingErr) = try warden(["sbom", "oci-layout:\(layout):nope"])
+        #expect(missing == 3, "\(missingErr)")
+        try Data("junk".utf8).write(to: URL(fileURLWithPath: dir + "/junk.tar"))
+        let (junk, _, junkErr) = try warden(["sbom", "docker-archive:\(dir)/junk.tar"])
+        #expect(junk == 1 && junkErr.contains("junk.tar"), "\(junkErr)")
+        let (format, _, _) = try warden(["sbom", "oci-layout:\(layout):v1", "-o", "xml"])
+        #expect(format == 64)
+
+        // --attest: the CycloneDX document becomes a signed attestation that verify-attestation accepts.
+        let env = ["WARDEN_PASSWORD": ""]
+        _ = try warden(["key", "generate", "--output-key-prefix", dir + "/k"], environment: env)
+        let (attested, _, attestErr) = try warden(
+            ["sbom", "\(registry.host)/app:v1", "-o", "cyclonedx-json=\(dir)/att.json", "--attest", "--key", dir + "/k.key"], environment: env)
+        #expect(attested == 0, "\(attestErr)")
+        let (verified, verifyOut, verifyErr) = try warden([
+            "verify-attestation", "\(registry.host)/app:v1", "--type", "cyclonedx", "--key", dir + "/k.pub",
+        ])
+        #expect(verified == 0, "\(verifyOut)\(verifyErr)")
+    }
+}
