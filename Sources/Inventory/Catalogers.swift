@@ -2,9 +2,17 @@ import CEL
 
 /// What to read from an image and how to turn it into packages.
 public enum Catalogers {
-    /// Whether a file's content is needed by some cataloger (called for every regular file: cheap checks only).
-    @Sendable public static func wants(_ path: String, _ size: Int) -> Bool {
-        if size > FilesystemBuilder.maxKeptFile { return false }
+    /// How a file's content is needed by some cataloger, if at all (called for every regular file: cheap checks
+    /// only).
+    @Sendable public static func capture(_ path: String, _ size: Int, _ mode: Int) -> Capture? {
+        if mode & 0o111 != 0, size >= 1024, GoBinaries.candidate(path) { return GoBinaries.capture }
+        if Java.isArchive(path) { return Java.capture }
+        return wants(path, size) ? .whole : nil
+    }
+
+    /// Whether a file's whole content is needed.
+    static func wants(_ path: String, _ size: Int) -> Bool {
+        if size > 64 << 20 { return false }
         if path == "etc/os-release" || path == "usr/lib/os-release" { return true }
         if path == "var/lib/dpkg/status" || path.hasPrefix("var/lib/dpkg/status.d/") { return true }
         if path.hasPrefix("usr/share/doc/"), path.hasSuffix("/copyright") { return true }
@@ -24,6 +32,8 @@ public enum Catalogers {
         packages += Apk.catalog(fs, distro: distro)
         packages += Python.catalog(fs)
         packages += NPM.catalog(fs)
+        packages += GoBinaries.catalog(fs)
+        packages += Java.catalog(fs)
         packages.sort { ($0.type, $0.name, $0.version, $0.locations.first ?? "") < ($1.type, $1.name, $1.version, $1.locations.first ?? "") }
         return (distro, packages)
     }
@@ -166,7 +176,7 @@ enum Dpkg {
     static func licensesFromCopyright(_ bytes: [UInt8]) -> [String] {
         var found: Set<String> = []
         let text = String(decoding: bytes, as: UTF8.self)
-        for line in text.split(separator: "\n") {
+        for line in text.split(whereSeparator: \.isNewline) {
             if line.hasPrefix("License:") {
                 let value = line.dropFirst("License:".count).trimmingCharacters(in: " \t\r")
                 if let first = value.split(separator: " ").first, !first.isEmpty { found.insert(String(first)) }

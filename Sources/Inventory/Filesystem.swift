@@ -77,15 +77,27 @@ public struct ImageFilesystem: Sendable {
     }
 }
 
-/// Builds an `ImageFilesystem` layer by layer. `keep` decides which regular files have their contents kept
-/// (returning the largest size worth keeping); everything else is indexed without being held.
+/// What to hold of a file's content: all of it, or what `transform` extracts from it (a Go binary's module list,
+/// a jar's Maven coordinates) — so large files are read once, summarised, and let go.
+public struct Capture: Sendable {
+    public var transform: (@Sendable (_ path: String, _ content: [UInt8]) -> [UInt8]?)?
+    public static let whole = Capture(transform: nil)
+    public init(transform: (@Sendable (_ path: String, _ content: [UInt8]) -> [UInt8]?)?) { self.transform = transform }
+}
+
+/// Decides, from a regular file's path, size and mode, whether and how its content is captured.
+public typealias CapturePolicy = @Sendable (_ path: String, _ size: Int, _ mode: Int) -> Capture?
+
+/// Builds an `ImageFilesystem` layer by layer. `capture` decides which regular files have their contents (or a
+/// summary of them) kept; everything else is indexed without being held.
 public struct FilesystemBuilder {
     public private(set) var filesystem = ImageFilesystem()
-    let keep: @Sendable (_ path: String, _ size: Int) -> Bool
-    public static let maxKeptFile = 64 << 20
+    let capture: CapturePolicy
+    /// Files larger than this are never read into memory.
+    public static let maxKeptFile = 256 << 20
 
-    public init(keep: @escaping @Sendable (_ path: String, _ size: Int) -> Bool) {
-        self.keep = keep
+    public init(capture: @escaping CapturePolicy) {
+        self.capture = capture
     }
 
     /// Adds the next layer from its (decompressed) tar stream.
@@ -124,11 +136,13 @@ public struct FilesystemBuilder {
                 }
                 filesystem.files[h.path] = record
                 added.insert(h.path)
-                if h.kind == .file, keep(h.path, h.size) {
-                    if let bytes = try await reader.readContent(limit: Self.maxKeptFile) {
-                        filesystem.versions[h.path, default: []].append((index, bytes))
+                if h.kind == .file, h.size <= Self.maxKeptFile, let c = capture(h.path, h.size, h.mode) {
+                    if let bytes = try await reader.readContent(limit: Self.maxKeptFile), let kept = c.transform.map({ $0(h.path, bytes) }) ?? bytes {
+                        filesystem.versions[h.path, default: []].append((index, kept))
+                    } else {
+                        filesystem.versions[h.path] = nil
                     }
-                } else if h.kind == .hardlink, keep(h.path, 0), let target = filesystem.versions[h.linkTarget]?.last {
+                } else if h.kind == .hardlink, let target = filesystem.versions[h.linkTarget]?.last {
                     filesystem.versions[h.path, default: []].append((index, target.bytes))
                 } else if filesystem.versions[h.path] != nil {
                     filesystem.versions[h.path] = nil  // overwritten by something not kept

@@ -61,7 +61,9 @@ public enum PURL {
     }
 
     /// Builds a purl; empty qualifier values are dropped, the rest sorted by key.
-    public static func make(type: String, namespace: String? = nil, name: String, version: String?, qualifiers: [String: String] = [:]) -> String {
+    public static func make(
+        type: String, namespace: String? = nil, name: String, version: String?, qualifiers: [String: String] = [:], subpath: String? = nil
+    ) -> String {
         var s = "pkg:" + type + "/"
         if let namespace, !namespace.isEmpty {
             s += namespace.split(separator: "/").map { encode(String($0)) }.joined(separator: "/") + "/"
@@ -70,6 +72,7 @@ public enum PURL {
         if let version, !version.isEmpty { s += "@" + encode(version) }
         let q = qualifiers.filter { !$0.value.isEmpty }.sorted { $0.key < $1.key }
         if !q.isEmpty { s += "?" + q.map { $0.key + "=" + encode($0.value, keepColon: true) }.joined(separator: "&") }
+        if let subpath, !subpath.isEmpty { s += "#" + subpath.split(separator: "/").map { encode(String($0)) }.joined(separator: "/") }
         return s
     }
 }

@@ -26,7 +26,7 @@ public enum ImageSource {
 
     /// The image `subject` in `store`; for an index, the entry for `platform` (default: the host's).
     public static func filesystem(
-        of subject: Descriptor, in store: any ContentStore, platform: Platform? = nil, keep: @escaping @Sendable (String, Int) -> Bool
+        of subject: Descriptor, in store: any ContentStore, platform: Platform? = nil, capture: @escaping CapturePolicy
     ) async throws -> Resolved {
         var manifestDescriptor = subject
         var raw = try await store.fetchManifest(subject)
@@ -45,7 +45,7 @@ public enum ImageSource {
             throw InventoryError(.unsupported, "\(manifestDescriptor.digest) is not an image manifest")
         }
         let config = try await store.fetchVerified(manifest.config).collect(limit: 8 << 20)
-        var builder = FilesystemBuilder(keep: keep)
+        var builder = FilesystemBuilder(capture: capture)
         for layer in manifest.layers {
             let info = LayerInfo(index: 0, digest: layer.digest.description, mediaType: layer.mediaType, size: layer.size)
             let source = try await decompressed(StreamChunks(try await store.fetchVerified(layer)), what: "layer \(layer.digest)")
@@ -75,7 +75,7 @@ public enum ImageSource {
 
     /// A `docker save` (or `podman save`) archive: `manifest.json` names the config and the layers, which are read
     /// in place from the archive file.
-    public static func dockerArchive(path: String, keep: @escaping @Sendable (String, Int) -> Bool) async throws -> Resolved {
+    public static func dockerArchive(path: String, capture: @escaping CapturePolicy) async throws -> Resolved {
         var reader = TarReader(StreamChunks(ByteStream.file(at: path)))
         var entries: [String: TarHeader] = [:]
         var manifestJSON: [UInt8]?
@@ -108,7 +108,7 @@ public enum ImageSource {
         var configSource = slice(configEntry)
         var config: [UInt8] = []
         while let c = try await configSource.next() { config += c }
-        var builder = FilesystemBuilder(keep: keep)
+        var builder = FilesystemBuilder(capture: capture)
         for name in manifest.Layers {
             let h = try entry(name)
             let info = LayerInfo(index: 0, digest: layerLabel(name), mediaType: "application/vnd.docker.image.rootfs.diff.tar", size: Int64(h.size))
@@ -132,7 +132,7 @@ public enum ImageSource {
     // MARK: directories
 
     /// A directory read as a one-layer image (symlinks are recorded, never followed).
-    public static func directory(path root: String, keep: @escaping @Sendable (String, Int) -> Bool) throws -> Resolved {
+    public static func directory(path root: String, capture: @escaping CapturePolicy) throws -> Resolved {
         var fs = ImageFilesystem()
         fs.layers = [LayerInfo(index: 0, digest: "dir:" + root, mediaType: "directory", size: 0)]
         let fm = FileManager.default
@@ -157,8 +157,10 @@ public enum ImageSource {
                 fs.files[path] = FileRecord(path: path, kind: .symlink, size: 0, mode: mode, linkTarget: target, layer: 0)
             case .typeRegular?:
                 fs.files[path] = FileRecord(path: path, kind: .file, size: size, mode: mode, linkTarget: "", layer: 0)
-                if size <= FilesystemBuilder.maxKeptFile, keep(path, size), let data = fm.contents(atPath: full) {
-                    fs.versions[path] = [(0, [UInt8](data))]
+                if size <= FilesystemBuilder.maxKeptFile, let c = capture(path, size, mode), let data = fm.contents(atPath: full),
+                    let kept = c.transform.map({ $0(path, [UInt8](data)) }) ?? [UInt8](data)
+                {
+                    fs.versions[path] = [(0, kept)]
                 }
             default: continue
             }

@@ -78,17 +78,17 @@ struct SBOMCommand: AsyncParsableCommand {
     func scan(_ wanted: Platform?, signingKey: P256.Signing.PrivateKey?, outputs: [(SBOMFormat, String?)]) async throws -> Inventory {
         if source.hasPrefix("dir:") {
             let path = String(source.dropFirst(4))
-            return inventory(try ImageSource.directory(path: path, keep: Catalogers.wants), name: source)
+            return inventory(try ImageSource.directory(path: path, capture: Catalogers.capture), name: source)
         }
         if source.hasPrefix("docker-archive:") {
             let path = String(source.dropFirst("docker-archive:".count))
-            return inventory(try await ImageSource.dockerArchive(path: path, keep: Catalogers.wants), name: source)
+            return inventory(try await ImageSource.dockerArchive(path: path, capture: Catalogers.capture), name: source)
         }
         let location = try parseLocation(source)
         return try await withRegistries(global) { registries in
             let (store, ref) = try open(location, registries, create: false)
             let subject = try await store.resolve(ref ?? "latest")
-            let resolved = try await ImageSource.filesystem(of: subject, in: store, platform: wanted, keep: Catalogers.wants)
+            let resolved = try await ImageSource.filesystem(of: subject, in: store, platform: wanted, capture: Catalogers.capture)
             let inv = inventory(resolved, name: source)
             if attest, let signingKey {
                 // The predicate is the first JSON document asked for (CycloneDX by default).

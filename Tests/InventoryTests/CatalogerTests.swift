@@ -59,7 +59,7 @@ import Testing
         }
         let l1 = tar { $0.file("var/lib/dpkg/status", Self.status2) }
         let image = try await pushImage([l0, l1], to: store)
-        let fs = try await ImageSource.filesystem(of: image, in: store, keep: Catalogers.wants).filesystem
+        let fs = try await ImageSource.filesystem(of: image, in: store, capture: Catalogers.capture).filesystem
         let (distro, packages) = Catalogers.catalog(fs)
         #expect(
             distro
@@ -89,7 +89,7 @@ import Testing
                     $0.file("var/lib/dpkg/status.d/tzdata", "Package: tzdata\nVersion: 2024a\nArchitecture: all\n")
                 }
             ], to: store)
-        let fs = try await ImageSource.filesystem(of: image, in: store, keep: Catalogers.wants).filesystem
+        let fs = try await ImageSource.filesystem(of: image, in: store, capture: Catalogers.capture).filesystem
         let (_, packages) = Catalogers.catalog(fs)
         #expect(packages.map(\.name) == ["base-files", "tzdata"])
         #expect(packages.first?.locations == ["/var/lib/dpkg/status.d/base"])
@@ -116,7 +116,7 @@ import Testing
                     $0.file("app/package.json", #"{"name":"app","version":"0.0.1"}"#)
                 }
             ], to: store)
-        let fs = try await ImageSource.filesystem(of: image, in: store, keep: Catalogers.wants).filesystem
+        let fs = try await ImageSource.filesystem(of: image, in: store, capture: Catalogers.capture).filesystem
         let (_, packages) = Catalogers.catalog(fs)
         try #require(packages.count == 5)
         #expect(

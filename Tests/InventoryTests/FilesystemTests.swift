@@ -112,7 +112,7 @@ func headers(_ archive: [UInt8]) async throws -> [TarHeader] {
             $0.symlink("etc/link", to: "../../../../etc/keep")
         }
         let image = try await pushImage([base, top], to: store)
-        let r = try await ImageSource.filesystem(of: image, in: store) { _, _ in true }
+        let r = try await ImageSource.filesystem(of: image, in: store) { _, _, _ in .whole }
         let fs = r.filesystem
         let files = Set(fs.files.values.filter { $0.kind != .directory }.map(\.path))
         #expect(files == ["etc/os-release", "etc/keep", "opt/app/c", "srv/dir", "etc/link"])
@@ -135,12 +135,14 @@ func headers(_ archive: [UInt8]) async throws -> [TarHeader] {
         let index = try RawManifest.encode(ImageIndex(manifests: [amdEntry, armEntry]), mediaType: MediaType.imageIndex)
         try await store.push(index)
         let picked = try await ImageSource.filesystem(of: index.descriptor, in: store, platform: Platform(os: "linux", architecture: "arm64")) {
-            _, _ in true
+            _, _, _ in .whole
         }
         #expect(picked.filesystem.content("arch") == Array("arm64".utf8))
         #expect(picked.manifestDigest == arm.digest.description && picked.subjectDigest == index.descriptor.digest.description)
         await #expect {
-            try await ImageSource.filesystem(of: index.descriptor, in: store, platform: Platform(os: "linux", architecture: "s390x")) { _, _ in true }
+            try await ImageSource.filesystem(of: index.descriptor, in: store, platform: Platform(os: "linux", architecture: "s390x")) { _, _, _ in
+                .whole
+            }
         } throws: { "\($0)".contains("no manifest for platform linux/s390x in the index (available: linux/amd64, linux/arm64/v8)") }
     }
 
@@ -154,7 +156,7 @@ func headers(_ archive: [UInt8]) async throws -> [TarHeader] {
         try await store.push(c, bytes: config)
         let m = try RawManifest.encode(ImageManifest(config: c, layers: [d]), mediaType: MediaType.imageManifest)
         try await store.push(m)
-        await #expect { try await ImageSource.filesystem(of: m.descriptor, in: store) { _, _ in true } } throws: {
+        await #expect { try await ImageSource.filesystem(of: m.descriptor, in: store) { _, _, _ in .whole } } throws: {
             "\($0)".contains("is zstd-compressed")
         }
     }
@@ -172,7 +174,7 @@ func headers(_ archive: [UInt8]) async throws -> [TarHeader] {
             $0.file("blobs/sha256/bbbb", try! gzip(layer2))
         }
         try Data(outer).write(to: URL(fileURLWithPath: dir + "/image.tar"))
-        let r = try await ImageSource.dockerArchive(path: dir + "/image.tar") { _, _ in true }
+        let r = try await ImageSource.dockerArchive(path: dir + "/image.tar") { _, _, _ in .whole }
         #expect(r.filesystem.content("lib/apk/db/installed") != nil)
         #expect(r.filesystem.layers.map(\.digest) == ["aaaa/layer.tar", "sha256:bbbb"])
         #expect(r.platform?.architecture == "arm64")
@@ -182,7 +184,7 @@ func headers(_ archive: [UInt8]) async throws -> [TarHeader] {
         #expect(packages.first?.layer == "sha256:bbbb")
 
         try Data("not a tar".utf8).write(to: URL(fileURLWithPath: dir + "/bad.tar"))
-        await #expect { try await ImageSource.dockerArchive(path: dir + "/bad.tar") { _, _ in true } } throws: {
+        await #expect { try await ImageSource.dockerArchive(path: dir + "/bad.tar") { _, _, _ in .whole } } throws: {
             "\($0)".contains("bad.tar")
         }
 
@@ -191,7 +193,7 @@ func headers(_ archive: [UInt8]) async throws -> [TarHeader] {
         try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
         try Data("ID=debian\nVERSION_ID=\"12\"\n".utf8).write(to: URL(fileURLWithPath: root + "/usr/lib/os-release"))
         try FileManager.default.createSymbolicLink(atPath: root + "/etc/os-release", withDestinationPath: "../usr/lib/os-release")
-        let d = try ImageSource.directory(path: root, keep: Catalogers.wants)
+        let d = try ImageSource.directory(path: root, capture: Catalogers.capture)
         #expect(d.filesystem.files["etc/os-release"]?.kind == .symlink)
         #expect(OSRelease.read(d.filesystem)?.versionID == "12")
     }

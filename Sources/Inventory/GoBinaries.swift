@@ -1,0 +1,155 @@
+/// Go executables: the module path, version and dependencies the Go toolchain (1.18 and later) writes into the
+/// `.go.buildinfo` section of every binary it links.
+enum GoBinaries {
+    /// Executables worth opening: anything executable outside the places that hold only scripts and libraries.
+    static func candidate(_ path: String) -> Bool {
+        !(path.hasSuffix(".sh") || path.hasSuffix(".py") || path.hasSuffix(".pl") || path.hasSuffix(".so") || path.contains(".so."))
+    }
+
+    /// Reads the binary once and keeps only its build information ("go1.x\n" + the module text), if it has any.
+    static let capture = Capture { _, bytes in
+        guard let (version, modinfo) = buildInfo(bytes) else { return nil }
+        return Array((version + "\n" + modinfo).utf8)
+    }
+
+    /// The Go version and the module information text of an ELF Go binary.
+    static func buildInfo(_ b: [UInt8]) -> (String, String)? {
+        guard b.count > 64, b[0] == 0x7F, b[1] == UInt8(ascii: "E"), b[2] == UInt8(ascii: "L"), b[3] == UInt8(ascii: "F") else { return nil }
+        guard let start = section(b, named: ".go.buildinfo") ?? scan(b) else { return nil }
+        let magicBytes: [UInt8] = [0xFF] + Array(" Go buildinf:".utf8)
+        guard start + 32 <= b.count, Array(b[start..<start + 14]) == magicBytes else { return nil }
+        let flags = b[start + 15]
+        // Go 1.18+: version and module text stored inline as length-prefixed strings after the 32-byte header.
+        guard flags & 0x2 != 0 else { return nil }
+        var i = start + 32
+        guard let version = varBytes(b, &i), var mod = varBytes(b, &i) else { return nil }
+        // The module text is wrapped in 16-byte sentinels (which are not UTF-8: strip them before decoding).
+        if mod.count >= 33 { mod = Array(mod[16..<(mod.count - 16)]) }
+        return (String(decoding: version, as: UTF8.self), String(decoding: mod, as: UTF8.self))
+    }
+
+    static func varBytes(_ b: [UInt8], _ i: inout Int) -> [UInt8]? {
+        var length = 0
+        var shift = 0
+        while i < b.count {
+            let byte = b[i]
+            i += 1
+            length |= Int(byte & 0x7F) << shift
+            if byte & 0x80 == 0 { break }
+            shift += 7
+            if shift > 28 { return nil }
+        }
+        guard length >= 0, i + length <= b.count else { return nil }
+        defer { i += length }
+        return Array(b[i..<i + length])
+    }
+
+    /// File offset of an ELF section by name (32- or 64-bit, either byte order).
+    static func section(_ b: [UInt8], named name: String) -> Int? {
+        let is64 = b[4] == 2
+        let little = b[5] == 1
+        func read(_ at: Int, _ size: Int) -> Int? {
+            guard at >= 0, at + size <= b.count else { return nil }
+            var v = 0
+            for k in 0..<size { v |= Int(b[at + (little ? k : size - 1 - k)]) << (8 * k) }
+            return v
+        }
+        guard let shoff = read(is64 ? 0x28 : 0x20, is64 ? 8 : 4), let shentsize = read(is64 ? 0x3A : 0x2E, 2),
+            let shnum = read(is64 ? 0x3C : 0x30, 2), let shstrndx = read(is64 ? 0x3E : 0x32, 2), shoff > 0, shnum > 0, shnum < 65_536,
+            shstrndx < shnum, shentsize >= (is64 ? 64 : 40)
+        else { return nil }
+        func header(_ k: Int) -> (name: Int, offset: Int)? {
+            let h = shoff + k * shentsize
+            guard let n = read(h, 4), let off = read(h + (is64 ? 0x18 : 0x10), is64 ? 8 : 4) else { return nil }
+            return (n, off)
+        }
+        guard let strtab = header(shstrndx)?.offset else { return nil }
+        let wanted = Array(name.utf8)
+        for k in 0..<shnum {
+            guard let h = header(k) else { return nil }
+            let at = strtab + h.name
+            guard at >= 0, at + wanted.count < b.count else { continue }
+            if b[at..<at + wanted.count].elementsEqual(wanted), b[at + wanted.count] == 0 { return h.offset }
+        }
+        return nil
+    }
+
+    /// Without section headers: the magic at a 16-byte boundary.
+    static func scan(_ b: [UInt8]) -> Int? {
+        let first = UInt8(0xFF)
+        var i = 0
+        while i + 32 <= b.count {
+            if b[i] == first, b[i + 1] == 0x20, b[i + 2] == UInt8(ascii: "G"), b[i + 3] == UInt8(ascii: "o"),
+                b[(i + 4)..<(i + 14)].elementsEqual(" buildinf:".utf8)
+            {
+                return i
+            }
+            i += 16
+        }
+        return nil
+    }
+
+    /// Packages of every captured Go binary: the main module, its dependencies (replacements applied), and the
+    /// standard library of the toolchain that built it.
+    static func catalog(_ fs: ImageFilesystem) -> [Package] {
+        var out: [Package] = []
+        for (path, versions) in fs.versions.sorted(by: { $0.key < $1.key }) {
+            guard let last = versions.last, fs.files[path]?.kind == .file, last.bytes.starts(with: Array("go".utf8)) else { continue }
+            let text = String(decoding: last.bytes, as: UTF8.self)
+            guard let newline = text.firstIndex(of: "\n") else { continue }
+            let goVersion = String(text[..<newline])
+            guard goVersion.hasPrefix("go1") || goVersion.hasPrefix("devel") else { continue }
+            let layer = fs.layers[fs.files[path]!.layer].digest
+            var modules: [(path: String, version: String, sum: String, main: Bool)] = []
+            var settings: [String: String] = [:]
+            var mainPackage: String?
+            for line in text[text.index(after: newline)...].split(separator: "\n") {
+                let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+                switch f.first {
+                case "path" where f.count >= 2: mainPackage = f[1]
+                case "mod" where f.count >= 3: modules.append((f[1], f[2], f.count > 3 ? f[3] : "", true))
+                case "dep" where f.count >= 3: modules.append((f[1], f[2], f.count > 3 ? f[3] : "", false))
+                case "=>" where f.count >= 3 && !modules.isEmpty:
+                    let replaced = modules.removeLast()
+                    modules.append((f[1], f[2], f.count > 3 ? f[3] : "", replaced.main))
+                case "build" where f.count >= 2:
+                    if let eq = f[1].firstIndex(of: "=") { settings[String(f[1][..<eq])] = String(f[1][f[1].index(after: eq)...]) }
+                default: break
+                }
+            }
+            // Built outside module mode (as Debian builds Go programs): only the main package's path is recorded.
+            if !modules.contains(where: \.main), let mainPackage { modules.insert((mainPackage, "(devel)", "", true), at: 0) }
+            var metadata = ["goVersion": goVersion]
+            if let arch = settings["GOARCH"] { metadata["architecture"] = arch }
+            for m in modules {
+                var md = metadata
+                if !m.sum.isEmpty { md["h1Digest"] = m.sum }
+                if m.main { md["mainModule"] = "true" }
+                out.append(
+                    Package(
+                        type: "golang", name: m.path, version: m.version,
+                        purl: goPURL(m.path, m.version), locations: ["/" + path], layer: layer, metadata: md))
+            }
+            let stdlib = goVersion.hasPrefix("go") ? String(goVersion.dropFirst(2)).split(separator: " ").first.map(String.init) ?? "" : goVersion
+            out.append(
+                Package(
+                    type: "golang", name: "stdlib", version: "go" + stdlib, purl: PURL.make(type: "golang", name: "stdlib", version: stdlib),
+                    licenses: ["BSD-3-Clause"], locations: ["/" + path], layer: layer, metadata: metadata))
+        }
+        return out
+    }
+
+    /// `pkg:golang/<module path>@<version>`: the path's leading segments are the namespace. A package path on a
+    /// known host (github.com/OWNER/REPO/…) names its module and keeps the rest as the subpath.
+    static func goPURL(_ path: String, _ version: String) -> String {
+        var parts = path.split(separator: "/").map(String.init)
+        var subpath: String?
+        if ["github.com", "gitlab.com", "bitbucket.org"].contains(parts.first ?? ""), parts.count > 3 {
+            subpath = parts[3...].joined(separator: "/")
+            parts = Array(parts[..<3])
+        }
+        return PURL.make(
+            type: "golang", namespace: parts.dropLast().joined(separator: "/"), name: parts.last ?? path,
+            version: version == "(devel)" ? nil : version, subpath: subpath)
+    }
+}
