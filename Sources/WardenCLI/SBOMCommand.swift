@@ -12,7 +12,8 @@ struct SBOMCommand: AsyncParsableCommand {
         abstract: "Inventory an image's packages and write an SBOM (CycloneDX 1.6, SPDX 2.3, Warden JSON or a table).",
         discussion: """
             SOURCE is a registry reference, oci-layout:PATH[:TAG|@DIGEST], docker-archive:PATH (a `docker save` \
-            tarball) or dir:PATH (a root filesystem). Layers stream through gzip and tar without being unpacked; \
+            tarball), dir:PATH (a root filesystem) or sbom:FILE (a CycloneDX or SPDX JSON document from any tool, \
+            converted). Layers stream through gzip and tar without being unpacked; \
             whiteouts are applied; each package names the layer that introduced it. Catalogers: os-release, dpkg \
             (status and status.d, copyright licenses), apk, Python (dist-info, egg-info), npm (node_modules).
 
@@ -38,7 +39,7 @@ struct SBOMCommand: AsyncParsableCommand {
             }
         }
         if attest && key == nil { throw ValidationError("--attest needs --key") }
-        if attest && (source.hasPrefix("dir:") || source.hasPrefix("docker-archive:")) {
+        if attest && (source.hasPrefix("dir:") || source.hasPrefix("docker-archive:") || source.hasPrefix("sbom:")) {
             throw ValidationError("--attest needs an image in a registry or an OCI layout")
         }
     }
@@ -79,6 +80,11 @@ struct SBOMCommand: AsyncParsableCommand {
         if source.hasPrefix("dir:") {
             let path = String(source.dropFirst(4))
             return inventory(try ImageSource.directory(path: path, capture: Catalogers.capture), name: source)
+        }
+        if source.hasPrefix("sbom:") {
+            let path = String(source.dropFirst(5))
+            guard let data = FileManager.default.contents(atPath: path) else { throw InventoryError(.notFound, "cannot read \(path)") }
+            return try SBOMReader.read([UInt8](data), name: path)
         }
         if source.hasPrefix("docker-archive:") {
             let path = String(source.dropFirst("docker-archive:".count))

