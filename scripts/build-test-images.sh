@@ -25,8 +25,8 @@ R="$WORK/bundle/rootfs"
 
 snapshot() {  # snapshot NAME: commit the rootfs as a layer and copy the layout out as OUT/NAME
     umoci repack --image "$L:latest" "$WORK/bundle"
-    umoci gc --layout "$L"
     cp -a "$L" "$OUT/$1"
+    umoci gc --layout "$OUT/$1"  # not in the working layout: repack needs the manifest the bundle came from
     echo "built $OUT/$1"
 }
 

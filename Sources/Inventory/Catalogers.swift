@@ -268,9 +268,11 @@ enum Python {
             }
             guard !name.isEmpty, !version.isEmpty else { continue }
             if licenses.isEmpty { licenses = classifiers }
+            // The PEP 503 form names the package (as pip and syft do: "Jinja2" is jinja2); the purl uses it too.
             out.append(
                 Package(
-                    type: "pypi", name: name, version: version, purl: PURL.make(type: "pypi", name: normalizedName(name), version: version),
+                    type: "pypi", name: normalizedName(name), version: version,
+                    purl: PURL.make(type: "pypi", name: normalizedName(name), version: version),
                     licenses: licenses, locations: ["/" + path], layer: fs.layer(of: path)?.digest))
         }
         return out

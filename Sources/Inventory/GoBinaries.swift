@@ -9,7 +9,46 @@ enum GoBinaries {
     /// Reads the binary once and keeps only its build information ("go1.x\n" + the module text), if it has any.
     static let capture = Capture { _, bytes in
         guard let (version, modinfo) = buildInfo(bytes) else { return nil }
-        return Array((version + "\n" + modinfo).utf8)
+        var text = version + "\n" + modinfo
+        // A main module built without a version (Debian's GOPATH builds, `go build` in a checkout) often carries
+        // its release in the binary as a NUL-terminated semantic version; syft reads it the same way.
+        if !modinfo.contains("\nmod\t") && !modinfo.hasPrefix("mod\t"), let v = embeddedVersion(bytes) { text += "\nwarden-version\t" + v }
+        return Array(text.utf8)
+    }
+
+    /// The first NUL-delimited `v?N.N.N[-suffix][+build]` string in the binary.
+    static func embeddedVersion(_ b: [UInt8]) -> String? {
+        func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+        func isWord(_ c: UInt8) -> Bool { isDigit(c) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A) || c == 0x5F }
+        var i = 0
+        while i + 6 < b.count {
+            guard b[i] == 0 else {
+                i += 1
+                continue
+            }
+            var j = i + 1
+            if j < b.count, b[j] == UInt8(ascii: "v") { j += 1 }
+            var ok = true
+            for part in 0..<3 {
+                let start = j
+                while j < b.count, isDigit(b[j]) { j += 1 }
+                if j == start { ok = false; break }
+                if part < 2 {
+                    guard j < b.count, b[j] == UInt8(ascii: ".") else { ok = false; break }
+                    j += 1
+                }
+            }
+            if ok {
+                while j < b.count, isWord(b[j]) || b[j] == UInt8(ascii: "-") { j += 1 }
+                while j < b.count, isWord(b[j]) || b[j] == UInt8(ascii: "+") { j += 1 }
+                if j < b.count, b[j] == 0 {
+                    let v = String(decoding: b[(i + 1)..<j], as: UTF8.self)
+                    return v.hasPrefix("v") ? v : "v" + v  // Go module versions carry the v
+                }
+            }
+            i += 1
+        }
+        return nil
     }
 
     /// The Go version and the module information text of an ELF Go binary.
@@ -103,10 +142,12 @@ enum GoBinaries {
             var modules: [(path: String, version: String, sum: String, main: Bool)] = []
             var settings: [String: String] = [:]
             var mainPackage: String?
+            var embedded: String?
             for line in text[text.index(after: newline)...].split(separator: "\n") {
                 let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
                 switch f.first {
                 case "path" where f.count >= 2: mainPackage = f[1]
+                case "warden-version" where f.count >= 2: embedded = f[1]
                 case "mod" where f.count >= 3: modules.append((f[1], f[2], f.count > 3 ? f[3] : "", true))
                 case "dep" where f.count >= 3: modules.append((f[1], f[2], f.count > 3 ? f[3] : "", false))
                 case "=>" where f.count >= 3 && !modules.isEmpty:
@@ -118,7 +159,7 @@ enum GoBinaries {
                 }
             }
             // Built outside module mode (as Debian builds Go programs): only the main package's path is recorded.
-            if !modules.contains(where: \.main), let mainPackage { modules.insert((mainPackage, "(devel)", "", true), at: 0) }
+            if !modules.contains(where: \.main), let mainPackage { modules.insert((mainPackage, embedded ?? "(devel)", "", true), at: 0) }
             var metadata = ["goVersion": goVersion]
             if let arch = settings["GOARCH"] { metadata["architecture"] = arch }
             for m in modules {

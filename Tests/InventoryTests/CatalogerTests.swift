@@ -125,7 +125,7 @@ import Testing
                 "pkg:pypi/typing-extensions@4.9.0",
             ])
         #expect(packages.map(\.licenses) == [["MIT"], ["WTFPL"], ["BSD-3-Clause"], ["MIT"], ["Python Software Foundation License"]])
-        #expect(packages[2].name == "Jinja2" && packages[2].locations == ["/usr/lib/python3/dist-packages/Jinja2-3.1.2.dist-info/METADATA"])
+        #expect(packages[2].name == "jinja2" && packages[2].locations == ["/usr/lib/python3/dist-packages/Jinja2-3.1.2.dist-info/METADATA"])
     }
 
     @Test(
