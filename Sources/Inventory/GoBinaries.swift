@@ -16,13 +16,30 @@ enum GoBinaries {
         return Array(text.utf8)
     }
 
-    /// The first NUL-delimited `v?N.N.N[-suffix][+build]` string in the binary.
+    /// The first `v?N.N.N[-suffix][+build]` string in the binary that ends with NUL and starts after NUL or a byte
+    /// that is not UTF-8 (the pattern syft applies).
     static func embeddedVersion(_ b: [UInt8]) -> String? {
         func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
         func isWord(_ c: UInt8) -> Bool { isDigit(c) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A) || c == 0x5F }
+        /// Whether the byte at `k` reads as NUL or as U+FFFD (a byte that is not part of valid UTF-8), as Go's regexp
+        /// decodes binary input.
+        func delimiter(_ k: Int) -> Bool {
+            let c = b[k]
+            if c == 0 { return true }
+            if c < 0x80 { return false }
+            if c >= 0xC0 { return true }  // a lead byte followed by ASCII: truncated sequence
+            // A continuation byte: valid only if it ends a well-formed sequence starting within the 3 bytes before.
+            for back in 1...3 where k - back >= 0 {
+                let lead = b[k - back]
+                if lead & 0xC0 == 0x80 { continue }
+                let length = lead >= 0xF0 && lead <= 0xF4 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC2 && lead < 0xE0 ? 2 : 0
+                return length != back + 1
+            }
+            return true
+        }
         var i = 0
         while i + 6 < b.count {
-            guard b[i] == 0 else {
+            guard delimiter(i) else {
                 i += 1
                 continue
             }
