@@ -71,7 +71,7 @@ let package = Package(
         // Domain: image filesystems (layers, whiteouts, tar), package catalogers, SBOM formats.
         .target(
             name: "Inventory",
-            dependencies: ["OCI", "CEL", "CZlib", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["OCI", "CEL", "CZlib", .product(name: "NIOCore", package: "swift-nio"), .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // Persistence: Warden's local state (SQLite through GRDB).
         .target(

@@ -17,6 +17,7 @@ public enum Catalogers {
         if path == "var/lib/dpkg/status" || path.hasPrefix("var/lib/dpkg/status.d/") { return true }
         if path.hasPrefix("usr/share/doc/"), path.hasSuffix("/copyright") { return true }
         if path == "lib/apk/db/installed" { return true }
+        if RPM.databases.contains(path) { return true }
         if path.hasSuffix("/METADATA"), path.contains(".dist-info/") { return true }
         if path.hasSuffix("/PKG-INFO"), path.contains(".egg-info/") { return true }
         if path.hasSuffix(".egg-info"), size < 1 << 20 { return true }
@@ -30,6 +31,7 @@ public enum Catalogers {
         var packages: [Package] = []
         packages += Dpkg.catalog(fs, distro: distro)
         packages += Apk.catalog(fs, distro: distro)
+        packages += RPM.catalog(fs, distro: distro)
         packages += Python.catalog(fs)
         packages += NPM.catalog(fs)
         packages += GoBinaries.catalog(fs)

@@ -140,7 +140,19 @@ enum CycloneDX {
             var id: String?
             var name: String?
         }
-        var license: Inner
+        var license: Inner?
+        /// An SPDX expression ("MIT AND Apache-2.0"); CycloneDX then allows only this one entry.
+        var expression: String?
+    }
+
+    /// One expression when any declared license is an expression, else one entry per license.
+    static func licenses(_ declared: [String]) -> [License]? {
+        guard !declared.isEmpty else { return nil }
+        let operators = [" AND ", " OR ", " WITH ", "(", ")"]
+        if declared.contains(where: { l in operators.contains { l.contains($0) } }) {
+            return [License(expression: declared.count == 1 ? declared[0] : declared.map { "(\($0))" }.joined(separator: " AND "))]
+        }
+        return declared.map { SPDXLicenses.known.contains($0) ? License(license: .init(id: $0)) : License(license: .init(name: $0)) }
     }
     struct Property: Encodable {
         var name: String
@@ -176,11 +188,7 @@ enum CycloneDX {
             components.append(
                 Component(
                     bomRef: ref, type: "library", name: p.name, version: p.version, purl: p.purl,
-                    licenses: p.licenses.isEmpty
-                        ? nil
-                        : p.licenses.map {
-                            SPDXLicenses.known.contains($0) ? License(license: .init(id: $0)) : License(license: .init(name: $0))
-                        },
+                    licenses: licenses(p.licenses),
                     properties: properties))
         }
         return Document(
@@ -254,6 +262,8 @@ enum SPDX {
             guard !licenses.isEmpty else { return "NOASSERTION" }
             let parts = licenses.map { l -> String in
                 if SPDXLicenses.known.contains(l) { return l }
+                let tokens = l.split(whereSeparator: { $0 == " " || $0 == "(" || $0 == ")" }).filter { !["AND", "OR", "WITH"].contains($0) }
+                if tokens.count > 1, tokens.allSatisfy({ SPDXLicenses.known.contains(String($0)) }) { return "(" + l + ")" }
                 let ref = SPDXLicenses.ref(l)
                 extracted[ref] = ExtractedLicense(licenseId: ref, extractedText: l, name: l)
                 return ref

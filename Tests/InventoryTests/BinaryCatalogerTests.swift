@@ -122,3 +122,48 @@ import Testing
         #expect(packages[2].licenses == ["Apache-2.0"])
     }
 }
+
+/// RPM's SQLite database, written by the real rpm tools (rpmbuild + rpm --justdb, from Debian's `rpm` package).
+@Suite struct RPMTests {
+    static func sh(_ script: String) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", script]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    @Test func rpmdbSQLiteFromTheRealTools() async throws {
+        let dir = tempDirectory()
+        try #require(try Self.sh("command -v rpmbuild") == 0, "rpmbuild is missing: scripts/test.sh installs Debian's rpm package")
+        for (name, epoch, license) in [("hello-warden", "Epoch: 2\n", "MIT AND Apache-2.0"), ("other-lib", "", "GPL-2.0-or-later")] {
+            let spec =
+                "Name: \(name)\nVersion: 1.2.3\nRelease: 4.fc40\n\(epoch)Summary: t\nLicense: \(license)\nBuildArch: x86_64\n%description\nt\n%files\n"
+            try Data(spec.utf8).write(to: URL(fileURLWithPath: "\(dir)/\(name).spec"))
+            #expect(try Self.sh("rpmbuild --define '_topdir \(dir)/top' -bb \(dir)/\(name).spec") == 0)
+        }
+        #expect(
+            try Self.sh("rpm --dbpath \(dir)/db --initdb && rpm --dbpath \(dir)/db -i --nodeps --justdb --ignorearch \(dir)/top/RPMS/x86_64/*.rpm")
+                == 0)
+        let db = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(dir)/db/rpmdb.sqlite")))
+        let store = MemoryStore()
+        let image = try await pushImage(
+            [tar { $0.file("etc/os-release", "ID=fedora\nVERSION_ID=40\n") }, tar { $0.file("usr/lib/sysimage/rpm/rpmdb.sqlite", db) }], to: store)
+        let fs = try await ImageSource.filesystem(of: image, in: store, capture: Catalogers.capture).filesystem
+        let packages = Catalogers.catalog(fs).1
+        #expect(
+            packages.map(\.purl) == [
+                "pkg:rpm/fedora/hello-warden@1.2.3-4.fc40?arch=x86_64&distro=fedora-40&epoch=2&upstream=hello-warden-1.2.3-4.fc40.src.rpm",
+                "pkg:rpm/fedora/other-lib@1.2.3-4.fc40?arch=x86_64&distro=fedora-40&upstream=other-lib-1.2.3-4.fc40.src.rpm",
+            ])
+        #expect(packages.map(\.version) == ["2:1.2.3-4.fc40", "1.2.3-4.fc40"])
+        #expect(packages.map(\.licenses) == [["MIT AND Apache-2.0"], ["GPL-2.0-or-later"]])
+        #expect(packages.allSatisfy { $0.layer == fs.layers[1].digest })
+        // A database that is not SQLite is skipped, not a crash.
+        #expect(RPM.parse([0, 0, 0, 9, 0xFF]) == nil)
+        #expect((try? RPM.read(Array("not sqlite".utf8))) == nil)
+    }
+}
