@@ -2,7 +2,7 @@
 # Builds realistic test images from Debian packages into OCI layouts (for bench/sbom.sh; not committed):
 #   OUT/debian:     bookworm minbase (1 layer)
 #   OUT/python:     + python3 and pip, and packages installed by pip (2 layers)
-#   OUT/full:       + a Go program and Java libraries from Debian packages (3 layers)
+#   OUT/full:       + a Go program, Java libraries and npm with its node modules, from Debian packages (3 layers)
 # Each image is its own layout with tag "latest". Needs root, debootstrap, umoci and network access to
 # deb.debian.org and PyPI. Usage: scripts/build-test-images.sh [OUT] (default /tmp/warden-test-images).
 set -euo pipefail
@@ -53,11 +53,11 @@ rm -rf "$R"/var/lib/apt/lists/*
 umount -l "$R/proc" "$R/dev"
 snapshot python
 
-echo "a Go program and Java libraries from Debian packages..."
+echo "a Go program, Java libraries and npm (with its node modules) from Debian packages..."
 mount -t proc proc "$R/proc"
 mount --bind /dev "$R/dev"
 in_root apt-get update -qq
-in_root apt-get install -y -qq --no-install-recommends age libcommons-lang3-java libcommons-io-java libslf4j-java >/dev/null
+in_root apt-get install -y -qq --no-install-recommends age libcommons-lang3-java libcommons-io-java libslf4j-java npm >/dev/null
 in_root apt-get clean
 rm -rf "$R"/var/lib/apt/lists/*
 umount -l "$R/proc" "$R/dev"

@@ -21,7 +21,7 @@ public enum Catalogers {
         if path.hasSuffix("/METADATA"), path.contains(".dist-info/") { return true }
         if path.hasSuffix("/PKG-INFO"), path.contains(".egg-info/") { return true }
         if path.hasSuffix(".egg-info"), size < 1 << 20 { return true }
-        if path.hasSuffix("/package.json"), path.contains("node_modules/") { return true }
+        if path.hasSuffix("/package.json") || path == "package.json" { return true }
         return false
     }
 
@@ -297,11 +297,12 @@ enum Python {
     }
 }
 
-/// npm: `node_modules/**/package.json`.
+/// npm: every `package.json` that names a package and a version — installed modules under `node_modules`,
+/// Debian's `/usr/share/nodejs`, and applications themselves (as syft reads images).
 enum NPM {
     static func catalog(_ fs: ImageFilesystem) -> [Package] {
         var out: [Package] = []
-        for path in fs.paths(where: { $0.hasSuffix("/package.json") && $0.contains("node_modules/") }) {
+        for path in fs.paths(where: { $0.hasSuffix("/package.json") || $0 == "package.json" }) {
             guard let bytes = fs.content(path), let doc = try? Value.parseJSON(bytes), case .map = doc,
                 case .string(let name)? = doc["name"], case .string(let version)? = doc["version"], !name.isEmpty, !version.isEmpty
             else { continue }

@@ -114,18 +114,20 @@ import Testing
                     $0.file("app/node_modules/left-pad/package.json", #"{"name":"left-pad","version":"1.3.0","licenses":[{"type":"WTFPL"}]}"#)
                     $0.file("app/node_modules/bad/package.json", "{not json")
                     $0.file("app/package.json", #"{"name":"app","version":"0.0.1"}"#)
+                    $0.file("usr/share/nodejs/debian-mod/package.json", #"{"name":"debian-mod","version":"3.0.0","license":"ISC"}"#)
+                    $0.file("srv/nameless/package.json", #"{"private":true}"#)
                 }
             ], to: store)
         let fs = try await ImageSource.filesystem(of: image, in: store, capture: Catalogers.capture).filesystem
         let (_, packages) = Catalogers.catalog(fs)
-        try #require(packages.count == 5)
+        try #require(packages.count == 7)
         #expect(
             packages.map(\.purl) == [
-                "pkg:npm/%40babel/core@7.23.0", "pkg:npm/left-pad@1.3.0", "pkg:pypi/jinja2@3.1.2", "pkg:pypi/six@1.16.0",
-                "pkg:pypi/typing-extensions@4.9.0",
+                "pkg:npm/%40babel/core@7.23.0", "pkg:npm/app@0.0.1", "pkg:npm/debian-mod@3.0.0", "pkg:npm/left-pad@1.3.0", "pkg:pypi/jinja2@3.1.2",
+                "pkg:pypi/six@1.16.0", "pkg:pypi/typing-extensions@4.9.0",
             ])
-        #expect(packages.map(\.licenses) == [["MIT"], ["WTFPL"], ["BSD-3-Clause"], ["MIT"], ["Python Software Foundation License"]])
-        #expect(packages[2].name == "jinja2" && packages[2].locations == ["/usr/lib/python3/dist-packages/Jinja2-3.1.2.dist-info/METADATA"])
+        #expect(packages.map(\.licenses) == [["MIT"], [], ["ISC"], ["WTFPL"], ["BSD-3-Clause"], ["MIT"], ["Python Software Foundation License"]])
+        #expect(packages[4].name == "jinja2" && packages[4].locations == ["/usr/lib/python3/dist-packages/Jinja2-3.1.2.dist-info/METADATA"])
     }
 
     @Test(
