@@ -59,14 +59,16 @@ public enum ImageSource {
             platform: chosen, config: [UInt8](config))
     }
 
-    /// The stream decompressed according to its first bytes: gzip, zstd (refused: not supported yet) or plain tar.
+    /// The stream decompressed according to its first bytes: gzip, zstd (through the system's libzstd) or plain tar.
     static func decompressed<S: ChunkSource>(_ source: S, what: String) async throws -> AnyChunkSource {
         var s = source
         guard let first = try await s.next() else { return AnyChunkSource(EmptySource()) }
         let prefixed = PrefixedSource(first: first, rest: s)
         if first.count >= 2, first[0] == 0x1F, first[1] == 0x8B { return AnyChunkSource(try GunzipSource(prefixed)) }
         if first.count >= 4, first[0] == 0x28, first[1] == 0xB5, first[2] == 0x2F, first[3] == 0xFD {
-            throw InventoryError(.unsupported, "\(what) is zstd-compressed; only gzip and uncompressed layers are supported")
+            do { return AnyChunkSource(try ZstdSource(prefixed)) } catch let e as InventoryError {
+                throw InventoryError(e.code, "\(what): \(e.reason)")
+            }
         }
         return AnyChunkSource(prefixed)
     }

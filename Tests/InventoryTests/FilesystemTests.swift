@@ -146,18 +146,53 @@ func headers(_ archive: [UInt8]) async throws -> [TarHeader] {
         } throws: { "\($0)".contains("no manifest for platform linux/s390x in the index (available: linux/amd64, linux/arm64/v8)") }
     }
 
-    @Test func zstdLayersAreRefusedByName() async throws {
+    /// zstd layers (written by the zstd tool) read through the system's libzstd, also as concatenated frames;
+    /// corrupt and truncated streams are errors naming the layer.
+    @Test func zstdLayers() async throws {
+        let dir = tempDirectory()
+        let layerA = tar { $0.file("etc/os-release", "ID=alpine\n") }
+        let layerB = tar { $0.file("big", String(repeating: "0123456789", count: 100_000)) }
+        try Data(layerA).write(to: URL(fileURLWithPath: dir + "/a.tar"))
+        try Data(layerB).write(to: URL(fileURLWithPath: dir + "/b.tar"))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = [
+            "-c",
+            "zstd -q -f \(dir)/a.tar -o \(dir)/a.zst && head -c 300000 \(dir)/b.tar > \(dir)/b1 && tail -c +300001 \(dir)/b.tar > \(dir)/b2 && zstd -q -f \(dir)/b1 -o \(dir)/b1.zst && zstd -q -f \(dir)/b2 -o \(dir)/b2.zst && cat \(dir)/b1.zst \(dir)/b2.zst > \(dir)/b.zst",
+        ]
+        try p.run()
+        p.waitUntilExit()
+        try #require(p.terminationStatus == 0, "the zstd tool is missing: scripts/test.sh installs it")
         let store = MemoryStore()
-        let blob: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD, 0, 0, 0, 0]
-        let d = Descriptor(mediaType: MediaType.imageLayerZstd, digest: OCI.Digest.compute(Data(blob)), size: Int64(blob.count))
-        try await store.push(d, bytes: Data(blob))
-        let config = Data("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}".utf8)
-        let c = Descriptor(mediaType: MediaType.imageConfig, digest: OCI.Digest.compute(config), size: Int64(config.count))
-        try await store.push(c, bytes: config)
-        let m = try RawManifest.encode(ImageManifest(config: c, layers: [d]), mediaType: MediaType.imageManifest)
-        try await store.push(m)
-        await #expect { try await ImageSource.filesystem(of: m.descriptor, in: store) { _, _, _ in .whole } } throws: {
-            "\($0)".contains("is zstd-compressed")
+        func push(_ blobs: [[UInt8]]) async throws -> Descriptor {
+            var layers: [Descriptor] = []
+            for blob in blobs {
+                let d = Descriptor(mediaType: MediaType.imageLayerZstd, digest: OCI.Digest.compute(Data(blob)), size: Int64(blob.count))
+                try await store.push(d, bytes: Data(blob))
+                layers.append(d)
+            }
+            let config = Data("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}".utf8)
+            let c = Descriptor(mediaType: MediaType.imageConfig, digest: OCI.Digest.compute(config), size: Int64(config.count))
+            try await store.push(c, bytes: config)
+            let m = try RawManifest.encode(ImageManifest(config: c, layers: layers), mediaType: MediaType.imageManifest)
+            try await store.push(m)
+            return m.descriptor
+        }
+        let read = { (name: String) in [UInt8](try! Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))) }
+        let image = try await push([read("a.zst"), read("b.zst")])
+        let fs = try await ImageSource.filesystem(of: image, in: store) { _, _, _ in .whole }.filesystem
+        #expect(fs.content("etc/os-release") == Array("ID=alpine\n".utf8))
+        #expect(fs.content("big")?.count == 1_000_000)
+
+        var corrupt = read("b.zst")
+        corrupt[corrupt.count / 2] ^= 0xFF
+        let bad = try await push([corrupt])
+        await #expect { try await ImageSource.filesystem(of: bad, in: store) { _, _, _ in .whole } } throws: {
+            "\($0)".contains("zstd data is corrupt") || "\($0)".contains("tar")
+        }
+        let short = try await push([Array(read("a.zst").dropLast(8))])
+        await #expect { try await ImageSource.filesystem(of: short, in: store) { _, _, _ in .whole } } throws: {
+            "\($0)".contains("layer sha256:") && ("\($0)".contains("truncated") || "\($0)".contains("corrupt"))
         }
     }
 
