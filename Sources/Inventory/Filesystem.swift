@@ -100,56 +100,80 @@ public struct FilesystemBuilder {
         self.capture = capture
     }
 
-    /// Adds the next layer from its (decompressed) tar stream.
-    public mutating func add<S: ChunkSource>(_ layer: LayerInfo, tar source: S) async throws {
-        var reader = TarReader(source)
-        let index = filesystem.layers.count
-        var info = layer
-        info.index = index
-        filesystem.layers.append(info)
-        // Deletions apply to lower layers only, after the whole layer is read (a layer may list a whiteout after
-        // files it adds in the same directory).
+    /// One layer read but not yet applied: its entries in archive order, with the contents captured.
+    public struct Listing: Sendable {
+        var layer: LayerInfo
+        var entries: [(header: TarHeader, kept: [UInt8]?)] = []
         var deleted: Set<String> = []
         var opaque: Set<String> = []
-        var added: Set<String> = []
-        var replaced: Set<String> = []
+    }
+
+    /// Reads one layer's (decompressed) tar stream. Layers can be read concurrently; `apply` them in order.
+    public static func read<S: ChunkSource>(_ layer: LayerInfo, tar source: S, capture: CapturePolicy) async throws -> Listing {
+        var reader = TarReader(source)
+        var listing = Listing(layer: layer)
         do {
             while let h = try await reader.next() {
                 if h.path.isEmpty { continue }
                 let name = h.path.split(separator: "/").last.map(String.init) ?? h.path
                 let parent = h.path.contains("/") ? String(h.path[..<h.path.lastIndex(of: "/")!]) : ""
                 if name == ".wh..wh..opq" {
-                    opaque.insert(parent)
+                    listing.opaque.insert(parent)
                     continue
                 }
                 if name.hasPrefix(".wh.") {
                     let target = String(name.dropFirst(4))
-                    deleted.insert(parent.isEmpty ? target : parent + "/" + target)
+                    listing.deleted.insert(parent.isEmpty ? target : parent + "/" + target)
                     continue
                 }
-                if h.kind != .directory {
-                    replaced.insert(h.path)  // a file replacing a directory (listed or implied) hides what was below it
+                var kept: [UInt8]?
+                if h.kind == .file, h.size <= maxKeptFile, let c = capture(h.path, h.size, h.mode),
+                    let bytes = try await reader.readContent(limit: maxKeptFile)
+                {
+                    kept = c.transform.map { $0(h.path, bytes) } ?? bytes
                 }
-                var record = FileRecord(path: h.path, kind: h.kind, size: h.size, mode: h.mode, linkTarget: h.linkTarget, layer: index)
-                if h.kind == .directory, let old = filesystem.files[h.path], old.kind == .directory {
-                    record.layer = old.layer  // re-listing a directory does not rewrite what is in it
-                }
-                filesystem.files[h.path] = record
-                added.insert(h.path)
-                if h.kind == .file, h.size <= Self.maxKeptFile, let c = capture(h.path, h.size, h.mode) {
-                    if let bytes = try await reader.readContent(limit: Self.maxKeptFile), let kept = c.transform.map({ $0(h.path, bytes) }) ?? bytes {
-                        filesystem.versions[h.path, default: []].append((index, kept))
-                    } else {
-                        filesystem.versions[h.path] = nil
-                    }
-                } else if h.kind == .hardlink, let target = filesystem.versions[h.linkTarget]?.last {
-                    filesystem.versions[h.path, default: []].append((index, target.bytes))
-                } else if filesystem.versions[h.path] != nil {
-                    filesystem.versions[h.path] = nil  // overwritten by something not kept
-                }
+                listing.entries.append((h, kept))
             }
         } catch let e as InventoryError {
             throw InventoryError(e.code, "layer \(layer.digest): \(e.reason)")
+        }
+        return listing
+    }
+
+    /// Adds the next layer from its (decompressed) tar stream.
+    public mutating func add<S: ChunkSource>(_ layer: LayerInfo, tar source: S) async throws {
+        apply(try await Self.read(layer, tar: source, capture: capture))
+    }
+
+    /// Applies a layer read with `read` on top of the layers applied so far.
+    public mutating func apply(_ listing: Listing) {
+        let index = filesystem.layers.count
+        var info = listing.layer
+        info.index = index
+        filesystem.layers.append(info)
+        // Deletions apply to lower layers only, after the whole layer (a layer may list a whiteout after files it
+        // adds in the same directory).
+        let deleted = listing.deleted
+        let opaque = listing.opaque
+        var added: Set<String> = []
+        var replaced: Set<String> = []
+        for (h, kept) in listing.entries {
+            if h.kind != .directory {
+                replaced.insert(h.path)  // a file replacing a directory (listed or implied) hides what was below it
+            }
+            var record = FileRecord(path: h.path, kind: h.kind, size: h.size, mode: h.mode, linkTarget: h.linkTarget, layer: index)
+            if h.kind == .directory, let old = filesystem.files[h.path], old.kind == .directory {
+                record.layer = old.layer  // re-listing a directory does not rewrite what is in it
+            }
+            filesystem.files[h.path] = record
+            added.insert(h.path)
+            if let kept {
+                filesystem.versions[h.path, default: []].append((index, kept))
+            } else if h.kind == .hardlink, let target = filesystem.versions[h.linkTarget]?.last {
+                filesystem.versions[h.path, default: []].append((index, target.bytes))
+            } else if filesystem.versions[h.path] != nil {
+                filesystem.versions[h.path] = nil  // overwritten by something not kept
+            }
         }
         guard !deleted.isEmpty || !opaque.isEmpty || !replaced.isEmpty else { return }
         func hidden(_ path: String) -> Bool {

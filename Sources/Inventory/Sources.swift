@@ -13,6 +13,9 @@ public enum ImageSource {
         #endif
     }
 
+    /// How many layers are read at once.
+    public static var layerConcurrency: Int { max(2, min(4, ProcessInfo.processInfo.activeProcessorCount)) }
+
     /// What a source resolved to, besides the filesystem.
     public struct Resolved: Sendable {
         public var filesystem: ImageFilesystem
@@ -45,12 +48,15 @@ public enum ImageSource {
             throw InventoryError(.unsupported, "\(manifestDescriptor.digest) is not an image manifest")
         }
         let config = try await store.fetchVerified(manifest.config).collect(limit: 8 << 20)
-        var builder = FilesystemBuilder(capture: capture)
-        for layer in manifest.layers {
-            let info = LayerInfo(index: 0, digest: layer.digest.description, mediaType: layer.mediaType, size: layer.size)
+        // Layers are read concurrently (decompression dominates) and applied in order.
+        let listings = OrderedListings(count: manifest.layers.count)
+        try await concurrentForEach(Array(manifest.layers.enumerated()), limit: layerConcurrency) { (i, layer) in
+            let info = LayerInfo(index: i, digest: layer.digest.description, mediaType: layer.mediaType, size: layer.size)
             let source = try await decompressed(StreamChunks(try await store.fetchVerified(layer)), what: "layer \(layer.digest)")
-            try await builder.add(info, tar: source)
+            await listings.set(i, try await FilesystemBuilder.read(info, tar: source, capture: capture))
         }
+        var builder = FilesystemBuilder(capture: capture)
+        for listing in await listings.values { builder.apply(listing) }
         if chosen == nil, let c = try? JSONDecoder().decode(ImageConfig.self, from: config) {
             chosen = Platform(os: c.os, architecture: c.architecture, variant: c.variant)
         }
@@ -169,6 +175,14 @@ public enum ImageSource {
         }
         return Resolved(filesystem: fs, manifestDigest: nil, subjectDigest: nil, platform: nil, config: nil)
     }
+}
+
+/// Layer listings by index, filled concurrently.
+actor OrderedListings {
+    var slots: [FilesystemBuilder.Listing?]
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ l: FilesystemBuilder.Listing) { slots[i] = l }
+    var values: [FilesystemBuilder.Listing] { slots.compactMap { $0 } }
 }
 
 /// A type-erased chunk source.
