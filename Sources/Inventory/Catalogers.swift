@@ -5,9 +5,12 @@ public enum Catalogers {
     /// How a file's content is needed by some cataloger, if at all (called for every regular file: cheap checks
     /// only).
     @Sendable public static func capture(_ path: String, _ size: Int, _ mode: Int) -> Capture? {
-        if mode & 0o111 != 0, size >= 1024, GoBinaries.candidate(path) { return GoBinaries.capture }
+        // Database and metadata files first: they may carry an executable bit too (Debian ships some package.json
+        // files 0755).
+        if wants(path, size) { return .whole }
         if Java.isArchive(path) { return Java.capture }
-        return wants(path, size) ? .whole : nil
+        if mode & 0o111 != 0, size >= 1024, GoBinaries.candidate(path) { return GoBinaries.capture }
+        return nil
     }
 
     /// Whether a file's whole content is needed.
@@ -181,7 +184,7 @@ enum Dpkg {
         for line in text.split(whereSeparator: \.isNewline) {
             if line.hasPrefix("License:") {
                 let value = line.dropFirst("License:".count).trimmingCharacters(in: " \t\r")
-                if let first = value.split(separator: " ").first, !first.isEmpty { found.insert(String(first)) }
+                if let first = value.split(separator: " ").first, let c = first.first, c.isLetter || c.isNumber { found.insert(String(first)) }
             }
             var rest = line[...]
             while let r = rest.range(of: "/usr/share/common-licenses/") {

@@ -114,7 +114,10 @@ import Testing
                     $0.file("app/node_modules/left-pad/package.json", #"{"name":"left-pad","version":"1.3.0","licenses":[{"type":"WTFPL"}]}"#)
                     $0.file("app/node_modules/bad/package.json", "{not json")
                     $0.file("app/package.json", #"{"name":"app","version":"0.0.1"}"#)
-                    $0.file("usr/share/nodejs/debian-mod/package.json", #"{"name":"debian-mod","version":"3.0.0","license":"ISC"}"#)
+                    $0.file(
+                        "usr/share/nodejs/debian-mod/package.json",
+                        #"{"name":"debian-mod","version":"3.0.0","license":"ISC","description":"\#(String(repeating: "x", count: 2000))"}"#,
+                        mode: 0o755)
                     $0.file("srv/nameless/package.json", #"{"private":true}"#)
                 }
             ], to: store)
