@@ -11,6 +11,7 @@ command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v rpmbuild >/dev/null 2>&1 || need+=(rpm)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
+command -v db5.3_load >/dev/null 2>&1 || need+=(db5.3-util)
 [ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 if [ ${#need[@]} -gt 0 ]; then

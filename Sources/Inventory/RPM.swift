@@ -1,17 +1,25 @@
 import Foundation
 import GRDB
 
-/// RPM: the SQLite package database of Fedora, RHEL 9 and their kin (`rpmdb.sqlite`). Each row of `Packages` is an
-/// RPM header blob: an index of (tag, type, offset, count) entries over a data store.
+/// RPM: the SQLite package database of Fedora, RHEL 9 and their kin (`rpmdb.sqlite`), and the Berkeley DB hash
+/// database of RHEL 7/8, CentOS and Amazon Linux 2 (`Packages`). Each record is an RPM header blob: an index of
+/// (tag, type, offset, count) entries over a data store.
 enum RPM {
-    static let databases = ["var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite"]
+    static let databases = [
+        "var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite", "var/lib/rpm/Packages", "usr/lib/sysimage/rpm/Packages",
+    ]
 
     static func catalog(_ fs: ImageFilesystem, distro: Distro?) -> [Package] {
         var out: [Package] = []
         for path in databases {
             guard let bytes = fs.content(path), let layer = fs.layer(of: path) else { continue }
             let headers: [Header]
-            do { headers = try read(bytes) } catch { continue }
+            if path.hasSuffix("Packages") {
+                guard let blobs = BerkeleyHash.values(bytes) else { continue }
+                headers = blobs.compactMap(parse)
+            } else {
+                do { headers = try read(bytes) } catch { continue }
+            }
             for h in headers {
                 guard let name = h.strings[1000]?.first, let version = h.strings[1001]?.first, name != "gpg-pubkey" else { continue }
                 let release = h.strings[1002]?.first ?? ""
@@ -87,5 +95,87 @@ enum RPM {
             }
         }
         return h
+    }
+}
+
+/// The values of a Berkeley DB hash database (what rpm's `Packages` file is), read page by page without the
+/// library: hash pages hold key/data pairs, large data lives in overflow page chains.
+enum BerkeleyHash {
+    static let hashMagic: UInt32 = 0x061561
+
+    static func values(_ b: [UInt8]) -> [[UInt8]]? {
+        guard b.count >= 512 else { return nil }
+        func u32(_ i: Int, _ little: Bool) -> UInt32 {
+            guard i >= 0, i + 4 <= b.count else { return 0 }
+            let v = UInt32(b[i]) | UInt32(b[i + 1]) << 8 | UInt32(b[i + 2]) << 16 | UInt32(b[i + 3]) << 24
+            return little ? v : v.byteSwapped
+        }
+        let little: Bool
+        if u32(12, true) == hashMagic {
+            little = true
+        } else if u32(12, false) == hashMagic {
+            little = false
+        } else {
+            return nil
+        }
+        func u16(_ i: Int) -> Int {
+            guard i >= 0, i + 2 <= b.count else { return 0 }
+            return little ? Int(b[i]) | Int(b[i + 1]) << 8 : Int(b[i]) << 8 | Int(b[i + 1])
+        }
+        let pageSize = Int(u32(20, little))
+        guard [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536].contains(pageSize) else { return nil }
+        let pages = b.count / pageSize
+        var out: [[UInt8]] = []
+        for page in 1..<max(1, pages) {
+            let base = page * pageSize
+            let type = b[base + 25]
+            guard type == 13 || type == 2 else { continue }  // P_HASH, P_HASH_UNSORTED
+            let entries = u16(base + 20)
+            guard entries > 0, 26 + entries * 2 <= pageSize else { continue }
+            // Items are key, data, key, data…; an item's bytes run up to the previous item's start.
+            var k = 1
+            while k < entries {
+                let offset = u16(base + 26 + k * 2)
+                let end = u16(base + 26 + (k - 1) * 2)
+                guard offset > 0, offset < pageSize, end <= pageSize, end > offset else {
+                    k += 2
+                    continue
+                }
+                let item = base + offset
+                switch b[item] {
+                case 1:  // H_KEYDATA: the bytes follow the type
+                    out.append(Array(b[(item + 1)..<(base + end)]))
+                case 3:  // H_OFFPAGE: pgno and total length of an overflow chain
+                    if let data = overflow(first: Int(u32(item + 4, little)), length: Int(u32(item + 8, little)), b, pageSize, little, u16) {
+                        out.append(data)
+                    }
+                default: break
+                }
+                k += 2
+            }
+        }
+        return out
+    }
+
+    /// An overflow chain: P_OVERFLOW pages whose `hf_offset` field holds the bytes stored on that page.
+    static func overflow(first: Int, length: Int, _ b: [UInt8], _ pageSize: Int, _ little: Bool, _ u16: (Int) -> Int) -> [UInt8]? {
+        guard length > 0, length < 64 << 20 else { return nil }
+        var data: [UInt8] = []
+        data.reserveCapacity(length)
+        var page = first
+        var hops = 0
+        while page != 0, data.count < length {
+            hops += 1
+            let base = page * pageSize
+            guard hops < 100_000, base + pageSize <= b.count, b[base + 25] == 7 else { return nil }
+            let n = min(u16(base + 22), pageSize - 26)
+            data += b[(base + 26)..<(base + 26 + n)]
+            let next = Int(
+                little
+                    ? UInt32(b[base + 16]) | UInt32(b[base + 17]) << 8 | UInt32(b[base + 18]) << 16 | UInt32(b[base + 19]) << 24
+                    : UInt32(b[base + 16]) << 24 | UInt32(b[base + 17]) << 16 | UInt32(b[base + 18]) << 8 | UInt32(b[base + 19]))
+            page = next
+        }
+        return data.count >= length ? Array(data.prefix(length)) : nil
     }
 }

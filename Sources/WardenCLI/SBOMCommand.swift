@@ -15,7 +15,7 @@ struct SBOMCommand: AsyncParsableCommand {
             tarball), dir:PATH (a root filesystem) or sbom:FILE (a CycloneDX or SPDX JSON document from any tool, \
             converted). Layers stream through gzip and tar without being unpacked; \
             whiteouts are applied; each package names the layer that introduced it. Catalogers: os-release, dpkg \
-            (status and status.d, copyright licenses), apk, RPM (rpmdb.sqlite), Python (dist-info, egg-info), npm \
+            (status and status.d, copyright licenses), apk, RPM (rpmdb.sqlite and Berkeley DB Packages), Python (dist-info, egg-info), npm \
             (package.json), Go binaries (build information), Java archives (pom.properties, manifests, nesting).
 
             -o FORMAT writes to standard output, -o FORMAT=FILE to a file; repeat it for several documents.

@@ -162,6 +162,40 @@ import Testing
         #expect(packages.map(\.version) == ["2:1.2.3-4.fc40", "1.2.3-4.fc40"])
         #expect(packages.map(\.licenses) == [["MIT AND Apache-2.0"], ["GPL-2.0-or-later"]])
         #expect(packages.allSatisfy { $0.layer == fs.layers[1].digest })
+        // The same headers in Berkeley DB hash databases (RHEL 7/8, CentOS, Amazon Linux 2), written by db5.3_load:
+        // page size 4096 keeps the headers in overflow chains, 16384 on the hash pages themselves.
+        for pageSize in [4096, 16384] {
+            let script = """
+                import sqlite3, struct, sys
+                rows = sqlite3.connect(sys.argv[1]).execute('SELECT hnum, blob FROM Packages').fetchall()
+                with open(sys.argv[2], 'w') as f:
+                    f.write('VERSION=3\\nformat=bytevalue\\ntype=hash\\ndb_pagesize=\(pageSize)\\nHEADER=END\\n')
+                    f.write(' ' + struct.pack('<I', 0).hex() + '\\n ' + struct.pack('<I', len(rows) + 1).hex() + '\\n')
+                    for hnum, blob in rows:
+                        f.write(' ' + struct.pack('<I', hnum).hex() + '\\n ' + bytes(blob).hex() + '\\n')
+                    f.write('DATA=END\\n')
+                """
+            try Data(script.utf8).write(to: URL(fileURLWithPath: "\(dir)/dump.py"))
+            try #require(try Self.sh("command -v db5.3_load") == 0, "db5.3_load is missing: scripts/test.sh installs db5.3-util")
+            #expect(
+                try Self.sh(
+                    "rm -f \(dir)/Packages && python3 \(dir)/dump.py \(dir)/db/rpmdb.sqlite \(dir)/dump.txt && db5.3_load -f \(dir)/dump.txt \(dir)/Packages"
+                ) == 0)
+            let bdb = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(dir)/Packages")))
+            let old = try await pushImage(
+                [
+                    tar {
+                        $0.file("etc/os-release", "ID=centos\nVERSION_ID=\"7\"\n"); $0.file("var/lib/rpm/Packages", bdb)
+                    }
+                ], to: store)
+            let oldFS = try await ImageSource.filesystem(of: old, in: store, capture: Catalogers.capture).filesystem
+            let found = Catalogers.catalog(oldFS).1
+            #expect(found.map(\.name) == ["hello-warden", "other-lib"], "page size \(pageSize)")
+            #expect(
+                found.first?.purl
+                    == "pkg:rpm/centos/hello-warden@1.2.3-4.fc40?arch=x86_64&distro=centos-7&epoch=2&upstream=hello-warden-1.2.3-4.fc40.src.rpm")
+        }
+        #expect(BerkeleyHash.values([UInt8](repeating: 0, count: 4096)) == nil)
         // A database that is not SQLite is skipped, not a crash.
         #expect(RPM.parse([0, 0, 0, 9, 0xFF]) == nil)
         #expect((try? RPM.read(Array("not sqlite".utf8))) == nil)
