@@ -93,6 +93,35 @@ import Testing
         let fromRegistry = try JSONDecoder().decode(Inventory.self, from: Data(remoteOut.utf8))
         #expect(fromRegistry.packages == inventory.packages)
 
+        // A `docker save` archive of the same image (manifest.json, config and layer blobs): same packages, and
+        // its documents validate too.
+        let store = try LayoutStore(path: layout)
+        guard case .image(let manifest) = try await store.fetchManifest(try await store.resolve("v1")).parsed() else {
+            Issue.record("the layout's image is not a manifest")
+            return
+        }
+        var archive = TarWriter()
+        let layerNames = manifest.layers.map { "blobs/sha256/\($0.digest.hex)" }
+        let manifestJSON =
+            #"[{"Config":"blobs/sha256/\#(manifest.config.digest.hex)","RepoTags":["app:v1"],"Layers":["\#(layerNames.joined(separator: "\",\""))"]}]"#
+        archive.file("manifest.json", manifestJSON)
+        for d in [manifest.config] + manifest.layers {
+            archive.file("blobs/sha256/\(d.digest.hex)", [UInt8](try await store.fetchVerified(d).collect(limit: 1 << 24)))
+        }
+        try Data(archive.finish()).write(to: URL(fileURLWithPath: dir + "/image.tar"))
+        let (saved, savedOut, savedErr) = try warden([
+            "sbom", "docker-archive:\(dir)/image.tar", "-o", "warden-json", "-o", "cyclonedx-json=\(dir)/a.cdx.json", "-o",
+            "spdx-json=\(dir)/a.spdx.json",
+        ])
+        #expect(saved == 0, "\(savedErr)")
+        let fromArchive = try JSONDecoder().decode(Inventory.self, from: Data(savedOut.utf8))
+        #expect(fromArchive.packages.map(\.purl) == inventory.packages.map(\.purl))
+        #expect(fromArchive.packages.map(\.layer) == inventory.packages.map(\.layer), "layers are named by blob digest in both")
+        let (acdx, acdxOut, _) = try runInterop("sbom_validate.py", ["cyclonedx", dir + "/a.cdx.json"])
+        #expect(acdx == 0, "\(acdxOut)")
+        let (aspdx, aspdxOut, _) = try runInterop("sbom_validate.py", ["spdx", dir + "/a.spdx.json"])
+        #expect(aspdx == 0, "\(aspdxOut)")
+
         let root = dir + "/rootfs"
         try FileManager.default.createDirectory(atPath: root + "/var/lib/dpkg", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
