@@ -125,7 +125,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CELTests", dependencies: ["CEL"]),
-        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "OCI", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "OCI", "CEL", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "PolicyTests", dependencies: ["Policy", "CEL", "Trust", "OCI", "OCITesting", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(

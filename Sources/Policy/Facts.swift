@@ -35,7 +35,12 @@ public enum Facts {
                 check = c
             } else {
                 check = await SignatureVerifier.check(o, subject: subject, manifest: manifest, authorities: [], now: now)
-                if check.reason == nil || check.reason == "" { check.reason = "no trust policy or authority was given to verify it" }
+                if check.reason == nil || check.reason == "" {
+                    // Not checked: no trust policy given, or its rules refuse the repository outright.
+                    check.reason =
+                        decision.map { "not checked: " + ($0.reasons.first ?? "the trust policy has no authority for it") }
+                        ?? "no trust policy or key was given to verify it"
+                }
             }
             var fields: [(String, Value)] = [
                 ("verified", .bool(check.verified)), ("authority", optional(check.authority)), ("identity", optional(check.identity)),
