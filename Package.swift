@@ -73,6 +73,11 @@ let package = Package(
             name: "Inventory",
             dependencies: ["OCI", "CEL", "CZlib", .product(name: "NIOCore", package: "swift-nio"), .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // Engine: durable workflows of supply-chain actions (definitions and validation so far).
+        .target(
+            name: "Workflow",
+            dependencies: ["CEL", "Trust", .product(name: "Yams", package: "Yams")]
+        ),
         // Persistence: Warden's local state (SQLite through GRDB).
         .target(
             name: "Storage",
@@ -111,6 +116,7 @@ let package = Package(
                 "CEL",
                 "Policy",
                 "Inventory",
+                "Workflow",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -125,6 +131,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CELTests", dependencies: ["CEL"]),
+        .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "CEL", "Trust"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "OCI", "CEL", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "PolicyTests", dependencies: ["Policy", "CEL", "Trust", "OCI", "OCITesting", .product(name: "Crypto", package: "swift-crypto")]),

@@ -68,6 +68,21 @@ import Testing
         #expect(out.contains("0 blobs copied"))
     }
 
+    @Test func workflowValidateAndGraph() throws {
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/examples/release-workflow.yaml").path
+        let (ok, out, err) = try warden(["workflow", "validate", example])
+        #expect(ok == 0, "\(err)")
+        #expect(out.contains("workflow \"promote\", 6 steps, 2 inputs, 6 levels"))
+        let (g, graph, _) = try warden(["workflow", "graph", example, "--format", "dot"])
+        #expect(g == 0 && graph.contains("verify -> sbom;"))
+        let dir = tempDir()
+        try "apiVersion: warden.dev/v1\nkind: Workflow\nsteps:\n  - id: a\n    uses: oci/cpy@v1\n".write(
+            toFile: dir + "/w.yaml", atomically: true, encoding: .utf8)
+        let (bad, _, badErr) = try warden(["workflow", "validate", dir + "/w.yaml"])
+        #expect(bad == 1 && badErr.contains("w.yaml:5:11: unknown action \"oci/cpy\""), "\(badErr)")
+    }
+
     @Test func celEvalPrintsJSONAndPositionedErrors() throws {
         let dir = tempDir()
         try #"{"sbom": {"components": [{"name": "bash", "licenses": ["GPL-3.0"]}, {"name": "zlib", "licenses": ["Zlib"]}]}, "n": 3}"#
