@@ -3,7 +3,41 @@
 public struct Expr: Sendable {
     public var id: Int
     public var position: SourcePosition
-    public var kind: Kind
+    public var kind: Kind {
+        didSet { op = Self.operatorCode(kind) }
+    }
+    /// The operator a call names, resolved once at parse time so evaluation does not compare function names.
+    var op: Op
+
+    public init(id: Int, position: SourcePosition, kind: Kind) {
+        self.id = id
+        self.position = position
+        self.kind = kind
+        self.op = Self.operatorCode(kind)
+    }
+
+    /// Calls evaluated without the general path (no argument array, no name comparison).
+    enum Op: UInt8, Sendable {
+        case none, and, or, conditional, notStrictlyFalse, equals, notEquals, less, lessEqual, greater, greaterEqual, not, inList
+        case startsWith, contains, endsWith, size
+    }
+
+    static let operatorCodes: [String: Op] = [
+        "_&&_": .and, "_||_": .or, "_?_:_": .conditional, "@not_strictly_false": .notStrictlyFalse, "_==_": .equals, "_!=_": .notEquals,
+        "_<_": .less, "_<=_": .lessEqual, "_>_": .greater, "_>=_": .greaterEqual, "!_": .not, "@in": .inList, "startsWith": .startsWith,
+        "contains": .contains, "endsWith": .endsWith, "size": .size,
+    ]
+
+    static func operatorCode(_ kind: Kind) -> Op {
+        guard case .call(let f, let target, let args) = kind, let op = operatorCodes[f] else { return .none }
+        switch op {
+        case .startsWith, .contains, .endsWith: return target != nil && args.count == 1 ? op : .none
+        case .size: return args.count + (target == nil ? 0 : 1) == 1 ? op : .none
+        case .not, .notStrictlyFalse: return target == nil && args.count == 1 ? op : .none
+        case .conditional: return target == nil && args.count == 3 ? op : .none
+        default: return target == nil && args.count == 2 ? op : .none
+        }
+    }
 
     public indirect enum Kind: Sendable {
         case literal(Value)

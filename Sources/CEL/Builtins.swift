@@ -88,7 +88,7 @@ enum Builtins {
             // UTF-8 is self-synchronizing: byte matches of valid text fall on code-point boundaries, so these
             // compare code points exactly (no Unicode normalization), without decoding.
             switch f {
-            case "contains": return .bool(t.isEmpty || s.utf8.firstRange(of: t.utf8) != nil)
+            case "contains": return .bool(s.utf8Contains(t))
             case "startsWith": return .bool(s.utf8.starts(with: t.utf8))
             default: return .bool(s.utf8.count >= t.utf8.count && s.utf8.suffix(t.utf8.count).elementsEqual(t.utf8))
             }
@@ -234,6 +234,33 @@ enum Builtins {
             guard let found = m.first(where: { $0.key.celEquals(key) }) else { throw fail("no such key: \(key)") }
             return found.value
         default: throw fail("no such overload: index of \(container.typeName)")
+        }
+    }
+}
+
+extension String {
+    /// Whether `needle` occurs in the string, comparing UTF-8 bytes (code points, no normalization) without
+    /// allocating: native strings are contiguous UTF-8.
+    func utf8Contains(_ needle: String) -> Bool {
+        if needle.isEmpty { return true }
+        var haystack = self
+        var needle = needle
+        return haystack.withUTF8 { h in
+            needle.withUTF8 { n in
+                guard n.count <= h.count else { return false }
+                let first = n[0]
+                var i = 0
+                let last = h.count - n.count
+                while i <= last {
+                    if h[i] == first {
+                        var k = 1
+                        while k < n.count, h[i + k] == n[k] { k += 1 }
+                        if k == n.count { return true }
+                    }
+                    i += 1
+                }
+                return false
+            }
         }
     }
 }

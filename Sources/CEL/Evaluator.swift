@@ -167,9 +167,9 @@ struct Evaluator {
     }
 
     mutating func call(_ f: String, target: Expr?, args: [Expr], _ e: Expr) throws -> Value {
-        switch f {
-        case "_&&_", "_||_":
-            let isAnd = f == "_&&_"
+        switch e.op {
+        case .and, .or:
+            let isAnd = e.op == .and
             let l = try attempt(args[0])
             if case .success(.bool(let b)) = l, b != isAnd { return .bool(b) }
             let r = try attempt(args[1])
@@ -179,15 +179,53 @@ struct Evaluator {
             case (.failure(let err), _), (_, .failure(let err)): throw err
             default: throw fail("no such overload: \(isAnd ? "&&" : "||") on \(typeOf(l)) and \(typeOf(r))", e)
             }
-        case "_?_:_":
+        case .conditional:
             let c = try eval(args[0])
             guard case .bool(let b) = c else { throw fail("no such overload: condition of type \(c.typeName)", args[0]) }
             return try eval(b ? args[1] : args[2])
-        case "@not_strictly_false":
+        case .notStrictlyFalse:
             if case .success(.bool(false)) = try attempt(args[0]) { return .bool(false) }
             return .bool(true)
-        default: break
+        case .equals: return .bool(try eval(args[0]).celEquals(try eval(args[1])))
+        case .notEquals: return .bool(!(try eval(args[0]).celEquals(try eval(args[1]))))
+        case .not:
+            if case .bool(let b) = try eval(args[0]) { return .bool(!b) }
+        case .inList:
+            let item = try eval(args[0])
+            switch try eval(args[1]) {
+            case .list(let l): return .bool(l.contains { $0.celEquals(item) })
+            case .map(let m): return .bool(m.contains { $0.key.celEquals(item) })
+            default: break
+            }
+        case .startsWith, .contains, .endsWith:
+            if case .string(let s) = try eval(target!), case .string(let t) = try eval(args[0]) {
+                switch e.op {
+                case .startsWith: return .bool(s.utf8.starts(with: t.utf8))
+                case .contains: return .bool(s.utf8Contains(t))
+                default: return .bool(s.utf8.count >= t.utf8.count && s.utf8.suffix(t.utf8.count).elementsEqual(t.utf8))
+                }
+            }
+        case .size:
+            switch try eval(target ?? args[0]) {
+            case .list(let l): return .int(Int64(l.count))
+            case .map(let m): return .int(Int64(m.count))
+            case .string(let s): return .int(Int64(s.unicodeScalars.count))
+            case .bytes(let b): return .int(Int64(b.count))
+            default: break
+            }
+        case .less, .lessEqual, .greater, .greaterEqual:
+            let a = try eval(args[0])
+            let b = try eval(args[1])
+            guard let c = try Builtins.compare(a, b, { self.fail($0, e) }) else { return .bool(false) }  // NaN compares false
+            switch e.op {
+            case .less: return .bool(c < 0)
+            case .lessEqual: return .bool(c <= 0)
+            case .greater: return .bool(c > 0)
+            default: return .bool(c >= 0)
+            }
+        case .none: break
         }
+        // The general path (and the fast paths' type errors, which it reports with CEL's messages).
         var values: [Value] = []
         if let target { values.append(try eval(target)) }
         for a in args { values.append(try eval(a)) }

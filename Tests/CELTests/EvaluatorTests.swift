@@ -14,6 +14,10 @@ import Testing
         #expect(try eval("timestamp('2024-02-29T12:00:00Z') + duration('36h')").celEquals(.timestamp(seconds: 1_709_337_600, nanos: 0)))
         #expect(try eval("string(timestamp('2024-02-29T12:00:00.5+01:00'))").celEquals(.string("2024-02-29T11:00:00.5Z")))
         #expect(try eval("timestamp('2024-02-29T12:00:00Z').getDayOfWeek()").celEquals(.int(4)))
+        // String predicates compare code points: multi-byte text, empty and longer needles.
+        #expect(try eval("'héllo wörld'.contains('ö') && 'héllo'.contains('él') && !'ab'.contains('abc') && 'x'.contains('')").celEquals(.bool(true)))
+        #expect(try eval("!'e\\u0301'.contains('é') && 'aaab'.contains('aab') && !'aaa'.contains('aab')").celEquals(.bool(true)))
+        #expect(try eval("'abc'.endsWith('bc') && !'abc'.endsWith('abcd') && 'abc'.startsWith('') && size('héllo') == 5").celEquals(.bool(true)))
     }
 
     /// Errors are values that `&&`, `||` and the macros absorb when the result does not depend on them.
