@@ -94,9 +94,7 @@ enum SPDXLicenses {
     ]
 
     /// `LicenseRef-` + the name with characters outside `[A-Za-z0-9.-]` replaced by `-`.
-    static func ref(_ name: String) -> String {
-        "LicenseRef-" + String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") ? $0 : "-" })
-    }
+    static func ref(_ name: String) -> String { "LicenseRef-" + SPDX.id(name) }
 }
 
 // MARK: CycloneDX 1.6
