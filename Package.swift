@@ -73,10 +73,19 @@ let package = Package(
             name: "Inventory",
             dependencies: ["OCI", "CEL", "CZlib", .product(name: "NIOCore", package: "swift-nio"), .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        // Engine: durable workflows of supply-chain actions (definitions and validation so far).
+        // Engine: durable workflows of supply-chain actions: definitions, the journalled engine, action runtimes.
         .target(
             name: "Workflow",
-            dependencies: ["CEL", "Trust", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "CEL", "Trust", "Storage", "OCI", "OCIRegistry", "Policy", "Inventory",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         // Persistence: Warden's local state (SQLite through GRDB).
         .target(
@@ -131,7 +140,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CELTests", dependencies: ["CEL"]),
-        .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "CEL", "Trust"]),
+        .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "CEL", "Trust", "Storage", "OCITesting"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "OCI", "CEL", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "PolicyTests", dependencies: ["Policy", "CEL", "Trust", "OCI", "OCITesting", .product(name: "Crypto", package: "swift-crypto")]),

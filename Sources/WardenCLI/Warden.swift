@@ -23,7 +23,8 @@ struct Warden: AsyncParsableCommand {
         subcommands: [
             CopyCommand.self, InspectCommand.self, TagsCommand.self, KeyCommand.self, SignCommand.self, VerifyCommand.self, AttestCommand.self,
             VerifyAttestationCommand.self, PolicyCommand.self, ReplicateCommand.self, CELCommand.self, DigestCommand.self,
-            CatalogCommand.self, SBOMCommand.self, WorkflowCommand.self, DemoCommand.self,
+            CatalogCommand.self, SBOMCommand.self, WorkflowCommand.self, RunCommand.self, RunsCommand.self, ActionsCommand.self,
+            DemoCommand.self,
             TestdataCommand.self, BenchIngestCommand.self, BenchPolicyCommand.self, TestProxyCommand.self,
         ]
     )

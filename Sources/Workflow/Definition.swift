@@ -105,7 +105,8 @@ public struct WorkflowDefinition: Sendable {
     static let retryKeys = ["maxAttempts", "backoff", "initialDelay", "maxDelay", "multiplier", "jitter", "on"]
     static let approvalKeys = ["approvers", "required", "timeout", "onTimeout"]
 
-    public static func parse(_ text: String, file: String) throws -> WorkflowDefinition {
+    /// Reads and validates a definition; `actions` is the catalogue `uses:` is checked against (names → majors).
+    public static func parse(_ text: String, file: String, actions: [String: [Int]] = actions) throws -> WorkflowDefinition {
         let root = try YAMLValue.parse(text, file: file)
         let f = try root.fields(allowed: topKeys)
         guard let api = f["apiVersion"] else { throw root.error("apiVersion is missing (expected warden.dev/v1)") }
@@ -135,7 +136,7 @@ public struct WorkflowDefinition: Sendable {
         guard let stepsValue = f["steps"] else { throw root.error("steps is missing: a workflow needs at least one step") }
         var ids: Set<String> = []
         for s in try stepsValue.list() {
-            let step = try parseStep(s)
+            let step = try parseStep(s, actions: actions)
             guard ids.insert(step.id).inserted else { throw s.error("duplicate step id \"\(step.id)\"") }
             def.steps.append(step)
         }
@@ -146,7 +147,7 @@ public struct WorkflowDefinition: Sendable {
         return def
     }
 
-    static func parseStep(_ s: YAMLValue) throws -> Step {
+    static func parseStep(_ s: YAMLValue, actions: [String: [Int]]) throws -> Step {
         let f = try s.fields(allowed: stepKeys)
         guard let idValue = f["id"] else { throw s.error("step needs an id") }
         let id = try idValue.string()
@@ -273,6 +274,53 @@ public struct WorkflowDefinition: Sendable {
         case .sequence: return .list(try v.list().map(literal))
         case .mapping: return .map(try v.mapping(allowed: nil).map { (.string($0.key), try literal($0.value)) })
         case .alias: throw v.error("YAML aliases are not supported in workflows")
+        }
+    }
+
+    /// The run's inputs: `given` checked against the declarations (no unknown names, required ones present, types
+    /// conform), defaults filled in.
+    public func bind(_ given: [String: Value]) throws -> Value {
+        for name in given.keys.sorted() where !inputs.contains(where: { $0.name == name }) {
+            throw WorkflowError(
+                "workflow \"\(self.name)\" has no input \"\(name)\" (inputs: \(inputs.map(\.name).joined(separator: ", ")))")
+        }
+        var out: [(String, Value)] = []
+        for input in inputs {
+            guard let v = given[input.name] ?? input.defaultValue else {
+                throw WorkflowError("input \"\(input.name)\" of workflow \"\(name)\" is required (--input \(input.name)=VALUE)")
+            }
+            guard Self.conforms(v, to: input.type) else {
+                throw WorkflowError(
+                    "input \"\(input.name)\" must be \(input.type == .int || input.type == .any ? "an" : "a") \(input.type.rawValue), not \(v.typeName)"
+                )
+            }
+            out.append((input.name, v))
+        }
+        return .object(out)
+    }
+
+    /// A command-line value (`--input NAME=TEXT`) as the declared type: numbers and bools parsed, lists and maps
+    /// (and `any`) read as JSON, strings as they are.
+    public func coerce(_ name: String, _ text: String) throws -> Value {
+        guard let input = inputs.first(where: { $0.name == name }) else {
+            throw WorkflowError("workflow \"\(self.name)\" has no input \"\(name)\" (inputs: \(inputs.map(\.name).joined(separator: ", ")))")
+        }
+        switch input.type {
+        case .string: return .string(text)
+        case .int:
+            guard let i = Int64(text) else { throw WorkflowError("input \"\(name)\": \"\(text)\" is not an int") }
+            return .int(i)
+        case .double:
+            guard let d = Double(text) else { throw WorkflowError("input \"\(name)\": \"\(text)\" is not a number") }
+            return .double(d)
+        case .bool:
+            guard text == "true" || text == "false" else { throw WorkflowError("input \"\(name)\": \"\(text)\" is not true or false") }
+            return .bool(text == "true")
+        case .list, .map, .any:
+            do { return try Value.parseJSON(text) } catch {
+                if input.type == .any { return .string(text) }
+                throw WorkflowError("input \"\(name)\": not JSON: \(error)")
+            }
         }
     }
 

@@ -1,0 +1,505 @@
+import ArgumentParser
+import CEL
+import Foundation
+import OCIRegistry
+import Storage
+import Synchronization
+import Workflow
+
+/// Flags the run commands share: where runs live and which actions exist.
+struct EngineOptions: ParsableArguments {
+    @Option(name: .long, help: "State directory (workflows.sqlite, run work directories, logs, artifacts); default .warden.")
+    var state: String = ".warden"
+
+    @Option(name: .long, help: "Directory of action manifests (DIR/*/action.yaml or DIR/*.yaml); repeatable.")
+    var actions: [String] = []
+
+    @Option(name: .long, help: "Attempts in flight at once in this process.")
+    var concurrency = 32
+
+    func engine(_ registries: Registries, observer: (@Sendable (String, [JournalEntry]) -> Void)? = nil) throws -> WorkflowEngine {
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let store = try SQLiteWorkflowStore(path: state + "/workflows.sqlite")
+        var catalog = ActionCatalog.standard(registries: registries)
+        for dir in actions { try catalog.load(directory: dir) }
+        var credentials: [String: String] = [:]
+        for (k, v) in ProcessInfo.processInfo.environment where k.hasPrefix("WARDEN_CREDENTIAL_") {
+            credentials[String(k.dropFirst("WARDEN_CREDENTIAL_".count)).lowercased()] = v
+        }
+        var config = EngineConfiguration(stateDirectory: state, globalConcurrency: concurrency, credentials: credentials)
+        config.runConcurrency = min(config.runConcurrency, concurrency)
+        return WorkflowEngine(store: store, catalog: catalog, configuration: config, observer: observer)
+    }
+
+    /// Runs `body` with an engine over the state directory (registries configured from `global`).
+    func withEngine<T>(_ global: GlobalOptions, _ body: (WorkflowEngine) async throws -> T) async throws -> T {
+        try await withRegistries(global) { registries in try await body(try engine(registries)) }
+    }
+
+    /// A run by id or unique id prefix.
+    func resolve(_ id: String, _ engine: WorkflowEngine) async throws -> RunRecord {
+        if let r = try await engine.store.run(id: id) { return r }
+        let matches = try await engine.store.runs(statuses: nil, limit: Int.max).filter { $0.id.hasPrefix(id) }
+        guard matches.count == 1 else {
+            throw WorkflowError(
+                matches.isEmpty ? "no run \(id) in \(state)/workflows.sqlite" : "\(id) names \(matches.count) runs; give more characters")
+        }
+        return matches[0]
+    }
+}
+
+/// Shows step states as a run moves: redrawn in place on a terminal, one line per finished step otherwise.
+final class RunDisplay: Sendable {
+    let tty: Bool
+    let state = Mutex<(order: [String], status: [String: String], lines: Int)>(([], [:], 0))
+
+    init(steps: [String], tty: Bool) {
+        self.tty = tty
+        state.withLock { $0.order = steps }
+    }
+
+    func handle(_ entries: [JournalEntry]) {
+        var out = ""
+        state.withLock { s in
+            var changed = false
+            for e in entries {
+                guard let step = e.step else { continue }
+                let data = (try? Value.parseJSON(e.data)) ?? .map([])
+                var text: String?
+                switch e.type {
+                case "step.started": text = "running"
+                case "attempt.started": text = "running (attempt \(e.attempt ?? 1)\(e.item.map { $0 > 0 ? ", item \($0)" : "" } ?? ""))"
+                case "attempt.finished":
+                    if case .string(let st)? = data["status"], st == "retry" { text = "retrying: \(data["error"].flatMap(\.stringValueCLI) ?? "")" }
+                case "approval.requested": text = "waiting for approval"
+                case "timer.started": text = "waiting (timer)"
+                case "step.skipped": text = "skipped"
+                case "step.finished":
+                    let st = data["status"].flatMap(\.stringValueCLI) ?? "finished"
+                    text = st + (data["error"].flatMap(\.stringValueCLI).map { ": \($0)" } ?? "")
+                    if !tty { out += "  \(step): \(text!)\n" }
+                default: break
+                }
+                if let text {
+                    s.status[step] = text
+                    changed = true
+                }
+            }
+            guard tty, changed else { return }
+            if s.lines > 0 { out += "\u{1B}[\(s.lines)A" }
+            for id in s.order {
+                let st = s.status[id] ?? "pending"
+                let mark =
+                    st.hasPrefix("succeeded")
+                    ? "✓" : st.hasPrefix("failed") ? "✗" : st.hasPrefix("skipped") ? "-" : st.hasPrefix("cancelled") ? "⊘" : "…"
+                out += "\u{1B}[2K  \(mark) \(id)  \(String(st.prefix(100)))\n"
+            }
+            s.lines = s.order.count
+        }
+        if !out.isEmpty { FileHandle.standardError.write(Data(out.utf8)) }
+    }
+}
+
+extension Value {
+    var stringValueCLI: String? { if case .string(let s) = self { s } else { nil } }
+}
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run a workflow durably (docs/workflows.md): journalled steps, resumable after a crash.",
+        discussion: """
+            The run is recorded in STATE/workflows.sqlite before anything happens; each transition is committed before \
+            it is acted on. If the process stops, `warden runs resume RUN` continues from the last completed step. \
+            Exit codes: 0 the run succeeded (or was detached/queued); 1 it failed or was cancelled, or the definition \
+            or inputs are invalid.
+            """)
+
+    @Argument(help: "Workflow YAML file.") var file: String
+    @Option(name: .long, help: "An input NAME=VALUE (typed as declared; lists, maps and any as JSON); repeatable.")
+    var input: [String] = []
+    @Option(name: .long, help: "Runs started with the same key are one run: a second start reports (or continues) the first.")
+    var idempotencyKey: String?
+    @Flag(name: .long, help: "Start the run in a background process and print its id.")
+    var detach = false
+    @Flag(name: .long, help: "Record the run without driving it (warden runs resume --all, or a server, drives it).")
+    var queue = false
+    @OptionGroup var engineOptions: EngineOptions
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            printError("error: \(file): cannot read the file")
+            throw ExitCode(1)
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        try await withRegistries(global) { registries in
+            let tty = isatty(2) == 1 && global.output == .text && !detach && !queue
+            let display = Mutex<RunDisplay?>(nil)
+            let engine = try engineOptions.engine(registries) { _, entries in display.withLock { $0 }?.handle(entries) }
+            let def: WorkflowDefinition
+            var given: [String: Value] = [:]
+            do {
+                def = try engine.parse(text, file: file)
+                for pair in input {
+                    guard let eq = pair.firstIndex(of: "=") else { throw WorkflowError("--input \(pair): expected NAME=VALUE") }
+                    given[String(pair[..<eq])] = try def.coerce(String(pair[..<eq]), String(pair[pair.index(after: eq)...]))
+                }
+            } catch {
+                printError("error: \(error)")
+                throw ExitCode(1)
+            }
+            display.withLock { $0 = RunDisplay(steps: def.steps.map(\.id), tty: tty) }
+            let (record, created) = try await engine.start(file: file, text: text, inputs: given, idempotencyKey: idempotencyKey)
+            if !created {
+                printError("run \(record.id) already exists for idempotency key \(idempotencyKey ?? "") (\(record.status))")
+                if record.finished || (record.owner.map { !EngineConfiguration.ownerIsGone($0) } ?? false) || queue || detach {
+                    try report(record, engine)
+                    return
+                }
+            }
+            if queue {
+                print(record.id)
+                return
+            }
+            if detach {
+                try spawnDriver(record.id)
+                print(record.id)
+                return
+            }
+            if global.output == .text { printError("run \(record.id) (\(def.name))") }
+            let done = try await engine.drive(record.id)
+            try report(done, engine)
+        }
+    }
+
+    func report(_ record: RunRecord, _ engine: WorkflowEngine) throws {
+        if global.output == .json {
+            print(record.outputs ?? "{}")
+        } else {
+            print("run \(record.id) \(record.status)\(record.error.map { ": \($0)" } ?? "")")
+            if let o = record.outputs, o != "{}" { print("outputs: \(o)") }
+        }
+        if record.status != "succeeded" && record.finished { throw ExitCode(1) }
+    }
+
+    /// `warden runs resume RUN` in its own session, detached from this terminal; its output goes to the run's
+    /// directory.
+    func spawnDriver(_ run: String) throws {
+        let dir = engineOptions.state + "/runs/" + run
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : Bundle.main.executablePath!)
+        var args = ["runs", "resume", run, "--state", engineOptions.state]
+        for a in engineOptions.actions { args += ["--actions", a] }
+        if global.plainHTTP { args.append("--plain-http") }
+        for h in global.insecureRegistry { args += ["--insecure-registry", h] }
+        p.arguments = args
+        FileManager.default.createFile(atPath: dir + "/driver.log", contents: nil)
+        let log = FileHandle(forWritingAtPath: dir + "/driver.log")
+        p.standardOutput = log
+        p.standardError = log
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+    }
+}
+
+struct RunsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runs", abstract: "List, inspect, approve, cancel and resume workflow runs.",
+        subcommands: [List.self, Show.self, Logs.self, Approve.self, Reject.self, Cancel.self, Resume.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Runs, newest first.")
+        @Option(name: .long, help: "Only runs with this status (queued, running, waiting, succeeded, failed, cancelled); repeatable.")
+        var status: [String] = []
+        @Option(name: .long, help: "At most this many runs.") var limit = 50
+        @OptionGroup var engineOptions: EngineOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await engineOptions.withEngine(global) { engine in
+                let runs = try await engine.store.runs(statuses: status.isEmpty ? nil : status, limit: limit)
+                if global.output == .json {
+                    try printJSON(runs.map(RunSummary.init))
+                    return
+                }
+                print(
+                    "RUN".padding(toLength: 18, withPad: " ", startingAt: 0) + "WORKFLOW".padding(toLength: 20, withPad: " ", startingAt: 0)
+                        + "STATUS     STARTED")
+                let f = ISO8601DateFormatter()
+                for r in runs {
+                    print(
+                        r.id.padding(toLength: 18, withPad: " ", startingAt: 0) + r.workflow.padding(toLength: 20, withPad: " ", startingAt: 0)
+                            + r.status.padding(toLength: 11, withPad: " ", startingAt: 0) + f.string(from: r.createdAt))
+                }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A run's steps: status, attempts, approvals, outputs and errors.")
+        @Argument(help: "Run id (or a unique prefix).") var run: String
+        @OptionGroup var engineOptions: EngineOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await engineOptions.withEngine(global) { engine in
+                let record = try await engineOptions.resolve(run, engine)
+                let (def, state) = try await engine.state(of: record)
+                if global.output == .json {
+                    var steps: [Value] = []
+                    for s in def.steps {
+                        let st = state.steps[s.id]!
+                        steps.append(
+                            .map([
+                                (.string("id"), .string(s.id)), (.string("status"), .string(st.status.rawValue)),
+                                (.string("attempts"), .int(Int64(st.units.map(\.attempt).reduce(0, +)))), (.string("outputs"), st.outputs),
+                                (.string("error"), st.error.map(Value.string) ?? .null),
+                                (
+                                    .string("decisions"),
+                                    .list(st.decisions.map { .map([(.string("by"), .string($0.by)), (.string("decision"), .string($0.decision))]) })
+                                ),
+                            ]))
+                    }
+                    let summary = RunSummary(record)
+                    let head = try Value.parseJSON(String(decoding: try JSONEncoder().encode(summary), as: UTF8.self))
+                    guard case .map(var fields) = head else { return }
+                    fields.append((.string("steps"), .list(steps)))
+                    print(Value.map(fields).jsonText())
+                    return
+                }
+                print("run       \(record.id)")
+                print("workflow  \(record.workflow) (\(record.file))")
+                print("status    \(record.status)\(record.error.map { ": \($0)" } ?? "")")
+                print("inputs    \(record.inputs)")
+                if let o = record.outputs { print("outputs   \(o)") }
+                if let k = record.idempotencyKey { print("key       \(k)") }
+                if let o = record.owner { print("driver    \(o)") }
+                print("")
+                for s in def.steps {
+                    let st = state.steps[s.id]!
+                    let attempts = st.units.map(\.attempt).reduce(0, +)
+                    var line =
+                        "  \(s.id.padding(toLength: 14, withPad: " ", startingAt: 0)) \(st.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0))"
+                    if attempts > 0 { line += " attempts \(attempts)" }
+                    if st.foreach { line += " items \(st.units.count)" }
+                    if let a = st.startedAt, let b = st.finishedAt { line += String(format: " %.3fs", b.timeIntervalSince(a)) }
+                    print(line)
+                    for d in st.decisions { print("      \(d.decision) by \(d.by)\(d.comment.map { ": \($0)" } ?? "")") }
+                    if let r = st.reason { print("      \(r)") }
+                    if let e = st.error { print("      error: \(e)") }
+                    if st.status == .succeeded, !["null", "{}"].contains(st.outputs.jsonText()) {
+                        print("      outputs: \(String(st.outputs.jsonText().prefix(300)))")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Logs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A run's journal, and the logs its attempts wrote.")
+        @Argument(help: "Run id (or a unique prefix).") var run: String
+        @Option(name: .long, help: "Only this step.") var step: String?
+        @OptionGroup var engineOptions: EngineOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await engineOptions.withEngine(global) { engine in
+                let record = try await engineOptions.resolve(run, engine)
+                let f = ISO8601DateFormatter()
+                f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+                for e in try await engine.store.journal(run: record.id) where step == nil || e.step == step {
+                    if global.output == .json {
+                        try printJSON(e)
+                        continue
+                    }
+                    var where_ = e.step ?? ""
+                    if let i = e.item, i > 0 { where_ += "[\(i)]" }
+                    if let a = e.attempt { where_ += "#\(a)" }
+                    print(
+                        "\(f.string(from: e.at)) \(e.type.padding(toLength: 18, withPad: " ", startingAt: 0)) \(where_) \(e.data == "{}" ? "" : e.data)"
+                    )
+                    if e.type == "attempt.finished", let s = e.step,
+                        let log = FileManager.default.contents(
+                            atPath: engine.logFile(run: record.id, step: s, item: e.item ?? 0, attempt: e.attempt ?? 1)),
+                        !log.isEmpty
+                    {
+                        for line in String(decoding: log, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
+                            print("    | \(line)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    struct Decision: ParsableArguments {
+        @Argument(help: "Run id (or a unique prefix).") var run: String
+        @Argument(help: "The approval step.") var step: String
+        @Option(name: .long, help: "Who decides (must be one of the step's approvers when it lists them).") var by: String
+        @Option(name: .long, help: "A comment kept with the decision.") var comment: String?
+    }
+
+    static func decide(_ d: Decision, approve: Bool, _ engineOptions: EngineOptions, _ global: GlobalOptions) async throws {
+        try await engineOptions.withEngine(global) { engine in
+            let record = try await engineOptions.resolve(d.run, engine)
+            do {
+                try await engine.decide(record.id, step: d.step, approve: approve, by: d.by, comment: d.comment)
+            } catch let e as WorkflowError {
+                printError("error: \(e)")
+                throw ExitCode(1)
+            }
+            let driven = record.owner.map { !EngineConfiguration.ownerIsGone($0) } ?? false
+            print("\(approve ? "approved" : "rejected") \(d.step) of run \(record.id) by \(d.by)")
+            if !driven { print("no process drives the run now: warden runs resume \(record.id) continues it") }
+        }
+    }
+
+    struct Approve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Approve an approval step that waits.")
+        @OptionGroup var decision: Decision
+        @OptionGroup var engineOptions: EngineOptions
+        @OptionGroup var global: GlobalOptions
+        func run() async throws { try await RunsCommand.decide(decision, approve: true, engineOptions, global) }
+    }
+
+    struct Reject: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reject an approval step that waits (the step fails).")
+        @OptionGroup var decision: Decision
+        @OptionGroup var engineOptions: EngineOptions
+        @OptionGroup var global: GlobalOptions
+        func run() async throws { try await RunsCommand.decide(decision, approve: false, engineOptions, global) }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel a run: the driving process stops its attempts (their process groups get SIGTERM, then SIGKILL).")
+        @Argument(help: "Run id (or a unique prefix).") var run: String
+        @Option(name: .long, help: "Who cancels.") var by = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
+        @OptionGroup var engineOptions: EngineOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await engineOptions.withEngine(global) { engine in
+                let record = try await engineOptions.resolve(run, engine)
+                do { try await engine.cancel(record.id, by: by) } catch let e as WorkflowError {
+                    printError("error: \(e)")
+                    throw ExitCode(1)
+                }
+                let driven = record.owner.map { !EngineConfiguration.ownerIsGone($0) } ?? false
+                if driven {
+                    print("cancellation of run \(record.id) requested; \(record.owner!) stops it")
+                } else {
+                    // Nobody drives it: finish it here.
+                    let done = try await engine.drive(record.id)
+                    print("run \(record.id) \(done.status)")
+                }
+            }
+        }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Drive runs whose process stopped (or queued runs) until they finish: completed steps are not re-run.")
+        @Argument(help: "Run ids (or unique prefixes).") var runs: [String] = []
+        @Flag(name: .long, help: "Every unfinished run no live process drives.") var all = false
+        @OptionGroup var engineOptions: EngineOptions
+        @OptionGroup var global: GlobalOptions
+
+        func validate() throws {
+            if runs.isEmpty && !all { throw ValidationError("name runs to resume, or --all") }
+        }
+
+        func run() async throws {
+            try await engineOptions.withEngine(global) { engine in
+                var done: [RunRecord] = []
+                if all {
+                    done = try await engine.resumeAll()
+                } else {
+                    for id in runs { done.append(try await engine.drive(try await engineOptions.resolve(id, engine).id)) }
+                }
+                if global.output == .json {
+                    try printJSON(done.map(RunSummary.init))
+                } else {
+                    for r in done { print("run \(r.id) \(r.status)\(r.error.map { ": \($0)" } ?? "")") }
+                }
+                if done.contains(where: { $0.status != "succeeded" }) { throw ExitCode(1) }
+            }
+        }
+    }
+}
+
+struct RunSummary: Encodable {
+    var id, workflow, file, status: String
+    var inputs: String
+    var outputs, error, idempotencyKey, parent: String?
+    var createdAt, updatedAt: Date
+    init(_ r: RunRecord) {
+        id = r.id
+        workflow = r.workflow
+        file = r.file
+        status = r.status
+        inputs = r.inputs
+        outputs = r.outputs
+        error = r.error
+        idempotencyKey = r.idempotencyKey
+        parent = r.parent
+        createdAt = r.createdAt
+        updatedAt = r.updatedAt
+    }
+}
+
+struct ActionsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "actions", abstract: "The actions workflows can use: built-in and from manifests (docs/actions.md).",
+        subcommands: [List.self, Show.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Name, version, runtime and description of every action.")
+        @OptionGroup var engineOptions: EngineOptions
+        @OptionGroup var global: GlobalOptions
+        func run() async throws {
+            try await engineOptions.withEngine(global) { engine in
+                let manifests = engine.catalog.manifests
+                if global.output == .json {
+                    print(Value.list(manifests.map(\.json)).jsonText())
+                    return
+                }
+                for m in manifests {
+                    print(
+                        "\(m.name)@v\(m.major)".padding(toLength: 22, withPad: " ", startingAt: 0)
+                            + m.version.padding(toLength: 9, withPad: " ", startingAt: 0)
+                            + m.runtime.padding(toLength: 9, withPad: " ", startingAt: 0) + m.description)
+                }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One action's manifest: schemas, timeout, runtime settings.")
+        @Argument(help: "NAME or NAME@vMAJOR.") var name: String
+        @OptionGroup var engineOptions: EngineOptions
+        @OptionGroup var global: GlobalOptions
+        func run() async throws {
+            try await engineOptions.withEngine(global) { engine in
+                let parts = name.split(separator: "@")
+                let major = parts.count == 2 ? Int(parts[1].dropFirst()) : nil
+                guard let m = engine.catalog.manifests.last(where: { $0.name == parts[0] && (major == nil || $0.major == major) }) else {
+                    printError("error: no action \(name); warden actions list shows them")
+                    throw ExitCode(1)
+                }
+                print(m.json.jsonText(sortedKeys: false).prettyJSON)
+            }
+        }
+    }
+}
+
+extension String {
+    /// JSON text re-indented for people.
+    var prettyJSON: String {
+        guard let o = try? JSONSerialization.jsonObject(with: Data(utf8), options: [.fragmentsAllowed]),
+            let d = try? JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        else { return self }
+        return String(decoding: d, as: UTF8.self)
+    }
+}

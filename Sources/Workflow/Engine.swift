@@ -1,0 +1,257 @@
+import CEL
+import Foundation
+import Storage
+import Synchronization
+import Trust
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// How the engine runs: where attempts work and log, and how many run at once.
+public struct EngineConfiguration: Sendable {
+    /// Holds `runs/RUN/{work,logs}` and the artifact store `artifacts/sha256/`.
+    public var stateDirectory: String
+    /// Attempts in flight across all runs of this process.
+    public var globalConcurrency: Int
+    /// Attempts in flight in one run.
+    public var runConcurrency: Int
+    /// How often a driver looks for signals (approvals, cancellation) from other processes.
+    public var pollInterval: Duration
+    /// This process, as recorded as the driver of the runs it drives: `host:pid`.
+    public var owner: String
+    /// Secrets for the credential slots actions ask for, by slot name.
+    public var credentials: [String: String]
+
+    public init(
+        stateDirectory: String, globalConcurrency: Int = 32, runConcurrency: Int = 8, pollInterval: Duration = .milliseconds(200),
+        credentials: [String: String] = [:]
+    ) {
+        self.stateDirectory =
+            stateDirectory.hasPrefix("/") ? stateDirectory : FileManager.default.currentDirectoryPath + "/" + stateDirectory
+        self.globalConcurrency = globalConcurrency
+        self.runConcurrency = runConcurrency
+        self.pollInterval = pollInterval
+        self.owner = Self.processOwner
+        self.credentials = credentials
+    }
+
+    public static var processOwner: String {
+        "\(ProcessInfo.processInfo.hostName):\(getpid())"
+    }
+
+    /// True when `owner` names a process of this host that no longer exists.
+    public static func ownerIsGone(_ owner: String) -> Bool {
+        let parts = owner.split(separator: ":")
+        guard parts.count == 2, let pid = Int32(parts[1]) else { return true }
+        guard String(parts[0]) == ProcessInfo.processInfo.hostName else { return false }
+        if pid == getpid() { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
+}
+
+public struct WorkflowError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Measurements for benchmarks: journal entries written and the delay between a step's completion and the start of
+/// the step that waited for it.
+public final class EngineStats: Sendable {
+    let state = Mutex<(entries: Int, latencies: [Double])>((0, []))
+    public init() {}
+    public var entries: Int { state.withLock { $0.entries } }
+    /// Seconds from a dependency's completion to the dependent attempt's start (after its journal commit).
+    public var latencies: [Double] { state.withLock { $0.latencies } }
+}
+
+/// Runs workflows durably: every transition is committed to the store's journal before it is acted on; a run
+/// resumes from its journal after a crash (completed steps are never re-run, in-flight attempts are retried under a
+/// new attempt number, timers and approvals keep waiting).
+public final class WorkflowEngine: Sendable {
+    public let store: any WorkflowStore
+    public let catalog: ActionCatalog
+    public let configuration: EngineConfiguration
+    public let stats = EngineStats()
+    let limiter: Limiter
+    /// Called after each commit with the run and the entries committed (the CLI's live display).
+    let observer: (@Sendable (String, [JournalEntry]) -> Void)?
+
+    public init(
+        store: any WorkflowStore, catalog: ActionCatalog, configuration: EngineConfiguration,
+        observer: (@Sendable (String, [JournalEntry]) -> Void)? = nil
+    ) {
+        self.store = store
+        self.catalog = catalog
+        self.configuration = configuration
+        self.limiter = Limiter(configuration.globalConcurrency)
+        self.observer = observer
+    }
+
+    /// Parses a definition against this engine's catalogue.
+    public func parse(_ text: String, file: String) throws -> WorkflowDefinition {
+        try WorkflowDefinition.parse(text, file: file, actions: catalog.versions)
+    }
+
+    /// Creates a run (committed with its `run.created` entry) — or returns the run that has the same idempotency
+    /// key. Inputs are checked against the definition's declarations.
+    public func start(
+        file: String, text: String, inputs: [String: Value], idempotencyKey: String? = nil, parent: String? = nil
+    ) async throws -> (run: RunRecord, created: Bool) {
+        let def = try parse(text, file: file)
+        let bound = try def.bind(inputs)
+        let id = Self.newRunID()
+        let record = RunRecord(
+            id: id, workflow: def.name, file: file, definition: text, inputs: bound.jsonText(sortedKeys: true), idempotencyKey: idempotencyKey,
+            parent: parent)
+        var data: [(String, Value)] = [("inputs", bound)]
+        if let idempotencyKey { data.append(("idempotencyKey", .string(idempotencyKey))) }
+        let entry = JournalEntry(run: id, type: "run.created", data: Value.object(data).jsonText())
+        let result = try await store.create(record, entries: [entry])
+        if result.created { observer?(id, [entry]) }
+        return result
+    }
+
+    static func newRunID() -> String {
+        let ms = UInt64(Date().timeIntervalSince1970 * 1000)
+        var random = SystemRandomNumberGenerator()
+        return String(ms, radix: 16) + String(format: "%06x", random.next() & 0xFF_FFFF)
+    }
+
+    /// Drives `runID` until it finishes; returns its final record. Fails when another live process drives it.
+    @discardableResult
+    public func drive(_ runID: String) async throws -> RunRecord {
+        guard let record = try await store.run(id: runID) else { throw WorkflowError("no run \(runID)") }
+        if record.finished { return record }
+        guard try await store.claim(run: runID, owner: configuration.owner, isGone: EngineConfiguration.ownerIsGone) else {
+            throw WorkflowError("run \(runID) is driven by \(record.owner ?? "another process"); approve, reject or cancel it with warden runs")
+        }
+        let def = try parse(record.definition, file: record.file)
+        let driver = RunDriver(engine: self, record: record, definition: def)
+        do {
+            try await driver.drive()
+        } catch {
+            try? await store.release(run: runID, owner: configuration.owner)
+            throw error
+        }
+        try await store.release(run: runID, owner: configuration.owner)
+        return try await store.run(id: runID) ?? record
+    }
+
+    /// Drives every unfinished run no live process drives, together; returns them as they ended.
+    public func resumeAll() async throws -> [RunRecord] {
+        let open = try await store.runs(statuses: ["queued", "running", "waiting"], limit: Int.max)
+            .filter { $0.parent == nil && ($0.owner == nil || EngineConfiguration.ownerIsGone($0.owner!)) }
+        return try await withThrowingTaskGroup(of: RunRecord.self) { group in
+            for r in open { group.addTask { try await self.drive(r.id) } }
+            var out: [RunRecord] = []
+            for try await r in group { out.append(r) }
+            return out
+        }
+    }
+
+    /// Records a request to cancel `runID`; the driving process stops its attempts. A run nobody drives is finished
+    /// here.
+    public func cancel(_ runID: String, by: String) async throws {
+        guard let record = try await store.run(id: runID) else { throw WorkflowError("no run \(runID)") }
+        guard !record.finished else { throw WorkflowError("run \(runID) already \(record.status)") }
+        try await store.signal(RunSignal(run: runID, kind: "cancel", by: by))
+    }
+
+    /// Records an approval decision for `step` of `runID`, after checking that the step is an approval that waits and
+    /// that `by` is one of its approvers.
+    public func decide(_ runID: String, step: String, approve: Bool, by: String, comment: String?) async throws {
+        guard let record = try await store.run(id: runID) else { throw WorkflowError("no run \(runID)") }
+        guard !record.finished else { throw WorkflowError("run \(runID) already \(record.status)") }
+        let def = try parse(record.definition, file: record.file)
+        guard let s = def.steps.first(where: { $0.id == step }) else {
+            throw WorkflowError("run \(runID) has no step \"\(step)\" (steps: \(def.steps.map(\.id).joined(separator: ", ")))")
+        }
+        guard case .approval(let a) = s.kind else { throw WorkflowError("step \"\(step)\" is not an approval") }
+        if !a.approvers.isEmpty && !a.approvers.contains(by) {
+            throw WorkflowError("\(by) is not an approver of step \"\(step)\" (approvers: \(a.approvers.joined(separator: ", ")))")
+        }
+        let state = RunState.replay(try await store.journal(run: runID), stepIDs: def.steps.map(\.id))
+        guard state.steps[step]?.status == .waiting else {
+            throw WorkflowError("step \"\(step)\" is \(state.steps[step]?.status.rawValue ?? "unknown"), not waiting for approval")
+        }
+        try await store.signal(RunSignal(run: runID, kind: approve ? "approve" : "reject", step: step, by: by, comment: comment))
+    }
+
+    /// The run's state folded from its journal.
+    public func state(of record: RunRecord) async throws -> (WorkflowDefinition, RunState) {
+        let def = try parse(record.definition, file: record.file)
+        return (def, RunState.replay(try await store.journal(run: record.id), stepIDs: def.steps.map(\.id)))
+    }
+
+    func runDirectory(_ run: String) -> String { configuration.stateDirectory + "/runs/" + run }
+
+    public func logFile(run: String, step: String, item: Int, attempt: Int) -> String {
+        runDirectory(run) + "/logs/\(step)\(item > 0 ? "-\(item)" : "").\(attempt).log"
+    }
+
+    public var artifactDirectory: String { configuration.stateDirectory + "/artifacts/sha256" }
+}
+
+/// Caps the attempts in flight.
+actor Limiter {
+    var available: Int
+    var waiters: [CheckedContinuation<Void, Never>] = []
+    init(_ n: Int) { available = n }
+
+    func acquire() async {
+        if available > 0 {
+            available -= 1
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func release() {
+        if waiters.isEmpty { available += 1 } else { waiters.removeFirst().resume() }
+    }
+}
+
+/// Wakes the driver: attempt completions and timer ticks, taken in batches.
+final class Mailbox: Sendable {
+    enum Event: Sendable {
+        case completed(Completion)
+        case tick
+    }
+    let state = Mutex<(events: [Event], waiter: CheckedContinuation<[Event], Never>?)>(([], nil))
+
+    func post(_ e: Event) {
+        let waiter = state.withLock { s -> CheckedContinuation<[Event], Never>? in
+            if let w = s.waiter {
+                s.waiter = nil
+                return w
+            }
+            s.events.append(e)
+            return nil
+        }
+        waiter?.resume(returning: [e])
+    }
+
+    func take() async -> [Event] {
+        await withCheckedContinuation { c in
+            let ready = state.withLock { s -> [Event]? in
+                if !s.events.isEmpty {
+                    defer { s.events = [] }
+                    return s.events
+                }
+                s.waiter = c
+                return nil
+            }
+            if let ready { c.resume(returning: ready) }
+        }
+    }
+}
+
+struct Completion: Sendable {
+    var step: String
+    var item: Int
+    var attempt: Int
+    var result: Result<ActionResult, ActionFailure>
+    var artifacts: [(String, String)]
+    var at: ContinuousClock.Instant
+}

@@ -1,0 +1,314 @@
+import CEL
+import Crypto
+import Foundation
+import Inventory
+import Logging
+import OCI
+import OCIRegistry
+import Policy
+import Trust
+
+/// Schema helpers for the built-in manifests.
+func schema(_ required: [String], _ properties: [(String, String)], additional: Bool = false) -> Value {
+    .object([
+        ("type", .string("object")), ("required", .list(required.map(Value.string))),
+        ("properties", .object(properties.map { ($0.0, $0.1 == "any" ? Value.object([]) : .object([("type", .string($0.1))])) })),
+        ("additionalProperties", .bool(additional)),
+    ])
+}
+
+extension Value {
+    func string(_ key: String) throws -> String {
+        guard case .string(let s)? = self[key] else { throw ActionFailure(.permanent, "\(key) must be a string") }
+        return s
+    }
+}
+
+/// An OCI location from an action input, with its store.
+func open(_ text: String, _ registries: Registries, create: Bool) throws -> (Location, any ContentStore, String) {
+    let location: Location
+    do { location = try Location(parsing: text) } catch let e as OCIError { throw ActionFailure(.permanent, e.reason) }
+    let store = try registries.store(for: location, create: create)
+    return (location, store, location.digest?.description ?? location.tag ?? "latest")
+}
+
+func repositoryName(_ l: Location) -> String {
+    switch l {
+    case .registry(let r): "\(r.registry)/\(r.repository)"
+    case .layout(let path, _, _): Location.layoutScheme + path
+    }
+}
+
+/// `name@digest` (registry) or `oci-layout:PATH@digest`.
+func digestReference(_ l: Location, _ digest: OCI.Digest) -> String {
+    switch l {
+    case .registry(let r): "\(r.registry)/\(r.repository)@\(digest)"
+    case .layout(let path, _, _): "\(Location.layoutScheme)\(path)@\(digest)"
+    }
+}
+
+/// OCI errors keep their retry class: missing content and refused credentials are permanent; the rest (network,
+/// throttling, 5xx) retryable.
+func classify(_ error: Error) -> ActionFailure {
+    if let f = error as? ActionFailure { return f }
+    if let e = error as? OCIError {
+        switch e.code {
+        case .notFound, .unauthorized, .denied, .invalidReference, .invalidArgument, .invalidDigest, .digestMismatch, .sizeMismatch:
+            return ActionFailure(.permanent, e.reason)
+        default: return ActionFailure(.retryable, e.reason)
+        }
+    }
+    if let e = error as? TrustError { return ActionFailure(.permanent, e.reason) }
+    if let e = error as? YAMLError { return ActionFailure(.permanent, "\(e)") }
+    if error is CancellationError { return ActionFailure(.retryable, "cancelled") }
+    return ActionFailure(.retryable, "\(error)")
+}
+
+/// `oci/copy@v1`: copies an image, index or artifact with its referrers (the graph copy of `warden copy`).
+public struct CopyAction: WorkflowAction {
+    let registries: Registries
+    public init(registries: Registries) { self.registries = registries }
+    public let manifest = ActionManifest(
+        name: "oci/copy", version: "1.0.0",
+        description: "Copies an artifact with its signatures, attestations and SBOMs between registries and layouts (tag last).",
+        inputSchema: schema(["source", "destination"], [("source", "string"), ("destination", "string"), ("referrers", "boolean")]),
+        outputSchema: schema(
+            ["digest", "reference"],
+            [("digest", "string"), ("reference", "string"), ("manifests", "integer"), ("blobs", "integer"), ("bytes", "integer")]))
+
+    public func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
+        do {
+            let (src, srcStore, srcRef) = try open(try inputs.string("source"), registries, create: false)
+            let (dst, dstStore, _) = try open(try inputs.string("destination"), registries, create: true)
+            _ = src
+            var referrers = true
+            if case .bool(false)? = inputs["referrers"] { referrers = false }
+            let options = CopyOptions(referrers: referrers)
+            let tag = dst.digest == nil ? dst.tag ?? (srcRef.hasPrefix("sha256:") ? nil : srcRef) : nil
+            context.log("copy \(try inputs.string("source")) → \(try inputs.string("destination"))")
+            let report = try await GraphCopier(from: srcStore, to: dstStore, options: options, logger: Logger(label: "warden.workflow"))
+                .copy(reference: srcRef, destinationTag: tag)
+            return ActionResult(
+                outputs: .object([
+                    ("digest", .string(report.root.digest.description)), ("reference", .string(digestReference(dst, report.root.digest))),
+                    ("manifests", .int(Int64(report.manifestsCopied))), ("blobs", .int(Int64(report.blobsCopied))),
+                    ("bytes", .int(report.bytesCopied)),
+                ]))
+        } catch { throw classify(error) }
+    }
+}
+
+/// The trust policy an action input names: `policy` (trust policy file) or `key` (public key file).
+func trustPolicy(_ inputs: Value, _ context: ActionContext) throws -> TrustPolicy {
+    if case .string(let p)? = inputs["policy"] { return try TrustPolicy.load(path: context.resolve(p)) }
+    if case .string(let k)? = inputs["key"] {
+        let path = context.resolve(k)
+        guard let text = FileManager.default.contents(atPath: path) else { throw ActionFailure(.permanent, "key \(path): cannot read the file") }
+        let key = try loadVerificationKey(String(decoding: text, as: UTF8.self), source: path)
+        return ImageVerification.adHocPolicy([Authority(name: "key \(k)", kind: .key(key), rekorKeys: [])])
+    }
+    throw ActionFailure(.permanent, "give policy (a trust policy file) or key (a public key file)")
+}
+
+/// `trust/verify@v1`: verifies an image's signatures (and required attestations) against a trust policy or key.
+/// A refusal is a permanent failure naming the reasons.
+public struct VerifyAction: WorkflowAction {
+    let registries: Registries
+    public init(registries: Registries) { self.registries = registries }
+    public let manifest = ActionManifest(
+        name: "trust/verify", version: "1.0.0", description: "Verifies signatures and attestations against a trust policy or a key.",
+        inputSchema: schema(["image"], [("image", "string"), ("policy", "string"), ("key", "string")]),
+        outputSchema: schema(
+            ["digest", "digestReference", "outcome"],
+            [("digest", "string"), ("digestReference", "string"), ("outcome", "string"), ("policy", "string"), ("signatures", "array")]))
+
+    public func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
+        do {
+            let policy = try trustPolicy(inputs, context)
+            let (location, store, ref) = try open(try inputs.string("image"), registries, create: false)
+            let subject = try await store.resolve(ref)
+            let d = try await ImageVerification.verify(subject, in: store, repository: repositoryName(location), policy: policy)
+            for s in d.signatures { context.log("\(s.verified ? "verified" : "not verified") \(s.layout) \(s.location) \(s.reason ?? "")") }
+            guard d.outcome == .allowed else {
+                throw ActionFailure(
+                    .permanent, "\(repositoryName(location))@\(subject.digest): \(d.outcome.rawValue): \(d.reasons.joined(separator: "; "))")
+            }
+            let signatures: [Value] = d.signatures.filter(\.verified).map {
+                .object([
+                    ("verified", .bool(true)), ("authority", $0.authority.map(Value.string) ?? .null),
+                    ("identity", $0.identity.map(Value.string) ?? .null),
+                    ("layout", .string($0.layout)), ("location", .string($0.location)),
+                ])
+            }
+            return ActionResult(
+                outputs: .object([
+                    ("digest", .string(subject.digest.description)), ("digestReference", .string(digestReference(location, subject.digest))),
+                    ("outcome", .string(d.outcome.rawValue)), ("policy", d.policy.map(Value.string) ?? .null), ("signatures", .list(signatures)),
+                ]))
+        } catch { throw classify(error) }
+    }
+}
+
+/// `policy/eval@v1`: evaluates a policy document over facts — given (`facts`), gathered from the registry
+/// (`image`, checked with `trustPolicy` or `key`), or both merged. The decision is an output, not a failure:
+/// later steps branch on it.
+public struct PolicyEvalAction: WorkflowAction {
+    let registries: Registries
+    public init(registries: Registries) { self.registries = registries }
+    public let manifest = ActionManifest(
+        name: "policy/eval", version: "1.0.0", description: "Evaluates a policy document (CEL rules) over an artifact's facts: allow, warn or deny.",
+        inputSchema: schema(
+            ["policy"], [("policy", "string"), ("facts", "object"), ("image", "string"), ("trustPolicy", "string"), ("key", "string")]),
+        outputSchema: schema(
+            ["decision"], [("decision", "string"), ("policy", "string"), ("messages", "array"), ("rules", "array")]))
+
+    public func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
+        do {
+            let document = try PolicyDocument.load(path: context.resolve(try inputs.string("policy")))
+            var facts: Value = inputs["facts"] ?? .map([])
+            if case .string(let image)? = inputs["image"] {
+                var trustInputs: [(String, Value)] = []
+                if let p = inputs["trustPolicy"] { trustInputs.append(("policy", p)) }
+                if let k = inputs["key"] { trustInputs.append(("key", k)) }
+                let trust = trustInputs.isEmpty ? nil : try trustPolicy(.object(trustInputs), context)
+                let (location, store, ref) = try open(image, registries, create: false)
+                let subject = try await store.resolve(ref)
+                let gathered = try await Facts.gather(
+                    reference: image, repository: repositoryName(location), subject: subject, in: store, trust: trust)
+                facts = Facts.merge(gathered.facts, facts)
+            }
+            let result = document.evaluate(facts)
+            var messages: [Value] = []
+            var rules: [Value] = []
+            for r in result.rules {
+                if let m = r.message, r.outcome == .fired { messages.append(.string(m)) }
+                rules.append(
+                    .object([
+                        ("name", .string(r.name)), ("effect", .string(r.effect.rawValue)), ("outcome", .string(r.outcome.rawValue)),
+                        ("message", r.message.map(Value.string) ?? .null), ("error", r.error.map(Value.string) ?? .null),
+                    ]))
+                context.log("rule \(r.name): \(r.outcome.rawValue)\(r.message.map { " — \($0)" } ?? "")\(r.error.map { " — \($0)" } ?? "")")
+            }
+            return ActionResult(
+                outputs: .object([
+                    ("decision", .string(result.decision.rawValue)), ("policy", .string(result.policy)), ("messages", .list(messages)),
+                    ("rules", .list(rules)),
+                ]))
+        } catch { throw classify(error) }
+    }
+}
+
+/// A private key named by an action input; an encrypted key's password comes from the credential slot
+/// `passwordSlot` (default `cosign_password`).
+func signingKey(_ inputs: Value, _ context: ActionContext) throws -> P256.Signing.PrivateKey {
+    let path = context.resolve(try inputs.string("key"))
+    guard let text = FileManager.default.contents(atPath: path) else { throw ActionFailure(.permanent, "key \(path): cannot read the file") }
+    let slot = inputs["passwordSlot"]?.stringValue ?? "cosign_password"
+    return try loadSigningKey(String(decoding: text, as: UTF8.self), source: path) {
+        guard let p = context.credentials[slot] else {
+            throw ActionFailure(
+                .permanent, "the key is encrypted: list \"\(slot)\" in with.credentials and set WARDEN_CREDENTIAL_\(slot.uppercased())")
+        }
+        return Data(p.utf8)
+    }
+}
+
+/// `trust/sign@v1`: signs an image (cosign `.sig` layout or a sigstore bundle referrer).
+public struct SignAction: WorkflowAction {
+    let registries: Registries
+    public init(registries: Registries) { self.registries = registries }
+    public let manifest = ActionManifest(
+        name: "trust/sign", version: "1.0.0", description: "Signs an image with a key (legacy .sig or sigstore bundle).",
+        inputSchema: schema(["image", "key"], [("image", "string"), ("key", "string"), ("format", "string"), ("passwordSlot", "string")]),
+        outputSchema: schema(["digest", "signature"], [("digest", "string"), ("signature", "string")]))
+
+    public func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
+        do {
+            let key = try signingKey(inputs, context)
+            let (location, store, ref) = try open(try inputs.string("image"), registries, create: false)
+            let subject = try await store.resolve(ref)
+            let written: Descriptor
+            switch inputs["format"]?.stringValue ?? "legacy" {
+            case "legacy": written = try await SimpleSigning.sign(subject, in: store, dockerReference: repositoryName(location), key: key)
+            case "bundle": written = try await Signer.signBundle(subject, in: store, name: repositoryName(location), key: key)
+            case let f: throw ActionFailure(.permanent, "format must be legacy or bundle, not \(f)")
+            }
+            return ActionResult(
+                outputs: .object([("digest", .string(subject.digest.description)), ("signature", .string(written.digest.description))]))
+        } catch { throw classify(error) }
+    }
+}
+
+/// `trust/attest@v1`: attests an image with an in-toto statement (`predicateType`, `predicate` JSON).
+public struct AttestAction: WorkflowAction {
+    let registries: Registries
+    public init(registries: Registries) { self.registries = registries }
+    public let manifest = ActionManifest(
+        name: "trust/attest", version: "1.0.0", description: "Signs an in-toto attestation about an image (.att or bundle referrer).",
+        inputSchema: schema(
+            ["image", "key", "predicateType", "predicate"],
+            [
+                ("image", "string"), ("key", "string"), ("predicateType", "string"), ("predicate", "any"), ("format", "string"),
+                ("passwordSlot", "string"),
+            ]),
+        outputSchema: schema(["digest", "attestation"], [("digest", "string"), ("attestation", "string"), ("predicateType", "string")]))
+
+    public func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
+        do {
+            let key = try signingKey(inputs, context)
+            let predicateType = try PredicateTypes.resolve(try inputs.string("predicateType"))
+            let format: SignatureFormat = inputs["format"]?.stringValue == "legacy" ? .legacy : .bundle
+            let (location, store, ref) = try open(try inputs.string("image"), registries, create: false)
+            let subject = try await store.resolve(ref)
+            let m = try await Signer.attest(
+                subject, in: store, name: repositoryName(location), predicateType: predicateType,
+                predicate: Data((inputs["predicate"] ?? .map([])).jsonText().utf8), key: key, format: format)
+            return ActionResult(
+                outputs: .object([
+                    ("digest", .string(subject.digest.description)), ("attestation", .string(m.digest.description)),
+                    ("predicateType", .string(predicateType)),
+                ]))
+        } catch { throw classify(error) }
+    }
+}
+
+/// `sbom/generate@v1`: the packages of an image (the cataloguers of `warden sbom`); outputs the `sbom` fact of the
+/// policy input schema and the CycloneDX document as the artifact `sbom.cdx.json`.
+public struct SBOMAction: WorkflowAction {
+    let registries: Registries
+    public init(registries: Registries) { self.registries = registries }
+    public let manifest = ActionManifest(
+        name: "sbom/generate", version: "1.0.0", description: "Catalogues an image's packages: the sbom fact and a CycloneDX artifact.",
+        inputSchema: schema(["image"], [("image", "string"), ("platform", "string")]),
+        outputSchema: schema(["digest", "packages", "sbom"], [("digest", "string"), ("packages", "integer"), ("sbom", "object")]))
+
+    public func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
+        do {
+            let (location, store, ref) = try open(try inputs.string("image"), registries, create: false)
+            _ = location
+            let subject = try await store.resolve(ref)
+            let platform = try inputs["platform"]?.stringValue.map { try Platform(parsing: $0) }
+            let resolved = try await ImageSource.filesystem(of: subject, in: store, platform: platform, capture: Catalogers.capture)
+            let (distro, packages) = Catalogers.catalog(resolved.filesystem)
+            let inventory = Inventory(
+                subject: .init(
+                    name: try inputs.string("image"), digest: resolved.subjectDigest, manifestDigest: resolved.manifestDigest,
+                    platform: resolved.platform?.description), distro: distro, layers: resolved.filesystem.layers, packages: packages)
+            let file = context.workDirectory + "/sbom.cdx.json"
+            try SBOMFormat.cyclonedxJSON.render(inventory).write(to: URL(fileURLWithPath: file))
+            let components: [Value] = packages.map {
+                .object([
+                    ("type", .string($0.type)), ("name", .string($0.name)), ("version", .string($0.version)), ("purl", .string($0.purl)),
+                    ("licenses", .list($0.licenses.map(Value.string))), ("layer", $0.layer.map(Value.string) ?? .null),
+                ])
+            }
+            return ActionResult(
+                outputs: .object([
+                    ("digest", .string(subject.digest.description)), ("packages", .int(Int64(packages.count))),
+                    ("sbom", .object([("format", .string("cyclonedx-json")), ("components", .list(components))])),
+                ]), artifacts: [OutputArtifact(name: "sbom.cdx.json", path: file)])
+        } catch let e as InventoryError {
+            throw ActionFailure(e.code == .notFound ? .permanent : .permanent, e.reason)
+        } catch { throw classify(error) }
+    }
+}

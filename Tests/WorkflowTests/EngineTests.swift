@@ -1,0 +1,394 @@
+import CEL
+import Foundation
+import Storage
+import Synchronization
+import Testing
+import Workflow
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+func temporaryDirectory() -> String {
+    let path = NSTemporaryDirectory() + "warden-workflow-" + UUID().uuidString
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// A Swift action for logic tests: fails (retryable) its first `failures` calls, counts its calls.
+final class CountingAction: WorkflowAction {
+    let calls = Mutex<[String]>([])
+    let failures: Int
+    let manifest = ActionManifest(name: "test/count", version: "1.0.0", description: "counts")
+    init(failures: Int = 0) { self.failures = failures }
+    func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
+        let n = calls.withLock {
+            $0.append(context.key)
+            return $0.count
+        }
+        if n <= failures { throw ActionFailure(.retryable, "call \(n) fails") }
+        return ActionResult(outputs: .map([(.string("calls"), .int(Int64(n))), (.string("echo"), inputs)]))
+    }
+}
+
+/// A workflow engine over a store, in a fresh state directory.
+struct Harness {
+    let directory = temporaryDirectory()
+    let engine: WorkflowEngine
+
+    init(store: (any WorkflowStore)? = nil, extra: [any WorkflowAction] = [], credentials: [String: String] = [:]) throws {
+        var catalog = ActionCatalog([NoopAction(), ProcessAction(), HTTPAction(), NotifyAction()])
+        for a in extra { catalog.add(a) }
+        let s = try store ?? SQLiteWorkflowStore(path: directory + "/workflows.sqlite")
+        var config = EngineConfiguration(stateDirectory: directory, credentials: credentials)
+        config.pollInterval = .milliseconds(50)
+        engine = WorkflowEngine(store: s, catalog: catalog, configuration: config)
+    }
+
+    /// Writes the workflow, starts and drives a run; returns the record and its state.
+    func run(_ yaml: String, inputs: [String: Value] = [:], key: String? = nil) async throws -> (RunRecord, RunState) {
+        let run = try await start(yaml, inputs: inputs, key: key)
+        let done = try await engine.drive(run.id)
+        return (done, try await engine.state(of: done).1)
+    }
+
+    func start(_ yaml: String, inputs: [String: Value] = [:], key: String? = nil) async throws -> RunRecord {
+        let file = directory + "/workflow-\(UUID().uuidString.prefix(8)).yaml"
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        return try await engine.start(file: file, text: yaml, inputs: inputs, idempotencyKey: key).run
+    }
+
+    func journal(_ run: String) async throws -> [JournalEntry] { try await engine.store.journal(run: run) }
+
+    /// A shell script in the state directory, executable.
+    func script(_ name: String, _ body: String) throws -> String {
+        let path = directory + "/" + name
+        try ("#!/bin/sh\n" + body).write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        return path
+    }
+}
+
+let head = "apiVersion: warden.dev/v1\nkind: Workflow\nname: t\n"
+
+@Suite struct EngineTests {
+    @Test func stepsRunInDependencyOrderAndOutputsFlow() async throws {
+        let h = try Harness()
+        let (run, state) = try await h.run(
+            head + """
+                inputs:
+                  who: {type: string}
+                steps:
+                  - id: a
+                    uses: noop@v1
+                    with: {greeting: "hello ${{ inputs.who }}"}
+                  - id: b
+                    uses: noop@v1
+                    with: {twice: '${{ steps.a.outputs.greeting + "!" }}'}
+                  - id: c
+                    uses: noop@v1
+                    needs: [a]
+                    with: {n: 1}
+                outputs:
+                  final: ${{ steps.b.outputs.twice }}
+                """, inputs: ["who": .string("world")])
+        #expect(run.status == "succeeded")
+        #expect(run.outputs == #"{"final":"hello world!"}"#)
+        #expect(state.steps["c"]?.status == .succeeded)
+        let types = try await h.journal(run.id).map(\.type)
+        #expect(types.first == "run.created" && types.last == "run.finished")
+        // b's attempt starts only after a's finished entry.
+        let j = try await h.journal(run.id)
+        let aDone = j.firstIndex { $0.type == "step.finished" && $0.step == "a" }!
+        let bStart = j.firstIndex { $0.type == "attempt.started" && $0.step == "b" }!
+        #expect(aDone < bStart)
+    }
+
+    @Test func aFalseGuardSkipsAndDependentsSeeTheSkip() async throws {
+        let h = try Harness()
+        let (run, state) = try await h.run(
+            head + """
+                steps:
+                  - id: maybe
+                    if: ${{ 1 > 2 }}
+                    uses: noop@v1
+                  - id: next
+                    uses: noop@v1
+                    needs: [maybe]
+                    with: {saw: '${{ steps.maybe.status }}'}
+                """)
+        #expect(run.status == "succeeded")
+        #expect(state.steps["maybe"]?.status == .skipped)
+        #expect(state.steps["next"]?.outputs.jsonText() == #"{"saw":"skipped"}"#)
+    }
+
+    @Test func retryableFailuresRetryWithBackoffUntilTheyPass() async throws {
+        let h = try Harness()
+        let counter = h.directory + "/count"
+        // Fails (exit 1) on its first two attempts, then succeeds: a real child process each time.
+        let script = try h.script(
+            "flaky.sh",
+            "n=$(cat \(counter) 2>/dev/null || echo 0); n=$((n+1)); echo $n > \(counter)\n[ $n -ge 3 ] || exit 1\necho \"{\\\"n\\\": $n}\"\n")
+        let (run, state) = try await h.run(
+            head + """
+                steps:
+                  - id: flaky
+                    uses: process@v1
+                    with: {command: ["\(script)"]}
+                    retry: {maxAttempts: 4, backoff: exponential, initialDelay: 20ms, multiplier: 2, jitter: 0}
+                """)
+        #expect(run.status == "succeeded")
+        #expect(state.steps["flaky"]?.units[0].attempt == 3)
+        #expect(state.steps["flaky"]?.outputs.jsonText() == #"{"n":3}"#)
+        let retries = try await h.journal(run.id).filter { $0.type == "attempt.finished" }.compactMap { try? Value.parseJSON($0.data) }
+        #expect(retries.compactMap { $0["status"].flatMap { if case .string(let s) = $0 { s } else { nil } } } == ["retry", "retry", "succeeded"])
+        // The exponential delays were kept: 20 ms then 40 ms between attempts.
+        let starts = try await h.journal(run.id).filter { $0.type == "attempt.started" }.map(\.at)
+        #expect(starts[2].timeIntervalSince(starts[1]) >= 0.039 && starts[1].timeIntervalSince(starts[0]) >= 0.019)
+    }
+
+    @Test func exitCodeTwoIsPermanentAndIsNotRetried() async throws {
+        let h = try Harness()
+        let (run, state) = try await h.run(
+            head + """
+                steps:
+                  - id: bad
+                    uses: process@v1
+                    with: {command: "echo refusing >&2; exit 2"}
+                    retry: {maxAttempts: 5, initialDelay: 10ms}
+                  - id: never
+                    uses: noop@v1
+                    needs: [bad]
+                """)
+        #expect(run.status == "failed")
+        #expect(state.steps["bad"]?.units[0].attempt == 1)
+        #expect(state.steps["bad"]?.error?.contains("exited with code 2: refusing") == true)
+        #expect(state.steps["never"]?.status == .pending)
+        #expect(run.error?.hasPrefix("bad: ") == true)
+    }
+
+    @Test func aTimeoutKillsTheProcessGroup() async throws {
+        let h = try Harness()
+        let pidFile = h.directory + "/pid"
+        let started = ContinuousClock.now
+        let (run, state) = try await h.run(
+            head + """
+                steps:
+                  - id: slow
+                    uses: process@v1
+                    with: {command: "sleep 30 & echo $! > \(pidFile); wait"}
+                    timeout: 300ms
+                """)
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(run.status == "failed")
+        #expect(state.steps["slow"]?.units[0].errorClass == "timeout")
+        // The background sleep (same process group) was killed too.
+        let pid = Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
+        try await waitFor { processGone(pid) }
+    }
+
+    @Test func foreachGathersResultsInOrderAndReportsPartialFailure() async throws {
+        let h = try Harness()
+        let yaml =
+            head + """
+                steps:
+                  - id: each
+                    uses: process@v1
+                    foreach: ${{ [1, 2, 3, 4] }}
+                    concurrency: 2
+                    continueOnError: CONTINUE
+                    with:
+                      command: 'n=$(cat); [ $n -ne 3 ] || exit 2; echo "{\\"sq\\": $((n*n))}"'
+                      input: ${{ item }}
+                  - id: after
+                    uses: noop@v1
+                    needs: [each]
+                    with: {results: '${{ steps.each.outputs }}', status: '${{ steps.each.status }}'}
+                """
+        let (failed, state) = try await h.run(yaml.replacingOccurrences(of: "CONTINUE", with: "false"))
+        #expect(failed.status == "failed")
+        #expect(state.steps["each"]?.error?.hasPrefix("1 of 4 items failed; item 2:") == true)
+        #expect(state.steps["each"]?.units.map(\.status) == [.succeeded, .succeeded, .failed, .succeeded])
+        let (run, state2) = try await h.run(yaml.replacingOccurrences(of: "CONTINUE", with: "true"))
+        #expect(run.status == "succeeded")
+        #expect(state2.steps["after"]?.outputs.jsonText() == #"{"results":[{"sq":1},{"sq":4},null,{"sq":16}],"status":"failed"}"#)
+        // At most two items ran at once: every item's attempt started after at most one other unfinished one.
+        var open = 0
+        var most = 0
+        for e in try await h.journal(run.id) where e.step == "each" {
+            if e.type == "attempt.started" { open += 1 }
+            if e.type == "attempt.finished" { open -= 1 }
+            most = max(most, open)
+        }
+        #expect(most == 2)
+    }
+
+    @Test func untilRepeatsTheStepUntilItsConditionHolds() async throws {
+        let h = try Harness()
+        let counter = h.directory + "/until"
+        let script = try h.script("inc.sh", "n=$(cat \(counter) 2>/dev/null || echo 0); n=$((n+1)); echo $n > \(counter); echo \"{\\\"n\\\": $n}\"\n")
+        let (run, state) = try await h.run(
+            head + """
+                steps:
+                  - id: poll
+                    uses: process@v1
+                    with: {command: ["\(script)"]}
+                    until: outputs.n >= 3
+                    maxIterations: 5
+                  - id: capped
+                    uses: process@v1
+                    needs: [poll]
+                    with: {command: ["\(script)"]}
+                    until: outputs.n >= 100
+                    maxIterations: 2
+                """)
+        #expect(state.steps["poll"]?.status == .succeeded && state.steps["poll"]?.outputs.jsonText() == #"{"n":3}"#)
+        #expect(state.steps["capped"]?.status == .failed)
+        #expect(state.steps["capped"]?.error == "until: `outputs.n >= 100` still false after 2 iterations")
+        #expect(run.status == "failed")
+    }
+
+    @Test func anApprovalWaitsForTheRequiredApprovers() async throws {
+        let h = try Harness()
+        let run = try await h.start(
+            head + """
+                steps:
+                  - id: gate
+                    approval: {approvers: [alice, bob, carol], required: 2, timeout: 1h}
+                  - id: ship
+                    uses: noop@v1
+                    needs: [gate]
+                    with: {by: '${{ steps.gate.outputs.decisions.map(d, d.by) }}'}
+                """)
+        let driver = Task { try await h.engine.drive(run.id) }
+        try await waitFor { try await h.engine.state(of: run).1.steps["gate"]?.status == .waiting }
+        await #expect(throws: WorkflowError.self) { try await h.engine.decide(run.id, step: "gate", approve: true, by: "mallory", comment: nil) }
+        try await h.engine.decide(run.id, step: "gate", approve: true, by: "alice", comment: "looks good")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await h.engine.state(of: run).1.steps["gate"]?.status == .waiting)
+        try await h.engine.decide(run.id, step: "gate", approve: true, by: "bob", comment: nil)
+        let done = try await driver.value
+        #expect(done.status == "succeeded")
+        let state = try await h.engine.state(of: done).1
+        #expect(state.steps["ship"]?.outputs.jsonText() == #"{"by":["alice","bob"]}"#)
+        #expect(state.steps["gate"]?.decisions.first?.comment == "looks good")
+    }
+
+    @Test func aRejectionFailsTheStepAndTimeoutsDecideAsDeclared() async throws {
+        let h = try Harness()
+        let run = try await h.start(head + "steps:\n  - id: gate\n    approval: {approvers: [alice]}\n")
+        let driver = Task { try await h.engine.drive(run.id) }
+        try await waitFor { try await h.engine.state(of: run).1.steps["gate"]?.status == .waiting }
+        try await h.engine.decide(run.id, step: "gate", approve: false, by: "alice", comment: "CVE open")
+        let rejected = try await driver.value
+        #expect(rejected.status == "failed" && rejected.error == "gate: rejected by alice: CVE open")
+
+        for (onTimeout, status, decision) in [("approve", "succeeded", "approved"), ("reject", "failed", "rejected"), ("fail", "failed", nil)] {
+            let (r, s) = try await h.run(head + "steps:\n  - id: gate\n    approval: {timeout: 200ms, onTimeout: \(onTimeout)}\n")
+            #expect(r.status == status, "onTimeout \(onTimeout)")
+            if let decision { #expect(s.steps["gate"]?.outputs["decision"]?.jsonText() == "\"\(decision)\"") }
+            if onTimeout == "fail" { #expect(s.steps["gate"]?.error == "the approval timed out") }
+        }
+    }
+
+    @Test func cancellationStopsTheRunningProcess() async throws {
+        let h = try Harness()
+        let pidFile = h.directory + "/pid"
+        let run = try await h.start(
+            head
+                + "steps:\n  - id: long\n    uses: process@v1\n    with: {command: 'echo $$ > \(pidFile); exec sleep 60'}\n  - id: later\n    uses: noop@v1\n    needs: [long]\n"
+        )
+        let driver = Task { try await h.engine.drive(run.id) }
+        try await waitFor { FileManager.default.fileExists(atPath: pidFile) }
+        try await h.engine.cancel(run.id, by: "ops")
+        let done = try await driver.value
+        #expect(done.status == "cancelled" && done.error == "cancelled by ops")
+        let state = try await h.engine.state(of: done).1
+        #expect(state.steps["long"]?.status == .cancelled && state.steps["later"]?.status == .pending)
+        let pid = Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
+        try await waitFor { processGone(pid) }
+    }
+
+    @Test func aDurableTimerFiresAndResumesAfterARestart() async throws {
+        let h = try Harness()
+        let run = try await h.start(head + "steps:\n  - id: pause\n    wait: 400ms\n  - id: then\n    uses: noop@v1\n    needs: [pause]\n")
+        // A first driver stops (as if the process died) while the timer waits.
+        let first = Task { try await h.engine.drive(run.id) }
+        try await waitFor { try await h.engine.state(of: run).1.steps["pause"]?.status == .waiting }
+        first.cancel()
+        _ = try? await first.value
+        let done = try await h.engine.drive(run.id)
+        #expect(done.status == "succeeded")
+        let j = try await h.journal(run.id)
+        let started = j.first { $0.type == "timer.started" }!.at
+        let fired = j.first { $0.type == "timer.fired" }!.at
+        #expect(fired.timeIntervalSince(started) >= 0.39)
+        #expect(j.filter { $0.type == "timer.started" }.count == 1)
+    }
+
+    @Test func recoveryNeverRerunsCompletedStepsAndRetriesInterruptedAttempts() async throws {
+        let counting = CountingAction()
+        let h = try Harness(extra: [counting])
+        let yaml = head + "steps:\n  - id: a\n    uses: test/count@v1\n  - id: b\n    uses: test/count@v1\n    needs: [a]\n"
+        let run = try await h.start(yaml)
+        // The journal of a process that died while b's first attempt was in flight.
+        let entries = [
+            JournalEntry(run: run.id, type: "step.started", step: "a"),
+            JournalEntry(run: run.id, type: "attempt.started", step: "a", item: 0, attempt: 1),
+            JournalEntry(
+                run: run.id, type: "attempt.finished", step: "a", item: 0, attempt: 1, data: #"{"status":"succeeded","outputs":{"from":"before"}}"#),
+            JournalEntry(run: run.id, type: "step.finished", step: "a", data: #"{"status":"succeeded","outputs":{"from":"before"}}"#),
+            JournalEntry(run: run.id, type: "step.started", step: "b"),
+            JournalEntry(run: run.id, type: "attempt.started", step: "b", item: 0, attempt: 1),
+        ]
+        try await h.engine.store.append(run: run.id, entries, update: RunUpdate(status: "running"))
+        let done = try await h.engine.drive(run.id)
+        #expect(done.status == "succeeded")
+        // a was not run again; b ran once, as attempt 2.
+        #expect(counting.calls.withLock { $0 } == ["\(run.id)/b/2"])
+        let state = try await h.engine.state(of: done).1
+        #expect(state.steps["a"]?.outputs.jsonText() == #"{"from":"before"}"#)
+        #expect(try await h.journal(run.id).contains { $0.type == "attempt.interrupted" && $0.step == "b" && $0.attempt == 1 })
+    }
+
+    @Test func theSameIdempotencyKeyIsOneRun() async throws {
+        let h = try Harness()
+        let yaml = head + "steps:\n  - id: a\n    uses: noop@v1\n"
+        let first = try await h.start(yaml, key: "push:sha256:abc")
+        let second = try await h.start(yaml, key: "push:sha256:abc")
+        let other = try await h.start(yaml, key: "push:sha256:def")
+        #expect(first.id == second.id && first.id != other.id)
+        #expect(try await h.engine.store.runs(statuses: nil, limit: 10).count == 2)
+    }
+
+    @Test func theMemoryTwinDrivesTheSameWay() async throws {
+        let h = try Harness(store: MemoryWorkflowStore())
+        let (run, _) = try await h.run(head + "steps:\n  - id: a\n    uses: noop@v1\n    with: {x: 1}\noutputs:\n  x: ${{ steps.a.outputs.x }}\n")
+        #expect(run.status == "succeeded" && run.outputs == #"{"x":1}"#)
+    }
+
+    @Test func inputsAreCheckedBeforeTheRunStarts() async throws {
+        let h = try Harness()
+        let yaml = head + "inputs:\n  n: {type: int}\nsteps:\n  - id: a\n    uses: noop@v1\n"
+        await #expect(throws: WorkflowError.self) { try await h.start(yaml) }
+        await #expect(throws: WorkflowError.self) { try await h.start(yaml, inputs: ["n": .string("x")]) }
+        await #expect(throws: WorkflowError.self) { try await h.start(yaml, inputs: ["n": .int(1), "m": .int(2)]) }
+        #expect(try await h.engine.store.runs(statuses: nil, limit: 10).isEmpty)
+    }
+}
+
+/// The process no longer runs: gone, or a zombie its (re)parent has not reaped yet.
+func processGone(_ pid: Int32) -> Bool {
+    if kill(pid, 0) != 0 { return true }
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return true }
+    return stat[stat.index(close, offsetBy: 2)] == "Z"
+}
+
+/// Polls `condition` every 20 ms for up to 10 s.
+func waitFor(_ condition: () async throws -> Bool) async throws {
+    for _ in 0..<500 {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    Issue.record("condition not met within 10 s")
+}
