@@ -130,7 +130,7 @@ public protocol WorkflowStore: Sendable {
     func runs(statuses: [String]?, limit: Int) async throws -> [RunRecord]
     /// Makes `owner` the driver of `run` if nobody drives it or its driver is gone (`isGone(owner)`); true when it
     /// now is.
-    func claim(run: String, owner: String, isGone: @Sendable (String) -> Bool) async throws -> Bool
+    func claim(run: String, owner: String, isGone: @escaping @Sendable (String) -> Bool) async throws -> Bool
     func release(run: String, owner: String) async throws
     func signal(_ signal: RunSignal) async throws
     func pendingSignals(run: String) async throws -> [RunSignal]
@@ -209,11 +209,13 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     public func create(_ run: RunRecord, entries: [JournalEntry]) async throws -> (run: RunRecord, created: Bool) {
         try await wrap {
             try await committer.submit { db in
-                if let key = run.idempotencyKey, let existing = try RunRecord.filter(Column("idempotencyKey") == key).fetchOne(db) {
+                if let key = run.idempotencyKey,
+                    let existing = try RunRecord.fetchOne(try db.cachedStatement(sql: "SELECT * FROM run WHERE idempotencyKey = ?"), arguments: [key])
+                {
                     return (existing, false)
                 }
                 try run.insert(db)
-                for var e in entries { try e.insert(db) }
+                try Self.insert(entries, db)
                 return (run, true)
             }
         }
@@ -222,11 +224,11 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     public func append(run: String, _ entries: [JournalEntry], update: RunUpdate?, consumed: [Int64]) async throws {
         try await wrap {
             try await committer.submit { db in
-                for var e in entries { try e.insert(db) }
+                try Self.insert(entries, db)
                 if let update {
-                    try db.execute(
-                        sql: "UPDATE run SET status = ?, outputs = coalesce(?, outputs), error = coalesce(?, error), updatedAt = ? WHERE id = ?",
-                        arguments: [update.status, update.outputs, update.error, Date(), run])
+                    try db.cachedStatement(
+                        sql: "UPDATE run SET status = ?, outputs = coalesce(?, outputs), error = coalesce(?, error), updatedAt = ? WHERE id = ?"
+                    ).execute(arguments: [update.status, update.outputs, update.error, Date(), run])
                 }
                 if !consumed.isEmpty {
                     try db.execute(
@@ -237,12 +239,25 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         }
     }
 
+    /// Journal entries through one prepared statement (the hot path of every transition).
+    static func insert(_ entries: [JournalEntry], _ db: Database) throws {
+        guard !entries.isEmpty else { return }
+        let statement = try db.cachedStatement(sql: "INSERT INTO journal (run, type, step, item, attempt, data, at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        for e in entries { try statement.execute(arguments: [e.run, e.type, e.step, e.item, e.attempt, e.data, e.at]) }
+    }
+
     public func journal(run: String) async throws -> [JournalEntry] {
-        try await wrap { try await db.read { try JournalEntry.filter(Column("run") == run).order(Column("seq")).fetchAll($0) } }
+        try await wrap {
+            try await db.read {
+                try JournalEntry.fetchAll(try $0.cachedStatement(sql: "SELECT * FROM journal WHERE run = ? ORDER BY seq"), arguments: [run])
+            }
+        }
     }
 
     public func run(id: String) async throws -> RunRecord? {
-        try await wrap { try await db.read { try RunRecord.fetchOne($0, key: id) } }
+        try await wrap {
+            try await db.read { try RunRecord.fetchOne(try $0.cachedStatement(sql: "SELECT * FROM run WHERE id = ?"), arguments: [id]) }
+        }
     }
 
     public func runs(statuses: [String]?, limit: Int) async throws -> [RunRecord] {
@@ -255,12 +270,14 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         }
     }
 
-    public func claim(run: String, owner: String, isGone: @Sendable (String) -> Bool) async throws -> Bool {
+    public func claim(run: String, owner: String, isGone: @escaping @Sendable (String) -> Bool) async throws -> Bool {
         try await wrap {
-            try await db.write { db in
-                guard let record = try RunRecord.fetchOne(db, key: run) else { return false }
-                if let current = record.owner, current != owner, !isGone(current) { return false }
-                try db.execute(sql: "UPDATE run SET owner = ? WHERE id = ?", arguments: [owner, run])
+            try await committer.submit { db in
+                guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT owner FROM run WHERE id = ?"), arguments: [run]) else {
+                    return false
+                }
+                if let current: String = row["owner"], current != owner, !isGone(current) { return false }
+                try db.cachedStatement(sql: "UPDATE run SET owner = ? WHERE id = ?").execute(arguments: [owner, run])
                 return true
             }
         }
@@ -283,7 +300,10 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     public func pendingSignals(run: String) async throws -> [RunSignal] {
         try await wrap {
-            try await db.read { try RunSignal.filter(Column("run") == run && Column("consumed") == false).order(Column("id")).fetchAll($0) }
+            try await db.read {
+                try RunSignal.fetchAll(
+                    try $0.cachedStatement(sql: "SELECT * FROM signal WHERE run = ? AND consumed = 0 ORDER BY id"), arguments: [run])
+            }
         }
     }
 
@@ -409,7 +429,7 @@ public actor MemoryWorkflowStore: WorkflowStore {
             records.values.filter { statuses?.contains($0.status) ?? true }.sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }.prefix(limit))
     }
 
-    public func claim(run: String, owner: String, isGone: @Sendable (String) -> Bool) async throws -> Bool {
+    public func claim(run: String, owner: String, isGone: @escaping @Sendable (String) -> Bool) async throws -> Bool {
         guard var r = records[run] else { return false }
         if let current = r.owner, current != owner, !isGone(current) { return false }
         r.owner = owner

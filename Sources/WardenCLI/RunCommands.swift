@@ -503,3 +503,88 @@ extension String {
         return String(decoding: d, as: UTF8.self)
     }
 }
+
+/// Engine throughput: `runs` runs of a 3-step workflow started and driven in one process on the SQLite store
+/// (journal with synchronous = FULL), `parallel` runs in flight at once.
+struct BenchWorkflowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-workflow", abstract: "Benchmark the workflow engine.", shouldDisplay: false)
+    @Option(name: .long, help: "noop or process.") var runtime = "noop"
+    @Option(name: .long) var runs = 1000
+    @Option(name: .long) var parallel = 100
+    @Option(name: .long) var state: String
+
+    struct Output: Encodable {
+        var runtime: String
+        var runs: Int
+        var succeeded: Int
+        var seconds: Double
+        var runsPerSecond: Double
+        var journalEntries: Int
+        var transitionsPerSecond: Double
+        var stepLatencyP50Milliseconds: Double
+        var stepLatencyP95Milliseconds: Double
+        var stepLatencyP99Milliseconds: Double
+    }
+
+    func run() async throws {
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let store = try SQLiteWorkflowStore(path: state + "/workflows.sqlite")
+        let engine = WorkflowEngine(
+            store: store, catalog: ActionCatalog([NoopAction(), ProcessAction()]),
+            configuration: EngineConfiguration(stateDirectory: state, globalConcurrency: 64))
+        let step =
+            runtime == "process"
+            ? "uses: process@v1\n    with: {command: [\"/bin/true\"]}" : "uses: noop@v1\n    with: {n: '${{ inputs.n }}'}"
+        let yaml = """
+            apiVersion: warden.dev/v1
+            kind: Workflow
+            name: bench
+            inputs:
+              n: {type: int}
+            steps:
+              - id: a
+                \(step)
+              - id: b
+                needs: [a]
+                \(step)
+              - id: c
+                needs: [b]
+                \(step)
+            """
+        let file = state + "/bench.yaml"
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let succeeded = try await withThrowingTaskGroup(of: Bool.self) { group in
+            var next = 0
+            var ok = 0
+            func add() {
+                let n = next
+                next += 1
+                group.addTask {
+                    let run = try await engine.start(file: file, text: yaml, inputs: ["n": .int(Int64(n))]).run
+                    return try await engine.drive(run.id).status == "succeeded"
+                }
+            }
+            while next < min(parallel, runs) { add() }
+            for try await r in group {
+                if r { ok += 1 }
+                if next < runs { add() }
+            }
+            return ok
+        }
+        let seconds = (clock.now - start).seconds
+        let latencies = engine.stats.latencies.sorted()
+        func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] * 1000 }
+        try printJSON(
+            Output(
+                runtime: runtime, runs: runs, succeeded: succeeded, seconds: seconds, runsPerSecond: Double(runs) / seconds,
+                journalEntries: engine.stats.entries, transitionsPerSecond: Double(engine.stats.entries) / seconds,
+                stepLatencyP50Milliseconds: pct(0.5), stepLatencyP95Milliseconds: pct(0.95), stepLatencyP99Milliseconds: pct(0.99)))
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -25,7 +25,7 @@ struct Warden: AsyncParsableCommand {
             VerifyAttestationCommand.self, PolicyCommand.self, ReplicateCommand.self, CELCommand.self, DigestCommand.self,
             CatalogCommand.self, SBOMCommand.self, WorkflowCommand.self, RunCommand.self, RunsCommand.self, ActionsCommand.self,
             DemoCommand.self,
-            TestdataCommand.self, BenchIngestCommand.self, BenchPolicyCommand.self, TestProxyCommand.self,
+            TestdataCommand.self, BenchIngestCommand.self, BenchPolicyCommand.self, BenchWorkflowCommand.self, TestProxyCommand.self,
         ]
     )
 }

@@ -56,12 +56,13 @@ public struct ActionContext: Sendable {
     /// Appends a line to the attempt's log.
     public func log(_ line: String) {
         guard let h = FileHandle(forWritingAtPath: logFile) ?? createLog() else { return }
+        defer { try? h.close() }
         h.seekToEndOfFile()
         h.write(Data((line + "\n").utf8))
-        try? h.close()
     }
 
     func createLog() -> FileHandle? {
+        try? FileManager.default.createDirectory(atPath: (logFile as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: logFile, contents: nil)
         return FileHandle(forWritingAtPath: logFile)
     }
@@ -127,6 +128,8 @@ public struct ActionManifest: Sendable {
     public var settings: Value
     /// The manifest file, for actions read from one.
     public var file: String?
+    /// False for actions that never touch the file system: the engine then creates no work directory for them.
+    public var needsWorkDirectory = true
 
     public init(
         name: String, version: String, runtime: String = "builtin", description: String, inputSchema: Value? = nil, outputSchema: Value? = nil,

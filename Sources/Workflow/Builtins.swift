@@ -3,10 +3,15 @@ import Foundation
 
 /// `noop@v1`: returns its inputs as its outputs. For wiring workflows and measuring the engine.
 public struct NoopAction: WorkflowAction {
-    public init() {}
-    public let manifest = ActionManifest(
-        name: "noop", version: "1.0.0", description: "Does nothing; its outputs are its inputs.", inputSchema: .object([("type", .string("object"))]),
-        outputSchema: .object([("type", .string("object"))]))
+    public let manifest: ActionManifest
+    public init() {
+        var m = ActionManifest(
+            name: "noop", version: "1.0.0", description: "Does nothing; its outputs are its inputs.",
+            inputSchema: .object([("type", .string("object"))]),
+            outputSchema: .object([("type", .string("object"))]))
+        m.needsWorkDirectory = false
+        manifest = m
+    }
 
     public func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
         ActionResult(outputs: inputs)

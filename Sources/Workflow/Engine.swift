@@ -88,9 +88,19 @@ public final class WorkflowEngine: Sendable {
         self.observer = observer
     }
 
+    /// Parsed definitions by file and text: runs of one workflow share one parse.
+    let definitions = Mutex<[String: WorkflowDefinition]>([:])
+
     /// Parses a definition against this engine's catalogue.
     public func parse(_ text: String, file: String) throws -> WorkflowDefinition {
-        try WorkflowDefinition.parse(text, file: file, actions: catalog.versions)
+        let key = file + "\u{0}" + text
+        if let def = definitions.withLock({ $0[key] }) { return def }
+        let def = try WorkflowDefinition.parse(text, file: file, actions: catalog.versions)
+        definitions.withLock { d in
+            if d.count >= 256 { d.removeAll() }
+            d[key] = def
+        }
+        return def
     }
 
     /// Creates a run (committed with its `run.created` entry) — or returns the run that has the same idempotency
@@ -193,22 +203,30 @@ public final class WorkflowEngine: Sendable {
     public var artifactDirectory: String { configuration.stateDirectory + "/artifacts/sha256" }
 }
 
-/// Caps the attempts in flight.
-actor Limiter {
-    var available: Int
-    var waiters: [CheckedContinuation<Void, Never>] = []
-    init(_ n: Int) { available = n }
+/// Caps the attempts in flight across runs. A driver takes a slot before it journals an attempt as started (so
+/// "started" means running); a driver that found none is woken when one frees.
+final class Limiter: Sendable {
+    let state: Mutex<(available: Int, waiting: [Mailbox])>
+    init(_ n: Int) { state = Mutex((n, [])) }
 
-    func acquire() async {
-        if available > 0 {
-            available -= 1
-            return
+    func tryAcquire(waker: Mailbox) -> Bool {
+        state.withLock { s in
+            if s.available > 0 {
+                s.available -= 1
+                return true
+            }
+            if !s.waiting.contains(where: { $0 === waker }) { s.waiting.append(waker) }
+            return false
         }
-        await withCheckedContinuation { waiters.append($0) }
     }
 
     func release() {
-        if waiters.isEmpty { available += 1 } else { waiters.removeFirst().resume() }
+        let wake = state.withLock { s in
+            s.available += 1
+            defer { s.waiting = [] }
+            return s.waiting
+        }
+        for m in wake { m.post(.tick) }
     }
 }
 

@@ -70,7 +70,11 @@ final class RunDriver {
             } else {
                 plan()
             }
-            try await commit()
+            do { try await commit() } catch {
+                // Nothing was started: the slots taken for these attempts go back.
+                for _ in launches { engine.limiter.release() }
+                throw error
+            }
             for l in launches { launch(l) }
             launches = []
             if state.finished != nil { return }
@@ -254,6 +258,7 @@ final class RunDriver {
                     "attempt.finished", step: step.id, item: i, attempt: attempt,
                     [("status", .string("failed")), ("class", .string("permanent")), ("error", .string(message.description))])
             case .success(let (inputs, artifacts, credentials)):
+                guard engine.limiter.tryAcquire(waker: mailbox) else { return started }
                 record("attempt.started", step: step.id, item: i, attempt: attempt, [("key", .string(key(step.id, i, attempt, st.foreach)))])
                 launches.append(Launch(step: step, item: i, attempt: attempt, inputs: inputs, artifacts: artifacts, credentials: credentials))
                 started += 1
@@ -457,10 +462,9 @@ final class RunDriver {
         let parentFile = record.file
         let recordID = record.id
         let task = Task {
-            await engine.limiter.acquire()
             let completion = await RunDriver.execute(
                 engine, l, key: attemptKey, workDirectory: workDirectory, logFile: logFile, base: base, parentFile: parentFile, recordID: recordID)
-            await engine.limiter.release()
+            engine.limiter.release()
             mailbox.post(.completed(completion))
         }
         tasks["\(l.step.id)/\(l.item)"] = task
@@ -475,8 +479,14 @@ final class RunDriver {
         let result: Result<ActionResult, ActionFailure>
         var artifacts: [(String, String)] = []
         do {
-            try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
-            try FileManager.default.createDirectory(atPath: (logFile as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            var needsDirectory = true
+            if case .action(let name, let major) = step.kind {
+                needsDirectory = engine.catalog.action(name, major: major)?.manifest.needsWorkDirectory ?? true
+            }
+            if needsDirectory {
+                try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(atPath: (logFile as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            }
             var inputArtifacts: [String: String] = [:]
             for (name, digest) in l.artifacts {
                 let hex = digest.hasPrefix("sha256:") ? String(digest.dropFirst(7)) : digest
@@ -510,7 +520,7 @@ final class RunDriver {
             }
             for a in output.artifacts { artifacts.append((a.name, try Self.store(a.path, in: engine.artifactDirectory))) }
             result = .success(output)
-            try? FileManager.default.removeItem(atPath: workDirectory)
+            if needsDirectory { try? FileManager.default.removeItem(atPath: workDirectory) }
         } catch let f as ActionFailure {
             result = .failure(f)
         } catch is CancellationError {

@@ -1,0 +1,107 @@
+import CEL
+import Foundation
+import OCITesting
+import Storage
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite(.serialized) struct WorkflowCrashTests {
+    /// 50 runs of a 10-step workflow; each step is a real process that logs every execution and applies its effect
+    /// once per (run, step) using its attempt key. `warden runs resume --all` is SIGKILLed at random moments and
+    /// restarted until every run finished.
+    @Test func runsSurviveSIGKILLAndEveryEffectHappensOnce() async throws {
+        let dir = tempDir()
+        let state = dir + "/state"
+        let effect = dir + "/effect.sh"
+        try """
+        #!/bin/sh
+        # Every execution, idempotent or not.
+        echo "$WARDEN_ATTEMPT_KEY" >> "$LOGS/executions.log"
+        sleep 0.0$(( $(od -An -N1 -tu1 /dev/urandom) % 3 ))
+        # The effect: once per run and step, whatever the attempt.
+        (
+          flock 9
+          grep -q "^$WARDEN_RUN/$WARDEN_STEP/" "$LOGS/effects.log" 2>/dev/null || echo "$WARDEN_ATTEMPT_KEY" >> "$LOGS/effects.log"
+        ) 9>"$LOGS/lock"
+        echo '{"step": "'"$WARDEN_STEP"'"}'
+        """.write(toFile: effect, atomically: true, encoding: .utf8)
+        chmod(effect, 0o755)
+        var yaml = "apiVersion: warden.dev/v1\nkind: Workflow\nname: crash\ninputs:\n  n: {type: int}\nsteps:\n"
+        for i in 1...10 {
+            yaml += "  - id: s\(i)\n    uses: process@v1\n"
+            if i > 1 { yaml += "    needs: [s\(i == 6 ? 1 : i - 1)]\n" }  // two chains after s1: s2…s5 and s6…s10
+            yaml += "    with: {command: [\"\(effect)\"], env: {LOGS: \"\(dir)\"}}\n"
+        }
+        try yaml.write(toFile: dir + "/crash.yaml", atomically: true, encoding: .utf8)
+
+        for n in 0..<50 {
+            let (rc, _, err) = try warden([
+                "run", dir + "/crash.yaml", "--queue", "--input", "n=\(n)", "--idempotency-key", "crash-\(n)", "--state", state,
+            ])
+            #expect(rc == 0, "\(err)")
+        }
+        var kills = 0
+        var finished = false
+        for _ in 0..<300 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try wardenExecutable())
+            p.arguments = ["runs", "resume", "--all", "--state", state, "--concurrency", "8"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            try await Task.sleep(for: .milliseconds(Int.random(in: 150...700)))
+            if p.isRunning {
+                kill(p.processIdentifier, SIGKILL)
+                kills += 1
+            }
+            p.waitUntilExit()
+            if p.terminationReason == .exit && p.terminationStatus == 0 {
+                finished = true
+                break
+            }
+        }
+        #expect(finished, "the runs did not finish after \(kills) kills")
+        #expect(kills >= 3, "the processes were killed only \(kills) times")
+
+        let store = try SQLiteWorkflowStore(path: state + "/workflows.sqlite")
+        #expect(try store.integrityCheck() == "ok")
+        let runs = try await store.runs(statuses: nil, limit: 100)
+        #expect(runs.count == 50)
+        #expect(runs.allSatisfy { $0.status == "succeeded" }, "\(runs.filter { $0.status != "succeeded" }.map { "\($0.id) \($0.status)" })")
+
+        // Every step's effect exactly once.
+        let effects = try String(contentsOfFile: dir + "/effects.log", encoding: .utf8).split(separator: "\n")
+        let pairs = effects.map { $0.split(separator: "/").prefix(2).joined(separator: "/") }
+        #expect(effects.count == 500 && Set(pairs).count == 500)
+
+        // No completed step ran again: for each (run, step) one successful attempt, and no execution with a later
+        // attempt number; executions of one (run, step) have distinct attempt numbers.
+        var executed: [String: [Int]] = [:]
+        for line in try String(contentsOfFile: dir + "/executions.log", encoding: .utf8).split(separator: "\n") {
+            let parts = line.split(separator: "/")
+            executed[parts[0] + "/" + parts[1], default: []].append(Int(parts[2])!)
+        }
+        var reexecuted = 0
+        var interrupted = 0
+        for run in runs {
+            let journal = try await store.journal(run: run.id)
+            interrupted += journal.filter { $0.type == "attempt.interrupted" }.count
+            for i in 1...10 {
+                let succeeded = journal.filter {
+                    $0.type == "attempt.finished" && $0.step == "s\(i)"
+                        && (try? Value.parseJSON($0.data))?.jsonText().contains("\"succeeded\"") == true
+                }
+                #expect(succeeded.count == 1)
+                let attempts = executed["\(run.id)/s\(i)"] ?? []
+                #expect(Set(attempts).count == attempts.count)
+                if let ok = succeeded.first?.attempt, attempts.contains(where: { $0 > ok }) { reexecuted += 1 }
+            }
+            #expect(journal.filter { $0.type == "run.finished" }.count == 1)
+        }
+        #expect(reexecuted == 0)
+        print("crash test: \(kills) SIGKILLs, \(interrupted) interrupted attempts retried, \(effects.count) effects")
+    }
+}
