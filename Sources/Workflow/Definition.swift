@@ -24,6 +24,9 @@ public struct WorkflowDefinition: Sendable {
         case literal(Value)
         case expression(CELCondition)
         case interpolated([Part])
+        /// A map or list with expressions somewhere inside.
+        case map([(String, Argument)])
+        case list([Argument])
         public enum Part: Sendable {
             case text(String)
             case expression(CELCondition)
@@ -34,6 +37,49 @@ public struct WorkflowDefinition: Sendable {
             case .literal: []
             case .expression(let e): [e]
             case .interpolated(let parts): parts.compactMap { if case .expression(let e) = $0 { e } else { nil } }
+            case .map(let entries): entries.flatMap { $0.1.expressions }
+            case .list(let items): items.flatMap(\.expressions)
+            }
+        }
+
+        /// The value with every expression evaluated over `bindings`; the first failing expression is the error
+        /// (with its file position).
+        public func evaluate(_ bindings: [String: Value]) -> Result<Value, YAMLError> {
+            switch self {
+            case .literal(let v): return .success(v)
+            case .expression(let e): return e.value(bindings)
+            case .interpolated(let parts):
+                var s = ""
+                for p in parts {
+                    switch p {
+                    case .text(let t): s += t
+                    case .expression(let e):
+                        switch e.value(bindings) {
+                        case .success(.string(let x)): s += x
+                        case .success(let x): s += x.jsonText()
+                        case .failure(let err): return .failure(err)
+                        }
+                    }
+                }
+                return .success(.string(s))
+            case .map(let entries):
+                var out: [(key: Value, value: Value)] = []
+                for (k, a) in entries {
+                    switch a.evaluate(bindings) {
+                    case .success(let v): out.append((.string(k), v))
+                    case .failure(let e): return .failure(e)
+                    }
+                }
+                return .success(.map(out))
+            case .list(let items):
+                var out: [Value] = []
+                for a in items {
+                    switch a.evaluate(bindings) {
+                    case .success(let v): out.append(v)
+                    case .failure(let e): return .failure(e)
+                    }
+                }
+                return .success(.list(out))
             }
         }
     }
@@ -228,12 +274,23 @@ public struct WorkflowDefinition: Sendable {
         case .expression(let e):
             if boolean, let t = e.program.expr.evidentType, t != "bool" { throw v.error("the condition must be a bool, but `\(e.source)` is \(t)") }
             return e
-        case .interpolated: throw v.error("a condition is one expression, not text with ${{ }} parts")
+        case .interpolated, .map, .list: throw v.error("a condition is one expression, not text with ${{ }} parts")
         case .literal: return try CELCondition(v, boolean: boolean)
         }
     }
 
     static func argument(_ v: YAMLValue) throws -> Argument {
+        switch v.node {
+        case .mapping:
+            let entries = try v.mapping(allowed: nil).map { ($0.key, try argument($0.value)) }
+            if entries.allSatisfy({ $0.1.expressions.isEmpty }) { return .literal(try literal(v)) }
+            return .map(entries)
+        case .sequence:
+            let items = try v.list().map(argument)
+            if items.allSatisfy({ $0.expressions.isEmpty }) { return .literal(try literal(v)) }
+            return .list(items)
+        default: break
+        }
         guard case .scalar(let scalar) = v.node,
             scalar.style == .plain || scalar.style == .singleQuoted || scalar.style == .doubleQuoted
                 || scalar.style == .literal || scalar.style == .folded

@@ -282,27 +282,9 @@ final class RunDriver {
         var credentials: [String: String] = [:]
         for (name, arg) in step.with {
             let v: Value
-            switch arg {
-            case .literal(let l): v = l
-            case .expression(let e):
-                switch e.value(b) {
-                case .success(let x): v = x
-                case .failure(let err): return .failure(WorkflowError("with.\(name): \(err)"))
-                }
-            case .interpolated(let parts):
-                var s = ""
-                for p in parts {
-                    switch p {
-                    case .text(let t): s += t
-                    case .expression(let e):
-                        switch e.value(b) {
-                        case .success(.string(let x)): s += x
-                        case .success(let x): s += x.jsonText()
-                        case .failure(let err): return .failure(WorkflowError("with.\(name): \(err)"))
-                        }
-                    }
-                }
-                v = .string(s)
+            switch arg.evaluate(b) {
+            case .success(let x): v = x
+            case .failure(let err): return .failure(WorkflowError("with.\(name): \(err)"))
             }
             if name == "artifacts", case .map(let entries) = v, step.isExternal {
                 for (k, d) in entries {
@@ -410,29 +392,7 @@ final class RunDriver {
         guard allDone || stopping else { return }
         let b = bindings
         var outputs: [(String, Value)] = []
-        for (name, arg) in def.outputs {
-            switch arg {
-            case .literal(let v): outputs.append((name, v))
-            case .expression(let e): outputs.append((name, (try? e.value(b).get()) ?? .null))
-            case .interpolated(let parts):
-                outputs.append(
-                    (
-                        name,
-                        .string(
-                            parts.map {
-                                switch $0 {
-                                case .text(let t): t
-                                case .expression(let e):
-                                    switch try? e.value(b).get() {
-                                    case .string(let s)?: s
-                                    case let v?: v.jsonText()
-                                    case nil: ""
-                                    }
-                                }
-                            }.joined())
-                    ))
-            }
-        }
+        for (name, arg) in def.outputs { outputs.append((name, (try? arg.evaluate(b).get()) ?? .null)) }
         if stopping {
             let failed = def.steps.filter { state.steps[$0.id]?.status == .failed && !$0.continueOnError }.map(\.id)
             let reasons = failed.map { "\($0): \(state.steps[$0]?.error ?? "failed")" }
