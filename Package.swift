@@ -155,7 +155,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "OCI", "OCIRegistry", "OCITesting", "Trust", "Storage", "Replicate", "Policy", "CEL", "Inventory",
+                "OCI", "OCIRegistry", "OCITesting", "Trust", "Storage", "Replicate", "Policy", "CEL", "Inventory", "Workflow",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

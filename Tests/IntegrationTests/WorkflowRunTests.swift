@@ -1,0 +1,152 @@
+import CEL
+import Foundation
+import OCITesting
+import Testing
+import Workflow
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `warden run` and `warden runs` through the binary, against a real registry and real processes.
+@Suite struct WorkflowRunTests {
+    static var repo: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    func json(_ text: String) throws -> Value { try Value.parseJSON(text) }
+
+    /// The README's example: verify → policy → copy between two repositories of docker-registry.
+    @Test func theSupplyChainExampleVerifiesDecidesAndCopies() async throws {
+        let registry = try await RegistryProcess.start()
+        defer { registry.stop() }
+        let dir = tempDir()
+        let env = ["WARDEN_PASSWORD": ""]
+        let signed = "\(registry.host)/upstream/app:1.0"
+        let unsigned = "\(registry.host)/upstream/other:1.0"
+        for image in [signed, unsigned] { _ = try warden(["testdata", image, "--layers", "2"]) }
+        _ = try warden(["key", "generate", "--output-key-prefix", dir + "/cosign"], environment: env)
+        let (s, _, se) = try warden(["sign", signed, "--key", dir + "/cosign.key"], environment: env)
+        #expect(s == 0, "\(se)")
+        let example = Self.repo.appendingPathComponent("docs/examples/supply-chain.yaml").path
+        let state = dir + "/state"
+        let (rc, out, err) = try warden([
+            "run", example, "--input", "image=\(signed)", "--input", "target=\(registry.host)/internal/app", "--input", "key=\(dir)/cosign.pub",
+            "--state", state, "--output", "json",
+        ])
+        #expect(rc == 0, "\(out)\(err)")
+        let outputs = try json(out)
+        #expect(outputs["decision"]?.jsonText() == "\"warn\"")
+        #expect(outputs["copied"]?.jsonText().contains("\(registry.host)/internal/app@sha256:") == true)
+        #expect(outputs["messages"]?.jsonText().contains("no verified CycloneDX SBOM attestation") == true)
+        // The copy carried the signature: the internal tag verifies with the same key.
+        let (v, _, ve) = try warden(["verify", "\(registry.host)/internal/app:promoted", "--key", dir + "/cosign.pub"])
+        #expect(v == 0, "\(ve)")
+
+        // Unsigned: the verify step fails permanently (no retry), nothing is copied, the run fails.
+        let (bad, badOut, badErr) = try warden([
+            "run", example, "--input", "image=\(unsigned)", "--input", "target=\(registry.host)/internal/other", "--input",
+            "key=\(dir)/cosign.pub", "--state", state,
+        ])
+        #expect(bad == 1)
+        #expect(badOut.contains("failed: verify: ") && badOut.contains("no-signature"), "\(badOut)\(badErr)")
+        let (tags, tagsOut, _) = try warden(["tags", "\(registry.host)/internal/other"])
+        #expect(tags == 3 || tagsOut.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(tagsOut)")
+        let (list, listOut, _) = try warden(["runs", "list", "--state", state, "--output", "json"])
+        #expect(list == 0)
+        guard case .list(let runs) = try json(listOut) else { throw WorkflowTestError("runs list is not a list") }
+        #expect(runs.count == 2)
+        let failedRun = try #require(runs.first { $0["status"]?.jsonText() == "\"failed\"" })
+        let id = try #require(failedRun["id"]).jsonText().trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        let (_, showOut, _) = try warden(["runs", "show", String(id.prefix(10)), "--state", state])
+        #expect(showOut.contains("verify         failed     attempts 1") && showOut.contains("copy           pending"), "\(showOut)")
+        let (_, logsOut, _) = try warden(["runs", "logs", id, "--state", state])
+        #expect(logsOut.contains("attempt.finished") && logsOut.contains("run.finished"))
+    }
+
+    /// Approvals and cancellation come from other processes while a detached driver runs the workflow.
+    @Test func approvalsAndCancellationReachADetachedRun() async throws {
+        let dir = tempDir()
+        let state = dir + "/state"
+        try """
+        apiVersion: warden.dev/v1
+        kind: Workflow
+        name: gated
+        steps:
+          - id: gate
+            approval: {approvers: [alice, bob], required: 1, timeout: 1h}
+          - id: ship
+            uses: process@v1
+            needs: [gate]
+            with: {command: 'echo "{\\"shipped\\": true}"'}
+        """.write(toFile: dir + "/gated.yaml", atomically: true, encoding: .utf8)
+        let (rc, out, err) = try warden(["run", dir + "/gated.yaml", "--detach", "--state", state])
+        #expect(rc == 0, "\(err)")
+        let id = out.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await waitForStatus(id, state, "waiting")
+        let (mallory, _, malloryErr) = try warden(["runs", "approve", id, "gate", "--by", "mallory", "--state", state])
+        #expect(mallory == 1 && malloryErr.contains("mallory is not an approver of step \"gate\""))
+        let (ok, okOut, _) = try warden(["runs", "approve", id, "gate", "--by", "bob", "--comment", "ship it", "--state", state])
+        #expect(ok == 0 && okOut.contains("approved gate of run \(id) by bob"), "\(okOut)")
+        try await waitForStatus(id, state, "succeeded")
+        let (_, show, _) = try warden(["runs", "show", id, "--state", state])
+        #expect(show.contains("approved by bob: ship it") && show.contains(#"outputs: {"shipped":true}"#), "\(show)")
+
+        // Cancellation: the detached driver stops the running process.
+        try """
+        apiVersion: warden.dev/v1
+        kind: Workflow
+        name: long
+        steps:
+          - id: sleep
+            uses: process@v1
+            with: {command: 'echo $$ > \(dir)/pid; exec sleep 120'}
+        """.write(toFile: dir + "/long.yaml", atomically: true, encoding: .utf8)
+        let (_, longOut, _) = try warden(["run", dir + "/long.yaml", "--detach", "--state", state])
+        let long = longOut.trimmingCharacters(in: .whitespacesAndNewlines)
+        for _ in 0..<250 where !FileManager.default.fileExists(atPath: dir + "/pid") { try await Task.sleep(for: .milliseconds(20)) }
+        let (c, cOut, cErr) = try warden(["runs", "cancel", long, "--by", "ops", "--state", state])
+        #expect(c == 0, "\(cOut)\(cErr)")
+        try await waitForStatus(long, state, "cancelled")
+        let pid = Int32(try String(contentsOfFile: dir + "/pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
+        var gone = false
+        for _ in 0..<250 {
+            if kill(pid, 0) != 0 {
+                gone = true
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(gone)
+    }
+
+    @Test func theActionCatalogueIsInspectable() throws {
+        let (rc, out, _) = try warden(["actions", "list"])
+        #expect(rc == 0)
+        for name in [
+            "oci/copy@v1", "trust/verify@v1", "trust/sign@v1", "trust/attest@v1", "policy/eval@v1", "http/notify@v1", "process@v1", "http@v1",
+        ] {
+            #expect(out.contains(name), "\(name) missing from\n\(out)")
+        }
+        let (show, showOut, _) = try warden(["actions", "show", "oci/copy"])
+        #expect(show == 0 && showOut.contains("\"required\" : [") && showOut.contains("\"destination\""))
+        let (missing, _, missingErr) = try warden(["actions", "show", "acme/nothing"])
+        #expect(missing == 1 && missingErr.contains("no action acme/nothing"))
+    }
+
+    func waitForStatus(_ run: String, _ state: String, _ status: String) async throws {
+        var last = ""
+        for _ in 0..<300 {
+            let (_, out, _) = try warden(["runs", "show", run, "--state", state, "--output", "json"])
+            last = out
+            if let v = try? Value.parseJSON(out), v["status"]?.jsonText() == "\"\(status)\"" { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("run \(run) never reached \(status): \(last)")
+    }
+}
+
+struct WorkflowTestError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
