@@ -77,7 +77,7 @@ let package = Package(
         .target(
             name: "Workflow",
             dependencies: [
-                "CEL", "Trust", "Storage", "OCI", "OCIRegistry", "Policy", "Inventory",
+                "CEL", "Trust", "Storage", "OCI", "OCIRegistry", "Policy", "Inventory", "Replicate",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -20,7 +20,7 @@ struct EngineOptions: ParsableArguments {
     func engine(_ registries: Registries, observer: (@Sendable (String, [JournalEntry]) -> Void)? = nil) throws -> WorkflowEngine {
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         let store = try SQLiteWorkflowStore(path: state + "/workflows.sqlite")
-        var catalog = ActionCatalog.standard(registries: registries)
+        var catalog = ActionCatalog.standard(registries: registries, stateDirectory: state)
         for dir in actions { try catalog.load(directory: dir) }
         var credentials: [String: String] = [:]
         for (k, v) in ProcessInfo.processInfo.environment where k.hasPrefix("WARDEN_CREDENTIAL_") {

@@ -6,6 +6,8 @@ import Logging
 import OCI
 import OCIRegistry
 import Policy
+import Replicate
+import Storage
 import Trust
 
 /// Schema helpers for the built-in manifests.
@@ -310,5 +312,59 @@ public struct SBOMAction: WorkflowAction {
         } catch let e as InventoryError {
             throw ActionFailure(e.code == .notFound ? .permanent : .permanent, e.reason)
         } catch { throw classify(error) }
+    }
+}
+
+/// `replicate@v1`: runs a replication file (`warden replicate -f FILE`): verified copies into the internal registry
+/// with their attachments. Items that failed (network, registry) make a retryable failure; items refused by
+/// verification a permanent one; otherwise the per-item report is the output.
+public struct ReplicateAction: WorkflowAction {
+    let registries: Registries
+    let stateDirectory: String?
+    public init(registries: Registries, stateDirectory: String? = nil) {
+        self.registries = registries
+        self.stateDirectory = stateDirectory
+    }
+    public let manifest = ActionManifest(
+        name: "replicate", version: "1.0.0", description: "Replicates the artifacts a replication file declares, verified, with their attachments.",
+        inputSchema: schema(["file"], [("file", "string"), ("state", "boolean")]),
+        outputSchema: schema(["copied", "unchanged", "items"], [("copied", "integer"), ("unchanged", "integer"), ("items", "array")]))
+
+    public func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
+        let file: ReplicationFile
+        do { file = try ReplicationFile.load(path: context.resolve(try inputs.string("file"))) } catch { throw ActionFailure(.permanent, "\(error)") }
+        var state: StateStore?
+        var keepState = true
+        if case .bool(false)? = inputs["state"] { keepState = false }
+        if let dir = stateDirectory, keepState { state = try StateStore(path: dir + "/replication.sqlite") }
+        let replicator = Replicator(file: file, registries: registries, state: state)
+        let (items, failures) = await replicator.plan()
+        let reports = failures + (await replicator.run(items))
+        var items_: [Value] = []
+        for r in reports {
+            context.log("\(r.action.rawValue) \(r.source) → \(r.target)\(r.reasons.isEmpty ? "" : ": " + r.reasons.joined(separator: "; "))")
+            items_.append(
+                .object([
+                    ("source", .string(r.source)), ("target", .string(r.target)), ("action", .string(r.action.rawValue)),
+                    ("sourceDigest", r.sourceDigest.map(Value.string) ?? .null), ("reasons", .list(r.reasons.map(Value.string))),
+                ]))
+        }
+        let failed = reports.filter { $0.action == .failed }
+        if !failed.isEmpty {
+            throw ActionFailure(
+                .retryable,
+                "\(failed.count) items failed: " + failed.map { "\($0.source): \($0.reasons.joined(separator: "; "))" }.joined(separator: "; "))
+        }
+        let refused = reports.filter { $0.action == .refused }
+        if !refused.isEmpty {
+            throw ActionFailure(
+                .permanent,
+                "\(refused.count) items refused: " + refused.map { "\($0.source): \($0.reasons.joined(separator: "; "))" }.joined(separator: "; "))
+        }
+        return ActionResult(
+            outputs: .object([
+                ("copied", .int(Int64(reports.filter { $0.action == .copied }.count))),
+                ("unchanged", .int(Int64(reports.filter { $0.action == .unchanged }.count))), ("items", .list(items_)),
+            ]))
     }
 }

@@ -62,6 +62,40 @@ import Workflow
         #expect(showOut.contains("verify         failed     attempts 1") && showOut.contains("copy           pending"), "\(showOut)")
         let (_, logsOut, _) = try warden(["runs", "logs", id, "--state", state])
         #expect(logsOut.contains("attempt.finished") && logsOut.contains("run.finished"))
+
+        // replicate@v1: the signed image replicates; the unsigned one is refused (a permanent failure).
+        for (name, expected) in [("app", 0), ("other", 1)] {
+            try """
+            apiVersion: warden.dev/v1
+            kind: Replication
+            defaults:
+              verify:
+                authorities:
+                  release: {key: \(dir)/cosign.pub}
+            artifacts:
+              - source: \(registry.host)/upstream/\(name)
+                target: \(registry.host)/mirror/\(name)
+                tags: {exact: ["1.0"]}
+            """.write(toFile: dir + "/replication-\(name).yaml", atomically: true, encoding: .utf8)
+            try """
+            apiVersion: warden.dev/v1
+            kind: Workflow
+            name: mirror
+            steps:
+              - id: mirror
+                uses: replicate@v1
+                with: {file: replication-\(name).yaml}
+            outputs:
+              copied: ${{ steps.mirror.outputs.copied }}
+            """.write(toFile: dir + "/mirror-\(name).yaml", atomically: true, encoding: .utf8)
+            let (r, rOut, rErr) = try warden(["run", dir + "/mirror-\(name).yaml", "--state", state])
+            #expect(r == expected, "\(rOut)\(rErr)")
+            if expected == 0 {
+                #expect(rOut.contains(#"outputs: {"copied":1}"#), "\(rOut)")
+            } else {
+                #expect(rOut.contains("1 items refused"), "\(rOut)")
+            }
+        }
     }
 
     /// Approvals and cancellation come from other processes while a detached driver runs the workflow.
