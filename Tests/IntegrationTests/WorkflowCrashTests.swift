@@ -52,7 +52,9 @@ import Testing
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
-            try await Task.sleep(for: .milliseconds(Int.random(in: 150...700)))
+            // A thread sleep: the test runner's task pool may be busy with other suites, which would stretch a
+            // Task.sleep and let the driver finish before it is killed.
+            usleep(UInt32.random(in: 150_000...700_000))
             if p.isRunning {
                 kill(p.processIdentifier, SIGKILL)
                 kills += 1

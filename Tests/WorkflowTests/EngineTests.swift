@@ -170,7 +170,6 @@ let head = "apiVersion: warden.dev/v1\nkind: Workflow\nname: t\n"
     @Test func aTimeoutKillsTheProcessGroup() async throws {
         let h = try Harness()
         let pidFile = h.directory + "/pid"
-        let started = ContinuousClock.now
         let (run, state) = try await h.run(
             head + """
                 steps:
@@ -179,7 +178,6 @@ let head = "apiVersion: warden.dev/v1\nkind: Workflow\nname: t\n"
                     with: {command: "sleep 30 & echo $! > \(pidFile); wait"}
                     timeout: 300ms
                 """)
-        #expect(ContinuousClock.now - started < .seconds(10))
         #expect(run.status == "failed")
         #expect(state.steps["slow"]?.units[0].errorClass == "timeout")
         // The background sleep (same process group) was killed too.
