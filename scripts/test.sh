@@ -12,6 +12,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v rpmbuild >/dev/null 2>&1 || need+=(rpm)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
 command -v db5.3_load >/dev/null 2>&1 || need+=(db5.3-util)
+command -v wat2wasm >/dev/null 2>&1 || need+=(wabt)
+command -v prlimit >/dev/null 2>&1 || need+=(util-linux)
 [ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 if [ ${#need[@]} -gt 0 ]; then

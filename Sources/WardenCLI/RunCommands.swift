@@ -117,6 +117,8 @@ struct RunCommand: AsyncParsableCommand {
     @Argument(help: "Workflow YAML file.") var file: String
     @Option(name: .long, help: "An input NAME=VALUE (typed as declared; lists, maps and any as JSON); repeatable.")
     var input: [String] = []
+    @Option(name: .long, help: "A template parameter NAME=VALUE when FILE is a WorkflowTemplate; repeatable.")
+    var param: [String] = []
     @Option(name: .long, help: "Runs started with the same key are one run: a second start reports (or continues) the first.")
     var idempotencyKey: String?
     @Flag(name: .long, help: "Start the run in a background process and print its id.")
@@ -131,7 +133,19 @@ struct RunCommand: AsyncParsableCommand {
             printError("error: \(file): cannot read the file")
             throw ExitCode(1)
         }
-        let text = String(decoding: data, as: UTF8.self)
+        var text = String(decoding: data, as: UTF8.self)
+        var file = self.file
+        do {
+            if WorkflowTemplate.isTemplate(text) {
+                text = try WorkflowCommand.instantiate(text, file: file, params: param)
+                file += " (instantiated)"
+            } else if !param.isEmpty {
+                throw WorkflowError("--param is for workflow templates; \(file) is not one (use --input)")
+            }
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
         try await withRegistries(global) { registries in
             let tty = isatty(2) == 1 && global.output == .text && !detach && !queue
             let display = Mutex<RunDisplay?>(nil)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CEL
 import Foundation
 import Trust
 import Workflow
@@ -6,13 +7,69 @@ import Workflow
 struct WorkflowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "workflow", abstract: "Check workflow definitions and draw their step graph (docs/workflows.md).",
-        subcommands: [Validate.self, Graph.self])
+        subcommands: [Validate.self, Graph.self, Instantiate.self])
 
-    static func load(_ file: String, actions: [String]) throws -> WorkflowDefinition {
+    /// A template's workflow text for `--param NAME=VALUE` pairs.
+    static func instantiate(_ text: String, file: String, params: [String]) throws -> String {
+        let template = try WorkflowTemplate.parse(text, file: file)
+        var values: [String: Value] = [:]
+        for pair in params {
+            guard let eq = pair.firstIndex(of: "=") else { throw WorkflowError("--param \(pair): expected NAME=VALUE") }
+            values[String(pair[..<eq])] = try template.coerce(String(pair[..<eq]), String(pair[pair.index(after: eq)...]))
+        }
+        return try template.instantiate(values)
+    }
+
+    struct Instantiate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the workflow a WorkflowTemplate gives for its parameters (checked, then validated as a workflow).")
+        @Argument(help: "WorkflowTemplate YAML file.") var file: String
+        @Option(name: .long, help: "A parameter NAME=VALUE (typed as declared; lists and maps as JSON); repeatable.") var param: [String] = []
+        @Option(name: [.short, .long], help: "Write the workflow to this file instead of standard output.") var outputFile: String?
+        @Option(name: .long, help: "Directory of action manifests the workflow may use; repeatable.") var actions: [String] = []
+
+        func run() async throws {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                printError("error: \(file): cannot read the file")
+                throw ExitCode(1)
+            }
+            let text: String
+            do {
+                text = try WorkflowCommand.instantiate(String(decoding: data, as: UTF8.self), file: file, params: param)
+                _ = try WorkflowCommand.parse(text, file: file + " (instantiated)", actions: actions)
+            } catch {
+                printError("error: \(error)")
+                throw ExitCode(1)
+            }
+            if let outputFile {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: outputFile), options: .atomic)
+            } else {
+                print(text, terminator: "")
+            }
+        }
+    }
+
+    static func load(_ file: String, actions: [String], params: [String] = []) throws -> WorkflowDefinition {
         guard let data = FileManager.default.contents(atPath: file) else {
             printError("error: \(file): cannot read the file")
             throw ExitCode(1)
         }
+        do {
+            var text = String(decoding: data, as: UTF8.self)
+            var name = file
+            if WorkflowTemplate.isTemplate(text) {
+                // A template validates with the given parameters and the defaults (missing ones are reported).
+                text = try instantiate(text, file: file, params: params)
+                name += " (instantiated)"
+            }
+            return try parse(text, file: name, actions: actions)
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    static func parse(_ text: String, file: String, actions: [String]) throws -> WorkflowDefinition {
         do {
             var versions = WorkflowDefinition.actions
             for dir in actions {
@@ -20,10 +77,7 @@ struct WorkflowCommand: AsyncParsableCommand {
                 try catalog.load(directory: dir)
                 versions.merge(catalog.versions) { Array(Set($0 + $1)).sorted() }
             }
-            return try WorkflowDefinition.parse(String(decoding: data, as: UTF8.self), file: file, actions: versions)
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(1)
+            return try WorkflowDefinition.parse(text, file: file, actions: versions)
         }
     }
 
@@ -32,9 +86,10 @@ struct WorkflowCommand: AsyncParsableCommand {
             abstract: "Read a workflow and report the first error with its line and column (keys, actions and versions, cycles, references, CEL).")
         @Argument(help: "Workflow YAML file.") var file: String
         @Option(name: .long, help: "Directory of action manifests the workflow may use; repeatable.") var actions: [String] = []
+        @Option(name: .long, help: "A template parameter NAME=VALUE, when FILE is a WorkflowTemplate; repeatable.") var param: [String] = []
 
         func run() async throws {
-            let def = try WorkflowCommand.load(file, actions: actions)
+            let def = try WorkflowCommand.load(file, actions: actions, params: param)
             let levels = try def.levels()
             print("\(file): workflow \"\(def.name)\", \(def.steps.count) steps, \(def.inputs.count) inputs, \(levels.count) levels")
             for (i, level) in levels.enumerated() { print("  \(i + 1): \(level.joined(separator: ", "))") }

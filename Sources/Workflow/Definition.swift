@@ -139,7 +139,7 @@ public struct WorkflowDefinition: Sendable {
     /// Actions the engine provides, by name, with their major versions.
     public static let actions: [String: [Int]] = [
         "oci/copy": [1], "trust/verify": [1], "trust/sign": [1], "trust/attest": [1], "replicate": [1], "policy/eval": [1],
-        "sbom/generate": [1], "http/notify": [1], "process": [1], "http": [1], "noop": [1],
+        "sbom/generate": [1], "http/notify": [1], "process": [1], "http": [1], "wasm": [1], "noop": [1],
     ]
 
     static let topKeys = ["apiVersion", "kind", "name", "description", "inputs", "outputs", "steps"]
@@ -336,19 +336,22 @@ public struct WorkflowDefinition: Sendable {
 
     /// The run's inputs: `given` checked against the declarations (no unknown names, required ones present, types
     /// conform), defaults filled in.
-    public func bind(_ given: [String: Value]) throws -> Value {
+    public func bind(_ given: [String: Value]) throws -> Value { try bind(given, noun: ("workflow", "input")) }
+
+    func bind(_ given: [String: Value], noun: (whole: String, part: String)) throws -> Value {
+        let flag = noun.part == "input" ? "--input" : "--param"
         for name in given.keys.sorted() where !inputs.contains(where: { $0.name == name }) {
             throw WorkflowError(
-                "workflow \"\(self.name)\" has no input \"\(name)\" (inputs: \(inputs.map(\.name).joined(separator: ", ")))")
+                "\(noun.whole) \"\(self.name)\" has no \(noun.part) \"\(name)\" (\(noun.part)s: \(inputs.map(\.name).joined(separator: ", ")))")
         }
         var out: [(String, Value)] = []
         for input in inputs {
             guard let v = given[input.name] ?? input.defaultValue else {
-                throw WorkflowError("input \"\(input.name)\" of workflow \"\(name)\" is required (--input \(input.name)=VALUE)")
+                throw WorkflowError("\(noun.part) \"\(input.name)\" of \(noun.whole) \"\(name)\" is required (\(flag) \(input.name)=VALUE)")
             }
             guard Self.conforms(v, to: input.type) else {
                 throw WorkflowError(
-                    "input \"\(input.name)\" must be \(input.type == .int || input.type == .any ? "an" : "a") \(input.type.rawValue), not \(v.typeName)"
+                    "\(noun.part) \"\(input.name)\" must be \(input.type == .int || input.type == .any ? "an" : "a") \(input.type.rawValue), not \(v.typeName)"
                 )
             }
             out.append((input.name, v))

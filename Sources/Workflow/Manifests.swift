@@ -8,7 +8,8 @@ extension ActionCatalog {
     public static func standard(registries: Registries, stateDirectory: String? = nil) -> ActionCatalog {
         ActionCatalog([
             ReplicateAction(registries: registries, stateDirectory: stateDirectory),
-            NoopAction(), ProcessAction(), HTTPAction(), NotifyAction(), CopyAction(registries: registries), VerifyAction(registries: registries),
+            NoopAction(), ProcessAction(), WasmAction(), HTTPAction(), NotifyAction(), CopyAction(registries: registries),
+            VerifyAction(registries: registries),
             PolicyEvalAction(registries: registries), SignAction(registries: registries), AttestAction(registries: registries),
             SBOMAction(registries: registries),
         ])
@@ -48,8 +49,8 @@ extension ActionCatalog {
             throw versionValue.error("version must be MAJOR.MINOR.PATCH, not \"\(version)\"")
         }
         let runtime = try f["runtime"]?.string() ?? "process"
-        guard ["process", "http"].contains(runtime) else {
-            throw f["runtime"]!.error("runtime \"\(runtime)\" is not available (process, http)")
+        guard ["process", "http", "wasm"].contains(runtime) else {
+            throw f["runtime"]!.error("runtime \"\(runtime)\" is not available (process, http, wasm)")
         }
         guard let settingsValue = f[runtime] else { throw root.error("a \(runtime) action needs a \(runtime): section") }
         let manifest = ActionManifest(
@@ -59,6 +60,7 @@ extension ActionCatalog {
         do {
             switch runtime {
             case "http": return try HTTPAction(manifest: manifest)
+            case "wasm": return try ManifestWasmAction(manifest: manifest)
             default: return try ManifestProcessAction(manifest: manifest)
             }
         } catch let e as ActionFailure {

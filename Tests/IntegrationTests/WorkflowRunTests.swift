@@ -168,6 +168,33 @@ import Workflow
         #expect(missing == 1 && missingErr.contains("no action acme/nothing"))
     }
 
+    @Test func aTemplateRunsWithItsParameters() throws {
+        let dir = tempDir()
+        try """
+        apiVersion: warden.dev/v1
+        kind: WorkflowTemplate
+        name: counter
+        parameters:
+          n: {type: int}
+          label: {type: string, default: items}
+        workflow:
+          steps:
+            - id: count
+              uses: noop@v1
+              with: {n: "[[ n ]]", text: "[[ n ]] [[ label ]]"}
+          outputs:
+            n: ${{ steps.count.outputs.n + 1 }}
+            text: ${{ steps.count.outputs.text }}
+        """.write(toFile: dir + "/t.yaml", atomically: true, encoding: .utf8)
+        let (rc, out, err) = try warden(["run", dir + "/t.yaml", "--param", "n=41", "--state", dir + "/state", "--output", "json"])
+        #expect(rc == 0, "\(err)")
+        #expect(out.contains(#""n":42"#) && out.contains(#""text":"41 items""#), "\(out)")
+        let (bad, _, badErr) = try warden(["run", dir + "/t.yaml", "--param", "n=many", "--state", dir + "/state"])
+        #expect(bad == 1 && badErr.contains("parameter \"n\": \"many\" is not an int"), "\(badErr)")
+        let (mixed, _, mixedErr) = try warden(["run", Self.repo.appendingPathComponent("docs/examples/supply-chain.yaml").path, "--param", "n=1"])
+        #expect(mixed == 1 && mixedErr.contains("--param is for workflow templates"))
+    }
+
     func waitForStatus(_ run: String, _ state: String, _ status: String) async throws {
         var last = ""
         for _ in 0..<300 {
