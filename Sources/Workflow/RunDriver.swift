@@ -624,11 +624,9 @@ final class RunDriver {
 }
 
 extension WorkflowDefinition.Step {
-    /// Steps whose action runs outside Warden's own code take `artifacts` and `credentials` from `with:`.
+    /// Action steps take `artifacts` (name → digest) and `credentials` (slot names) from `with:` into the context.
     var isExternal: Bool {
-        if case .action(let name, _) = kind {
-            return !["oci/copy", "trust/verify", "trust/sign", "trust/attest", "policy/eval", "noop"].contains(name)
-        }
+        if case .action = kind { return true }
         return false
     }
 }

@@ -168,6 +168,54 @@ import Workflow
         #expect(missing == 1 && missingErr.contains("no action acme/nothing"))
     }
 
+    /// sbom/generate, trust/sign and trust/attest as steps; the signature and the SBOM attestation verify afterwards.
+    @Test func signSBOMAndAttestSteps() async throws {
+        let dir = tempDir()
+        let layout = try await SBOMTests.makeLayout()
+        _ = try warden(["key", "generate", "--output-key-prefix", dir + "/k"], environment: ["WARDEN_PASSWORD": "pw"])
+        try """
+        apiVersion: warden.dev/v1
+        kind: Workflow
+        name: publish
+        inputs:
+          image: {type: string}
+        steps:
+          - id: sbom
+            uses: sbom/generate@v1
+            with: {image: '${{ inputs.image }}'}
+          - id: sign
+            uses: trust/sign@v1
+            with: {image: '${{ inputs.image }}', key: k.key, format: bundle, credentials: [cosign_password]}
+          - id: attest
+            uses: trust/attest@v1
+            with:
+              image: ${{ inputs.image }}
+              key: k.key
+              credentials: [cosign_password]
+              predicateType: cyclonedx
+              predicate: ${{ steps.sbom.outputs.sbom }}
+        outputs:
+          packages: ${{ steps.sbom.outputs.packages }}
+          sbomFile: ${{ steps.sbom.artifacts["sbom.cdx.json"] }}
+        """.write(toFile: dir + "/publish.yaml", atomically: true, encoding: .utf8)
+        let image = "oci-layout:\(layout):v1"
+        let (missing, missingOut, _) = try warden(["run", dir + "/publish.yaml", "--input", "image=\(image)", "--state", dir + "/state"])
+        #expect(missing == 1 && missingOut.contains("WARDEN_CREDENTIAL_COSIGN_PASSWORD"), "\(missingOut)")
+        let (rc, out, err) = try warden(
+            ["run", dir + "/publish.yaml", "--input", "image=\(image)", "--state", dir + "/state", "--output", "json"],
+            environment: ["WARDEN_CREDENTIAL_COSIGN_PASSWORD": "pw"])
+        #expect(rc == 0, "\(out)\(err)")
+        let outputs = try json(out)
+        #expect(outputs["packages"]?.jsonText() == "4", "\(out)")
+        let digest = try #require(outputs["sbomFile"]).jsonText().trimmingCharacters(in: CharacterSet(charactersIn: "\"")).dropFirst(7)
+        let sbom = try String(contentsOfFile: dir + "/state/artifacts/sha256/\(digest)", encoding: .utf8)
+        #expect(sbom.contains("\"bomFormat\"") && sbom.contains("pkg:pypi/requests@2.31.0"))
+        let (v, _, ve) = try warden(["verify", image, "--key", dir + "/k.pub"])
+        #expect(v == 0, "\(ve)")
+        let (a, _, ae) = try warden(["verify-attestation", image, "--key", dir + "/k.pub", "--type", "cyclonedx"])
+        #expect(a == 0, "\(ae)")
+    }
+
     @Test func aTemplateRunsWithItsParameters() throws {
         let dir = tempDir()
         try """
