@@ -191,17 +191,25 @@ public struct ProcessRuntime: Sendable {
     public func run(input: Value, context: ActionContext) async throws -> ActionResult {
         let work = context.workDirectory
         let fm = FileManager.default
-        let inputsFile = work + "/.warden/inputs.json"
-        let outputsFile = work + "/.warden/outputs.json"
-        let stdoutFile = work + "/.warden/stdout"
-        let artifactsOut = work + "/.warden/artifacts-out"
-        let artifactsIn = work + "/.warden/artifacts-in"
-        let credentials = work + "/.warden/credentials"
-        for d in [artifactsOut, artifactsIn, credentials] { try fm.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        // Only what the attempt needs is created: directories cost (mkdir is the most expensive part of starting a
+        // short program here).
+        let inputsFile = work + "/.warden-inputs.json"
+        let outputsFile = work + "/.warden-outputs.json"
+        let stdoutFile = work + "/.warden-stdout"
+        let artifactsOut = work + "/.warden-artifacts-out"
+        let artifactsIn = work + "/.warden-artifacts-in"
+        let credentials = work + "/.warden-credentials"
+        try fm.createDirectory(atPath: artifactsOut, withIntermediateDirectories: true)
         try Data(input.jsonText().utf8).write(to: URL(fileURLWithPath: inputsFile))
-        for (name, path) in context.artifacts { try fm.copyItem(atPath: path, toPath: artifactsIn + "/" + name) }
-        for (slot, secret) in context.credentials {
-            fm.createFile(atPath: credentials + "/" + slot, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600])
+        if !context.artifacts.isEmpty {
+            try fm.createDirectory(atPath: artifactsIn, withIntermediateDirectories: false)
+            for (name, path) in context.artifacts { try fm.copyItem(atPath: path, toPath: artifactsIn + "/" + name) }
+        }
+        if !context.credentials.isEmpty {
+            try fm.createDirectory(atPath: credentials, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            for (slot, secret) in context.credentials {
+                fm.createFile(atPath: credentials + "/" + slot, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600])
+            }
         }
         var env = environment
         env["PATH"] = env["PATH"] ?? Self.defaultPath

@@ -4,6 +4,10 @@ import Foundation
 import Storage
 import Trust
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Drives one run: decides what happens next from the run's state, commits those transitions to the journal, and
 /// only then acts on them (starts attempts, arms timers). Not shared between tasks: one driver, one loop.
 final class RunDriver {
@@ -440,12 +444,17 @@ final class RunDriver {
         var artifacts: [(String, String)] = []
         do {
             var needsDirectory = true
-            if case .action(let name, let major) = step.kind {
-                needsDirectory = engine.catalog.action(name, major: major)?.manifest.needsWorkDirectory ?? true
+            var runtimeMakesIt = false
+            if case .action(let name, let major) = step.kind, let m = engine.catalog.action(name, major: major)?.manifest {
+                needsDirectory = m.needsWorkDirectory
+                runtimeMakesIt = m.runtime == "process"
             }
             if needsDirectory {
-                try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
-                try FileManager.default.createDirectory(atPath: (logFile as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                // The process runtime makes the work directory (its first mkdir creates the parents); the logs
+                // directory once per run.
+                let logs = (logFile as NSString).deletingLastPathComponent
+                if access(logs, F_OK) != 0 { try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true) }
+                if !runtimeMakesIt { try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true) }
             }
             var inputArtifacts: [String: String] = [:]
             for (name, digest) in l.artifacts {
