@@ -36,12 +36,16 @@ struct Harness {
     let directory = temporaryDirectory()
     let engine: WorkflowEngine
 
-    init(store: (any WorkflowStore)? = nil, extra: [any WorkflowAction] = [], credentials: [String: String] = [:]) throws {
+    init(
+        store: (any WorkflowStore)? = nil, extra: [any WorkflowAction] = [], credentials: [String: String] = [:], globalConcurrency: Int = 32,
+        runConcurrency: Int = 8
+    ) throws {
         var catalog = ActionCatalog([NoopAction(), ProcessAction(), HTTPAction(), NotifyAction()])
         for a in extra { catalog.add(a) }
         let s = try store ?? SQLiteWorkflowStore(path: directory + "/workflows.sqlite")
-        var config = EngineConfiguration(stateDirectory: directory, credentials: credentials)
+        var config = EngineConfiguration(stateDirectory: directory, globalConcurrency: globalConcurrency, credentials: credentials)
         config.pollInterval = .milliseconds(50)
+        config.runConcurrency = runConcurrency
         engine = WorkflowEngine(store: s, catalog: catalog, configuration: config)
     }
 
@@ -357,6 +361,69 @@ let head = "apiVersion: warden.dev/v1\nkind: Workflow\nname: t\n"
         let other = try await h.start(yaml, key: "push:sha256:def")
         #expect(first.id == second.id && first.id != other.id)
         #expect(try await h.engine.store.runs(statuses: nil, limit: 10).count == 2)
+    }
+
+    @Test func attemptsStayWithinTheRunAndGlobalLimits() async throws {
+        /// The most attempts in flight at once in journals (exact within a run, whose limit is counted in the journal).
+        func peak(_ journals: [[JournalEntry]]) -> Int {
+            var events: [(Int64, Int)] = []
+            for j in journals {
+                for e in j where e.type == "attempt.started" { events.append((e.seq ?? 0, 1)) }
+                for e in j where e.type == "attempt.finished" { events.append((e.seq ?? 0, -1)) }
+            }
+            events.sort { $0.0 < $1.0 }
+            var open = 0
+            var most = 0
+            for (_, delta) in events {
+                open += delta
+                most = max(most, open)
+            }
+            return most
+        }
+        // Three runs of six independent steps: at most 2 attempts in flight per run, 4 in the process. Each
+        // process counts the processes running (under a lock) and records the count it saw.
+        let h = try Harness(globalConcurrency: 4, runConcurrency: 2)
+        let script = try h.script(
+            "count.sh",
+            """
+            cd \(h.directory)
+            ( flock 9; n=$(cat running 2>/dev/null || echo 0); echo $((n+1)) > running; echo $((n+1)) >> seen ) 9>lock
+            sleep 0.1
+            ( flock 9; n=$(cat running); echo $((n-1)) > running ) 9>lock
+            echo {}
+
+            """)
+        var yaml = head + "steps:\n"
+        for i in 0..<6 { yaml += "  - id: s\(i)\n    uses: process@v1\n    with: {command: [\"\(script)\"]}\n" }
+        var runs: [RunRecord] = []
+        for _ in 0..<3 { runs.append(try await h.start(yaml)) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for r in runs { group.addTask { _ = try await h.engine.drive(r.id) } }
+            try await group.waitForAll()
+        }
+        for r in runs {
+            let j = try await h.journal(r.id)
+            #expect(peak([j]) == 2)
+            #expect(j.last?.type == "run.finished" && j.last?.data.contains("succeeded") == true)
+        }
+        let seen = try String(contentsOfFile: h.directory + "/seen", encoding: .utf8).split(separator: "\n").compactMap { Int($0) }
+        #expect(seen.count == 18 && seen.max()! <= 4 && seen.max()! >= 3, "\(seen)")
+    }
+
+    @Test func anApprovalGivenWhileNoProcessDrivesTheRunIsAppliedOnResume() async throws {
+        let h = try Harness()
+        let run = try await h.start(head + "steps:\n  - id: gate\n    approval: {approvers: [alice], timeout: 1h}\n")
+        let first = Task { try await h.engine.drive(run.id) }
+        try await waitFor { try await h.engine.state(of: run).1.steps["gate"]?.status == .waiting }
+        first.cancel()
+        _ = try? await first.value
+        // Recorded with no driver; the next driver applies it, and the deadline stays the one first journalled.
+        try await h.engine.decide(run.id, step: "gate", approve: true, by: "alice", comment: nil)
+        let done = try await h.engine.drive(run.id)
+        #expect(done.status == "succeeded")
+        let j = try await h.journal(run.id)
+        #expect(j.filter { $0.type == "approval.requested" }.count == 1)
+        #expect(j.contains { $0.type == "approval.decided" && $0.data.contains("alice") })
     }
 
     @Test func theMemoryTwinDrivesTheSameWay() async throws {

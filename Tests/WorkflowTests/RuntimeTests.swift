@@ -122,6 +122,12 @@ final class WebhookReceiver {
                       passEnv: [WARDEN_TEST_PASSED]
                       credentials: [token]
                       limits: {openFiles: 64}
+                  - id: file
+                    uses: process@v1
+                    with:
+                      command: 'cp "$WARDEN_INPUTS" "$WARDEN_OUTPUTS"; echo ignored'
+                      input: {from: file}
+                      output: file
                   - id: memory
                     uses: process@v1
                     with:
@@ -145,6 +151,7 @@ final class WebhookReceiver {
         #expect(out["passed"]?.jsonText() == "\"passed-on\"" && out["declared"]?.jsonText() == "\"strict\"")
         #expect(out["files"]?.jsonText() == "64" && out["token"]?.jsonText() == "\"t0ken\"")
         #expect(out["cwd"]?.jsonText().contains("/runs/\(run.id)/work/env-0-1") == true)
+        #expect(state.steps["file"]?.outputs.jsonText() == #"{"from":"file"}"#)
         // 512 MiB cannot be allocated under a 256 MiB address-space limit: Python exits 1 (MemoryError).
         #expect(state.steps["memory"]?.status == .failed && state.steps["memory"]?.error?.contains("MemoryError") == true)
     }
