@@ -37,34 +37,13 @@ import Testing
         }
         try yaml.write(toFile: dir + "/crash.yaml", atomically: true, encoding: .utf8)
 
-        for n in 0..<50 {
-            let (rc, _, err) = try warden([
-                "run", dir + "/crash.yaml", "--queue", "--input", "n=\(n)", "--idempotency-key", "crash-\(n)", "--state", state,
-            ])
-            #expect(rc == 0, "\(err)")
+        // The starts and the kill loop block (process waits, sleeps): they run on a thread of their own, so the
+        // test runner's small task pool stays free for the suites running alongside.
+        let executable = try wardenExecutable()
+        let (starts, kills, finished) = await withCheckedContinuation { (c: CheckedContinuation<([Int32], Int, Bool), Never>) in
+            Thread.detachNewThread { c.resume(returning: Self.startAndKill(dir: dir, state: state, executable: executable)) }
         }
-        var kills = 0
-        var finished = false
-        for _ in 0..<300 {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: try wardenExecutable())
-            p.arguments = ["runs", "resume", "--all", "--state", state, "--concurrency", "8"]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            // A thread sleep: the test runner's task pool may be busy with other suites, which would stretch a
-            // Task.sleep and let the driver finish before it is killed.
-            usleep(UInt32.random(in: 150_000...700_000))
-            if p.isRunning {
-                kill(p.processIdentifier, SIGKILL)
-                kills += 1
-            }
-            p.waitUntilExit()
-            if p.terminationReason == .exit && p.terminationStatus == 0 {
-                finished = true
-                break
-            }
-        }
+        #expect(starts.allSatisfy { $0 == 0 }, "\(starts)")
         #expect(finished, "the runs did not finish after \(kills) kills")
         #expect(kills >= 3, "the processes were killed only \(kills) times")
 
@@ -105,5 +84,38 @@ import Testing
         }
         #expect(reexecuted == 0)
         print("crash test: \(kills) SIGKILLs, \(interrupted) interrupted attempts retried, \(effects.count) effects")
+    }
+
+    /// Queues the 50 runs, then starts `warden runs resume --all` and SIGKILLs it after a random 150–700 ms, until
+    /// one exits by itself with every run succeeded. Returns the start statuses, the kill count, and whether it ended.
+    static func startAndKill(dir: String, state: String, executable: String) -> ([Int32], Int, Bool) {
+        var starts: [Int32] = []
+        for n in 0..<50 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: executable)
+            p.arguments = ["run", dir + "/crash.yaml", "--queue", "--input", "n=\(n)", "--idempotency-key", "crash-\(n)", "--state", state]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            do { try p.run() } catch { return (starts + [-1], 0, false) }
+            p.waitUntilExit()
+            starts.append(p.terminationStatus)
+        }
+        var kills = 0
+        for _ in 0..<300 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: executable)
+            p.arguments = ["runs", "resume", "--all", "--state", state, "--concurrency", "8"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            do { try p.run() } catch { return (starts, kills, false) }
+            usleep(UInt32.random(in: 150_000...700_000))
+            if p.isRunning {
+                kill(p.processIdentifier, SIGKILL)
+                kills += 1
+            }
+            p.waitUntilExit()
+            if p.terminationReason == .exit && p.terminationStatus == 0 { return (starts, kills, true) }
+        }
+        return (starts, kills, false)
     }
 }
