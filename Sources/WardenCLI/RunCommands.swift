@@ -1,6 +1,7 @@
 import ArgumentParser
 import CEL
 import Foundation
+import OCI
 import OCIRegistry
 import Storage
 import Synchronization
@@ -597,8 +598,4 @@ struct BenchWorkflowCommand: AsyncParsableCommand {
                 journalEntries: engine.stats.entries, transitionsPerSecond: Double(engine.stats.entries) / seconds,
                 stepLatencyP50Milliseconds: pct(0.5), stepLatencyP95Milliseconds: pct(0.95), stepLatencyP99Milliseconds: pct(0.99)))
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -393,9 +393,13 @@ public struct WorkflowDefinition: Sendable {
 
     static func duration(_ v: YAMLValue) throws -> Duration {
         let text = try v.string()
-        guard case .duration(let s, let n)? = try? Program("duration(d)").evaluate(["d": .string(text)]), s >= 0, n >= 0 else {
-            throw v.error("\"\(text)\" is not a duration (examples: 30s, 5m, 1h30m)")
-        }
+        guard let d = parseDuration(text) else { throw v.error("\"\(text)\" is not a duration (examples: 30s, 5m, 1h30m)") }
+        return d
+    }
+
+    /// A non-negative CEL duration string (`30s`, `5m`, `1h30m`, `250ms`), or nil.
+    static func parseDuration(_ text: String) -> Duration? {
+        guard case .duration(let s, let n)? = try? Program("duration(d)").evaluate(["d": .string(text)]), s >= 0, n >= 0 else { return nil }
         return .seconds(s) + .nanoseconds(Int64(n))
     }
 

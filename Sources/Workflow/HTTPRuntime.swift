@@ -107,10 +107,8 @@ func result(from text: String, what: String) throws -> ActionResult {
 }
 
 func parseDuration(_ text: String) throws -> Duration {
-    guard case .duration(let s, let n)? = try? Program("duration(d)").evaluate(["d": .string(text)]), s >= 0 else {
-        throw ActionFailure(.permanent, "\"\(text)\" is not a duration (30s, 5m, 1h)")
-    }
-    return .seconds(s) + .nanoseconds(Int64(n))
+    guard let d = WorkflowDefinition.parseDuration(text) else { throw ActionFailure(.permanent, "\"\(text)\" is not a duration (30s, 5m, 1h)") }
+    return d
 }
 
 /// `http/notify@v1`: POSTs a JSON body to a URL (HMAC-signed with the `secret` slot when given); the status code is

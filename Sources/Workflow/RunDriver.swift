@@ -1,6 +1,7 @@
 import CEL
 import Crypto
 import Foundation
+import OCI
 import Storage
 import Trust
 
@@ -657,7 +658,7 @@ extension WorkflowDefinition.Retry {
 }
 
 extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    /// `seconds` comes from OCI.
     var text: String {
         let s = seconds
         return s < 1 ? "\(Int(s * 1000))ms" : s == s.rounded() ? "\(Int(s))s" : String(format: "%.1fs", s)
