@@ -50,8 +50,14 @@ public struct CopyReport: Sendable, Codable {
     public var blobsSkipped = 0
     public var blobsMounted = 0
     public var bytesCopied: Int64 = 0
-    /// Referrers found and copied (or found present), by digest, with their artifact types.
+    /// Referrers found at the source (and copied, or found present and listed), by digest, with their artifact types.
     public var referrers: [Descriptor] = []
+    /// Referrers pushed to the destination by this copy (and listed there under their subject).
+    public var referrersCopied = 0
+    /// Referrers found at the destination but missing from its listing of their subject (the referrers API or the
+    /// `sha256-<hex>` fallback index): a copy interrupted between pushing a referrer and listing it leaves this.
+    /// This copy listed them.
+    public var referrersRepaired: [Descriptor] = []
     /// Cosign tags carried along.
     public var cosignTags: [String] = []
     public var seconds: Double = 0
@@ -134,6 +140,7 @@ final class CopyRun: Sendable {
     }
 
     var source: any ContentStore { copier.source }
+    var logger: Logger { copier.logger }
     var destination: any ContentStore { copier.destination }
 
     /// Runs `work` once per digest for this copy; concurrent callers for the same digest await the same task.
@@ -152,18 +159,32 @@ final class CopyRun: Sendable {
         }
     }
 
-    func copyNode(_ node: Descriptor, allowReferrers: Bool) async throws {
+    /// Copies `node` and what it references. `mustBeListed`: `node` is a referrer that the destination's listing of
+    /// its subject does not show, so a copy already present is pushed again (which lists it) instead of skipped.
+    func copyNode(_ node: Descriptor, allowReferrers: Bool, mustBeListed: Bool = false) async throws {
         if MediaType.isManifest(node.mediaType) {
-            try await once(node.digest) { try await self.copyManifest(node, allowReferrers: allowReferrers) }
+            try await once(node.digest) { try await self.copyManifest(node, allowReferrers: allowReferrers, mustBeListed: mustBeListed) }
         } else {
             try await once(node.digest) { try await self.copyBlob(node) }
         }
     }
 
-    private func copyManifest(_ node: Descriptor, allowReferrers: Bool) async throws {
+    private func copyManifest(_ node: Descriptor, allowReferrers: Bool, mustBeListed: Bool) async throws {
         let known = self.known.withLock { $0.contains(node.digest) }
         let present = known ? true : try await destination.exists(node)
-        if present {
+        if present && mustBeListed {
+            // Present but not listed under its subject: pushing the same bytes again lists it (every store indexes a
+            // manifest's subject on push, and the registry's fallback index update is idempotent). Its children are
+            // present: a manifest is pushed only after them.
+            let raw = try await source.fetchManifest(node)
+            try await destination.push(raw.descriptor, content: .bytes(raw.bytes))
+            report.withLock {
+                $0.manifestsSkipped += 1
+                $0.referrersRepaired.append(node)
+            }
+            logger.notice("listed referrer \(node.digest) at \(destination.displayName): it was present but missing from the listing of its subject")
+            copier.options.progress?(.manifestDone(node, copied: false))
+        } else if present {
             report.withLock { $0.manifestsSkipped += 1 }
             copier.options.progress?(.manifestDone(node, copied: false))
         } else {
@@ -179,8 +200,11 @@ final class CopyRun: Sendable {
                 }
                 while try await group.next() != nil {}  // first error cancels the rest
             }
-            try await destination.push(raw.descriptor, content: .bytes(raw.bytes))
-            report.withLock { $0.manifestsCopied += 1 }
+            try await pushManifest(raw, children: children)
+            report.withLock {
+                $0.manifestsCopied += 1
+                if mustBeListed { $0.referrersCopied += 1 }
+            }
             copier.options.progress?(.manifestDone(node, copied: true))
         }
         if copier.options.referrers && allowReferrers {
@@ -194,6 +218,10 @@ final class CopyRun: Sendable {
             group.addTask {
                 var found = try await self.source.referrers(of: subject, artifactType: nil)
                 if let filter = self.copier.options.referrerFilter { found = found.filter(filter) }
+                if found.isEmpty { return }
+                // What the destination lists under the subject decides, not whether the referrer is stored there: a
+                // referrer stored but not listed is invisible to every client (one lookup for all of them).
+                let listed = Set(try await self.destination.referrers(of: subject, artifactType: nil).map(\.digest))
                 self.report.withLock { r in
                     for referrer in found where !r.referrers.contains(where: { $0.digest == referrer.digest }) {
                         r.referrers.append(referrer)
@@ -201,7 +229,9 @@ final class CopyRun: Sendable {
                 }
                 try await withThrowingTaskGroup(of: Void.self) { inner in
                     for referrer in found {
-                        inner.addTask { try await self.copyNode(referrer, allowReferrers: true) }
+                        let isListed = listed.contains(referrer.digest)
+                        if isListed { self.present(referrer.digest) }
+                        inner.addTask { try await self.copyNode(referrer, allowReferrers: true, mustBeListed: !isListed) }
                     }
                     while try await inner.next() != nil {}
                 }
@@ -227,12 +257,54 @@ final class CopyRun: Sendable {
         }
     }
 
+    /// Pushes a manifest whose children are in the destination. A registry may still answer `MANIFEST_BLOB_UNKNOWN`
+    /// while a concurrent mount or upload of one of its blobs settles (distribution 2.8 rewrites a repository's
+    /// blob link non-atomically): the blobs are checked again, any missing one is brought again, and the push is
+    /// tried once more; a second refusal is reported.
+    private func pushManifest(_ raw: RawManifest, children: [Descriptor]) async throws {
+        do {
+            try await destination.push(raw.descriptor, content: .bytes(raw.bytes))
+        } catch let e as OCIError where e.code == .manifestBlobUnknown {
+            logger.notice("\(destination.displayName) refused manifest \(raw.digest) for a missing blob; checking its blobs and pushing it again")
+            for child in children where !MediaType.isManifest(child.mediaType) && (child.urls?.isEmpty ?? true) {
+                if try await !destination.exists(child) { try await transferBlob(child) }
+            }
+            do {
+                try await destination.push(raw.descriptor, content: .bytes(raw.bytes))
+            } catch let again as OCIError where again.code == .manifestBlobUnknown {
+                throw OCIError(.manifestBlobUnknown, "\(again.reason) (refused again after its blobs were checked and brought)")
+            }
+        }
+    }
+
     private func copyBlob(_ blob: Descriptor) async throws {
         guard let ledger = copier.options.ledger else { return try await transferBlob(blob) }
-        // Another copy of this run may be bringing the same blob to the same registry: wait for it, then mount
-        // from the repository that has it (or find it already here).
-        let key = BlobLedger.key(destination: destination.displayName, digest: blob.digest)
-        switch ledger.claim(key) {
+        // Each (destination repository, blob) is brought once per run: the other copies of the run that need it in
+        // the same repository wait for the first instead of mounting or uploading it again (distribution 2.8
+        // rewrites a repository's blob link non-atomically, and a manifest PUT racing such a rewrite is refused).
+        switch ledger.claim(BlobLedger.repositoryKey(destination: destination.displayName, digest: blob.digest)) {
+        case .wait(let task):
+            if (try? await task.value) != nil {
+                report.withLock { $0.blobsSkipped += 1 }
+                copier.options.progress?(.blobDone(blob, .skipped))
+                return
+            }
+            try await transferBlob(blob)  // the copy that claimed it failed: bring it here
+        case .owner(let done):
+            do {
+                try await bringBlob(blob, ledger: ledger)
+                done(.success(destination))
+            } catch {
+                done(.failure(error))
+                throw error
+            }
+        }
+    }
+
+    /// Brings a blob to this copy's repository. Another copy of this run may be bringing it to another repository
+    /// of the same registry: wait for it, then mount from the repository that has it (or find it already here).
+    private func bringBlob(_ blob: Descriptor, ledger: BlobLedger) async throws {
+        switch ledger.claim(BlobLedger.key(destination: destination.displayName, digest: blob.digest)) {
         case .owner(let done):
             do {
                 try await transferBlob(blob)
@@ -306,8 +378,9 @@ final class CopyRun: Sendable {
     }
 }
 
-/// Which blobs the copies of one run have brought (or are bringing) to which registry. The first copy to claim a
-/// blob transfers it; the others wait and then mount it from the repository that has it.
+/// Which blobs the copies of one run have brought (or are bringing) to which registry and repository. The first copy
+/// to claim a blob for a repository brings it (the others needing it there wait); the first to claim it for a
+/// registry transfers it, and copies into its other repositories wait and then mount it from the one that has it.
 public final class BlobLedger: Sendable {
     public enum Claim {
         /// Transfer the blob, then report where it landed (or the error).
@@ -323,6 +396,11 @@ public final class BlobLedger: Sendable {
     /// Blobs are shared per registry host: the part of the store's name before the first `/`.
     static func key(destination: String, digest: Digest) -> String {
         String(destination.prefix { $0 != "/" }) + "|" + digest.description
+    }
+
+    /// A blob in one repository (the store's whole name).
+    static func repositoryKey(destination: String, digest: Digest) -> String {
+        "repository:" + destination + "|" + digest.description
     }
 
     func claim(_ key: String) -> Claim {

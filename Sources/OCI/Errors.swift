@@ -20,6 +20,9 @@ public struct OCIError: Error, Sendable, CustomStringConvertible, Equatable {
         case transport
         case throttled
         case invalidArgument
+        /// A registry refused a manifest because it does not have a blob the manifest references
+        /// (`MANIFEST_BLOB_UNKNOWN`).
+        case manifestBlobUnknown
     }
 
     public var code: Code

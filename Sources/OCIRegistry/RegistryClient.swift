@@ -317,6 +317,11 @@ public final class RegistryClient: Sendable {
             detail = ": " + errs.map { [$0.code, $0.message].compactMap { $0 }.joined(separator: " ") }.joined(separator: "; ")
         }
         let status = "\(response.status.code) \(response.status.reasonPhrase)"
+        if let body, let decoded = try? JSONDecoder().decode(Errors.self, from: Data(buffer: body)),
+            decoded.errors?.contains(where: { $0.code == "MANIFEST_BLOB_UNKNOWN" }) == true
+        {
+            return OCIError(.manifestBlobUnknown, "\(what): \(status)\(detail)")
+        }
         switch response.status {
         case .unauthorized:
             return OCIError(.unauthorized, "\(what): \(status)\(detail); check the credentials for \(host)")

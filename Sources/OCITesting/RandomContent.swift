@@ -37,12 +37,18 @@ public struct RandomContent: Sendable {
         Tar.archive(files: [(name, generator.bytes(size))])
     }
 
-    /// Pushes an image (layers, config, manifest) into `store` and returns its manifest.
+    /// Pushes an image (layers, config, manifest) into `store` and returns its manifest. `baseLayers` (layer
+    /// archives, e.g. from `layer(size:)`) come first, so images made with the same ones share those blobs.
     public mutating func pushImage(
         to store: some ContentWriter, layerSizes: [Int], platform: Platform = Platform(os: "linux", architecture: "amd64"),
-        annotations: [String: String]? = nil
+        annotations: [String: String]? = nil, baseLayers: [Data] = []
     ) async throws -> RawManifest {
         var layers: [Descriptor] = []
+        for tar in baseLayers {
+            let d = Descriptor.of(tar, mediaType: MediaType.imageLayer)
+            try await store.push(d, bytes: tar)
+            layers.append(d)
+        }
         for (i, size) in layerSizes.enumerated() {
             let tar = layer(size: size, name: "layer\(i).bin")
             let d = Descriptor.of(tar, mediaType: MediaType.imageLayer)

@@ -5,7 +5,9 @@ import NIOPosix
 import Synchronization
 
 /// An HTTP/1.1 proxy put in front of a real registry for tests and benchmarks: it adds latency to every request
-/// and answers some requests with `429 Too Many Requests` and a `Retry-After`, forwarding the rest unchanged
+/// and answers some requests with `429 Too Many Requests` and a `Retry-After` (or, through `intercept`, chosen
+/// requests with a status of the test's choosing, to stand for a registry or client failing at that exact step),
+/// forwarding the rest unchanged
 /// (one upstream connection per client connection; the Host header is kept, so registry URLs point at the proxy).
 public final class ThrottlingProxy: Sendable {
     public struct Options: Sendable {
@@ -15,10 +17,27 @@ public final class ThrottlingProxy: Sendable {
         public var throttleEvery = 0
         /// Seconds sent in `Retry-After`.
         public var retryAfter = 1
-        public init(latency: TimeAmount = .zero, throttleEvery: Int = 0, retryAfter: Int = 1) {
+        /// Called with each request's method and URI before it is forwarded: an answer is sent from here (the request
+        /// never reaches the registry); nil forwards it. Runs on the proxy's event loop.
+        public var intercept: (@Sendable (_ method: String, _ uri: String) -> Answer?)?
+        public init(
+            latency: TimeAmount = .zero, throttleEvery: Int = 0, retryAfter: Int = 1,
+            intercept: (@Sendable (_ method: String, _ uri: String) -> Answer?)? = nil
+        ) {
             self.latency = latency
             self.throttleEvery = throttleEvery
             self.retryAfter = retryAfter
+            self.intercept = intercept
+        }
+    }
+
+    /// A response the proxy sends itself: a status and a JSON body (e.g. a distribution error document).
+    public struct Answer: Sendable {
+        public var status: Int
+        public var body: String
+        public init(status: Int, body: String = "") {
+            self.status = status
+            self.body = body
         }
     }
 
@@ -90,7 +109,8 @@ final class ProxyHandler: ChannelInboundHandler, @unchecked Sendable {
     var upstream: Channel?
     var pending: [HTTPClientRequestPart] = []
     var releaseAt: NIODeadline = .uptimeNanoseconds(0)
-    var dropping = false
+    /// The answer to the current request, sent instead of forwarding it.
+    var dropping: ThrottlingProxy.Answer?
     var context: ChannelHandlerContext?
 
     init(upstreamHost: String, upstreamPort: Int, shared: SharedState) {
@@ -128,7 +148,11 @@ final class ProxyHandler: ChannelInboundHandler, @unchecked Sendable {
         switch unwrapInboundIn(data) {
         case .head(let head):
             if shared.admit() {
-                dropping = true
+                dropping = ThrottlingProxy.Answer(status: 429)
+                return
+            }
+            if let answer = shared.options.intercept?(head.method.rawValue, head.uri) {
+                dropping = answer
                 return
             }
             releaseAt = .now() + shared.options.latency
@@ -137,16 +161,19 @@ final class ProxyHandler: ChannelInboundHandler, @unchecked Sendable {
                 context.eventLoop.scheduleTask(deadline: releaseAt) { self.drain() }
             }
         case .body(let buffer):
-            if dropping { return }
+            if dropping != nil { return }
             pending.append(.body(.byteBuffer(buffer)))
         case .end(let trailers):
-            if dropping {
-                dropping = false
+            if let answer = dropping {
+                dropping = nil
                 var headers = HTTPHeaders()
-                headers.add(name: "Retry-After", value: "\(shared.options.retryAfter)")
-                headers.add(name: "Content-Length", value: "0")
+                if answer.status == 429 { headers.add(name: "Retry-After", value: "\(shared.options.retryAfter)") }
+                let body = context.channel.allocator.buffer(string: answer.body)
+                headers.add(name: "Content-Length", value: "\(body.readableBytes)")
                 headers.add(name: "Content-Type", value: "application/json")
-                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .tooManyRequests, headers: headers))), promise: nil)
+                let status = HTTPResponseStatus(statusCode: answer.status)
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+                if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
                 return
             }

@@ -43,7 +43,13 @@ public struct ItemReport: Sendable, Codable {
     public var identities: [String] = []
     public var attestations: [String] = []
     public var reasons: [String] = []
+    /// Referrers made listed at the target by this run: pushed, or found there unlisted and listed (repaired).
     public var referrersCopied = 0
+    /// Of those, referrers that were at the target already but missing from its listing of their subject.
+    public var referrersRepaired = 0
+    /// Whether the source's referrers or cosign tags differed from those seen when this digest was last replicated
+    /// (or refused): new signatures, attestations or SBOMs to verify and carry. Nil when there was no earlier record.
+    public var attachmentsChanged: Bool?
     public var cosignTags = 0
     public var bytesCopied: Int64 = 0
     public var blobsCopied = 0
@@ -169,11 +175,11 @@ public final class Replicator: Sendable {
                     switch checked {
                     case .done(let r):
                         report = r
-                    case .work(let root, var r):
+                    case .work(let root, let seen, var r):
                         await global.acquire()
                         let hosts = Set([Self.host(item.source), Self.host(item.target)]).sorted().compactMap { hostLimits[$0] }
                         for h in hosts { await h.acquire() }
-                        await self.replicate(item, root: root, dryRun: dryRun, report: &r)
+                        await self.replicate(item, root: root, seen: seen, dryRun: dryRun, report: &r)
                         for h in hosts.reversed() { await h.release() }
                         await global.release()
                         report = r
@@ -188,24 +194,38 @@ public final class Replicator: Sendable {
 
     enum Checked {
         case done(ItemReport)
-        case work(Descriptor, ItemReport)
+        /// To verify and copy; with the attachments seen at the source when the check took them.
+        case work(Descriptor, AttachmentSnapshot?, ItemReport)
     }
 
-    /// Resolves the source (one HEAD) and compares it with the state: unchanged items end here.
+    /// Resolves the source (one HEAD) and compares it with the state: when the digest was replicated (or refused)
+    /// before, the source's attachments are looked up too (the referrers listing and the cosign tags, side by side)
+    /// — an item whose digest and attachments are both unchanged ends here, a copied one as `unchanged`, a refused one
+    /// refused again without being verified again. New attachments send it to verification and copying: they are
+    /// carried, and a new valid signature can turn a refusal into a copy.
     func check(_ item: PlanItem, dryRun: Bool) async -> Checked {
         var report = ItemReport(source: item.sourceReference, target: item.targetReference, action: .failed)
         do {
-            let root = try await repository(item.source).resolve(item.reference)
+            let source = try repository(item.source)
+            let root = try await source.resolve(item.reference)
             report.sourceDigest = root.digest.description
             // A dry run consults the state too (to show what would be skipped); it never writes it.
-            if let record = try state?.replication(target: item.targetReference), record.sourceDigest == root.digest.description,
-                record.outcome == ItemReport.Action.copied.rawValue
-            {
+            guard let record = try state?.replication(target: item.targetReference), record.sourceDigest == root.digest.description,
+                let outcome = ItemReport.Action(rawValue: record.outcome), outcome == .copied || outcome == .refused
+            else { return .work(root, nil, report) }
+            let seen = try await AttachmentSnapshot.take(of: root, in: source)
+            report.attachmentsChanged = record.attachments != seen.canonical
+            guard record.attachments == seen.canonical else { return .work(root, seen, report) }
+            report.verifiedBy = record.verifiedBy.split(separator: ",").map(String.init)
+            if outcome == .copied {
                 report.action = .unchanged
-                report.verifiedBy = record.verifiedBy.split(separator: ",").map(String.init)
-                return .done(report)
+            } else {
+                report.action = .refused
+                report.reasons = (record.detail ?? "").components(separatedBy: "; ").filter { !$0.isEmpty }
+                report.reasons.append(
+                    "digest and attachments unchanged since \(ISO8601DateFormatter().string(from: record.updatedAt)): not verified again")
             }
-            return .work(root, report)
+            return .done(report)
         } catch {
             report.reasons = [Self.describe(error)]
             return .done(report)
@@ -215,11 +235,19 @@ public final class Replicator: Sendable {
     static func host(_ repository: String) -> String { String(repository.prefix { $0 != "/" }) }
 
     /// Verifies and copies one item whose source resolved to `root`.
-    func replicate(_ item: PlanItem, root: Descriptor, dryRun: Bool, report: inout ItemReport) async {
+    func replicate(_ item: PlanItem, root: Descriptor, seen: AttachmentSnapshot?, dryRun: Bool, report: inout ItemReport) async {
         let artifact = file.artifacts[item.entry]
         do {
             let source = try repository(item.source)
             let target = try repository(item.target)
+            // The attachments this run acts on, taken before verification and copying read them: one added while
+            // they run is recorded as unseen, and the next run carries it.
+            var attachments: AttachmentSnapshot?
+            if let seen {
+                attachments = seen
+            } else if !dryRun, state != nil {
+                attachments = try await AttachmentSnapshot.take(of: root, in: source)
+            }
             var decision: PolicyDecision?
             if let verify = artifact.verify {
                 let d = try await ImageVerification.verify(
@@ -239,7 +267,8 @@ public final class Replicator: Sendable {
                         try state?.save(
                             ReplicationRecord(
                                 target: item.targetReference, sourceReference: item.sourceReference, sourceDigest: root.digest.description,
-                                outcome: ItemReport.Action.refused.rawValue, verifiedBy: "", detail: report.reasons.joined(separator: "; ")))
+                                outcome: ItemReport.Action.refused.rawValue, verifiedBy: "", detail: report.reasons.joined(separator: "; "),
+                                attachments: attachments?.canonical))
                     }
                     return
                 }
@@ -260,7 +289,8 @@ public final class Replicator: Sendable {
             report.bytesCopied = copy.bytesCopied
             report.blobsCopied = copy.blobsCopied
             report.blobsMounted = copy.blobsMounted
-            report.referrersCopied = copy.referrers.count
+            report.referrersCopied = copy.referrersCopied + copy.referrersRepaired.count
+            report.referrersRepaired = copy.referrersRepaired.count
             report.cosignTags = copy.cosignTags.count
             if let bytes = attestKeyBytes, let attestKey = try? P256.Signing.PrivateKey(rawRepresentation: bytes) {
                 report.replicationAttestation = try await attest(item, root: copy.root, decision: decision, in: target, key: attestKey).digest
@@ -270,7 +300,8 @@ public final class Replicator: Sendable {
             try state?.save(
                 ReplicationRecord(
                     target: item.targetReference, sourceReference: item.sourceReference, sourceDigest: root.digest.description,
-                    outcome: ItemReport.Action.copied.rawValue, verifiedBy: report.verifiedBy.joined(separator: ","), detail: nil))
+                    outcome: ItemReport.Action.copied.rawValue, verifiedBy: report.verifiedBy.joined(separator: ","), detail: nil,
+                    attachments: attachments?.canonical))
         } catch {
             report.action = .failed
             report.reasons = [Self.describe(error)]

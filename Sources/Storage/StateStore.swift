@@ -13,11 +13,14 @@ public struct ReplicationRecord: Codable, Sendable, Equatable, FetchableRecord, 
     /// Authorities that verified it, comma-separated (empty when the entry has no verification).
     public var verifiedBy: String
     public var detail: String?
+    /// What was attached to the source digest when it was last verified and copied (or refused): its referrers and
+    /// cosign tags, as canonical JSON. Nil in records written before Warden kept it.
+    public var attachments: String?
     public var updatedAt: Date
 
     public init(
         target: String, sourceReference: String, sourceDigest: String, outcome: String, verifiedBy: String, detail: String?,
-        updatedAt: Date = Date()
+        attachments: String? = nil, updatedAt: Date = Date()
     ) {
         self.target = target
         self.sourceReference = sourceReference
@@ -25,6 +28,7 @@ public struct ReplicationRecord: Codable, Sendable, Equatable, FetchableRecord, 
         self.outcome = outcome
         self.verifiedBy = verifiedBy
         self.detail = detail
+        self.attachments = attachments
         self.updatedAt = updatedAt
     }
 }
@@ -56,6 +60,9 @@ public final class StateStore: Sendable {
                     t.column("detail", .text)
                     t.column("updatedAt", .datetime).notNull()
                 }
+            }
+            migrator.registerMigration("v2-replication-attachments") { db in
+                try db.alter(table: ReplicationRecord.databaseTableName) { t in t.add(column: "attachments", .text) }
             }
             try migrator.migrate(db)
         } catch {

@@ -78,8 +78,13 @@ struct CopyCommand: AsyncParsableCommand {
             print("  blobs      \(report.blobsCopied) copied, \(report.blobsMounted) mounted, \(report.blobsSkipped) already present")
             print("  bytes      \(formatBytes(report.bytesCopied)) in \(String(format: "%.2f", report.seconds)) s (\(formatBytes(Int64(rate)))/s)")
             print(
-                "  referrers  \(report.referrers.count)"
+                "  referrers  \(report.referrers.count) found, \(report.referrersCopied) copied"
                     + (report.cosignTags.isEmpty ? "" : ", cosign tags: \(report.cosignTags.sorted().joined(separator: ", "))"))
+            if !report.referrersRepaired.isEmpty {
+                print(
+                    "  repaired   \(report.referrersRepaired.count) referrer(s) present at the destination but missing from its listing, now listed: "
+                        + report.referrersRepaired.map(\.digest.description).joined(separator: ", "))
+            }
         }
     }
 }

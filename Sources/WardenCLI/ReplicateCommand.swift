@@ -134,6 +134,10 @@ struct ReplicateCommand: AsyncParsableCommand {
             if r.action == .copied {
                 line +=
                     " (\(formatBytes(r.bytesCopied)), \(r.blobsCopied) blobs, \(r.blobsMounted) mounted, \(r.referrersCopied) referrers, \(r.cosignTags) cosign tags)"
+                if r.attachmentsChanged == true { line += " — new attachments upstream" }
+                if r.referrersRepaired > 0 {
+                    line += " — repaired the target's listing of \(r.referrersRepaired) referrer(s) that were present but not listed"
+                }
             }
             print(line)
             for reason in r.reasons { print("          - \(reason)") }

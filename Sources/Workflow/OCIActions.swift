@@ -76,7 +76,10 @@ public struct CopyAction: WorkflowAction {
         inputSchema: schema(["source", "destination"], [("source", "string"), ("destination", "string"), ("referrers", "boolean")]),
         outputSchema: schema(
             ["digest", "reference"],
-            [("digest", "string"), ("reference", "string"), ("manifests", "integer"), ("blobs", "integer"), ("bytes", "integer")]))
+            [
+                ("digest", "string"), ("reference", "string"), ("manifests", "integer"), ("blobs", "integer"), ("bytes", "integer"),
+                ("referrers", "integer"), ("referrersRepaired", "integer"),
+            ]))
 
     public func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
         do {
@@ -90,11 +93,15 @@ public struct CopyAction: WorkflowAction {
             context.log("copy \(try inputs.string("source")) → \(try inputs.string("destination"))")
             let report = try await GraphCopier(from: srcStore, to: dstStore, options: options, logger: Logger(label: "warden.workflow"))
                 .copy(reference: srcRef, destinationTag: tag)
+            if !report.referrersRepaired.isEmpty {
+                context.log("listed \(report.referrersRepaired.count) referrer(s) present at the destination but missing from its listing")
+            }
             return ActionResult(
                 outputs: .object([
                     ("digest", .string(report.root.digest.description)), ("reference", .string(digestReference(dst, report.root.digest))),
                     ("manifests", .int(Int64(report.manifestsCopied))), ("blobs", .int(Int64(report.blobsCopied))),
-                    ("bytes", .int(report.bytesCopied)),
+                    ("bytes", .int(report.bytesCopied)), ("referrers", .int(Int64(report.referrersCopied + report.referrersRepaired.count))),
+                    ("referrersRepaired", .int(Int64(report.referrersRepaired.count))),
                 ]))
         } catch { throw classify(error) }
     }
