@@ -135,8 +135,9 @@ enum Dpkg {
                 var source = ""
                 var sourceVersion = ""
                 if let s = f["Source"] {
+                    // `Source: name (version)`; an empty or blank field (hostile or damaged) names no source.
                     let parts = s.split(separator: " ", maxSplits: 1)
-                    source = String(parts[0])
+                    if let first = parts.first { source = String(first) }
                     if parts.count > 1 { sourceVersion = parts[1].trimmingCharacters(in: "() ").description }
                 }
                 var qualifiers = ["arch": arch]

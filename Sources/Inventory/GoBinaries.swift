@@ -73,7 +73,8 @@ enum GoBinaries {
         guard b.count > 64, b[0] == 0x7F, b[1] == UInt8(ascii: "E"), b[2] == UInt8(ascii: "L"), b[3] == UInt8(ascii: "F") else { return nil }
         guard let start = section(b, named: ".go.buildinfo") ?? scan(b) else { return nil }
         let magicBytes: [UInt8] = [0xFF] + Array(" Go buildinf:".utf8)
-        guard start + 32 <= b.count, Array(b[start..<start + 14]) == magicBytes else { return nil }
+        // The offset comes from the file: any value, negative or near Int.max, must fail the check, not trap.
+        guard start >= 0, start <= b.count - 32, Array(b[start..<start + 14]) == magicBytes else { return nil }
         let flags = b[start + 15]
         // Go 1.18+: version and module text stored inline as length-prefixed strings after the 32-byte header.
         guard flags & 0x2 != 0 else { return nil }
@@ -95,7 +96,7 @@ enum GoBinaries {
             shift += 7
             if shift > 28 { return nil }
         }
-        guard length >= 0, i + length <= b.count else { return nil }
+        guard length >= 0, length <= b.count - i else { return nil }
         defer { i += length }
         return Array(b[i..<i + length])
     }
@@ -105,7 +106,7 @@ enum GoBinaries {
         let is64 = b[4] == 2
         let little = b[5] == 1
         func read(_ at: Int, _ size: Int) -> Int? {
-            guard at >= 0, at + size <= b.count else { return nil }
+            guard at >= 0, at <= b.count - size else { return nil }
             var v = 0
             for k in 0..<size { v |= Int(b[at + (little ? k : size - 1 - k)]) << (8 * k) }
             return v
@@ -114,17 +115,20 @@ enum GoBinaries {
             let shnum = read(is64 ? 0x3C : 0x30, 2), let shstrndx = read(is64 ? 0x3E : 0x32, 2), shoff > 0, shnum > 0, shnum < 65_536,
             shstrndx < shnum, shentsize >= (is64 ? 64 : 40)
         else { return nil }
+        // Offsets and sizes read from the file are checked with overflow-reporting arithmetic.
         func header(_ k: Int) -> (name: Int, offset: Int)? {
-            let h = shoff + k * shentsize
-            guard let n = read(h, 4), let off = read(h + (is64 ? 0x18 : 0x10), is64 ? 8 : 4) else { return nil }
+            let (step, o1) = k.multipliedReportingOverflow(by: shentsize)
+            let (h, o2) = shoff.addingReportingOverflow(step)
+            guard !o1, !o2, h >= 0, h <= b.count - 0x20, let n = read(h, 4), let off = read(h + (is64 ? 0x18 : 0x10), is64 ? 8 : 4), off >= 0
+            else { return nil }
             return (n, off)
         }
         guard let strtab = header(shstrndx)?.offset else { return nil }
         let wanted = Array(name.utf8)
         for k in 0..<shnum {
             guard let h = header(k) else { return nil }
-            let at = strtab + h.name
-            guard at >= 0, at + wanted.count < b.count else { continue }
+            let (at, overflow) = strtab.addingReportingOverflow(h.name)
+            guard !overflow, at >= 0, at < b.count - wanted.count else { continue }
             if b[at..<at + wanted.count].elementsEqual(wanted), b[at + wanted.count] == 0 { return h.offset }
         }
         return nil

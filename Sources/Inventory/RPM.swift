@@ -39,7 +39,7 @@ enum RPM {
                         purl: PURL.make(
                             type: "rpm", namespace: distro?.id ?? "redhat", name: name, version: version + (release.isEmpty ? "" : "-" + release),
                             qualifiers: qualifiers),
-                        licenses: h.strings[1014].map { [$0[0]] } ?? [], locations: ["/" + path], layer: layer.digest, metadata: metadata))
+                        licenses: h.strings[1014]?.first.map { [$0] } ?? [], locations: ["/" + path], layer: layer.digest, metadata: metadata))
             }
         }
         return out
@@ -88,7 +88,8 @@ enum RPM {
                     values.append(String(decoding: b[i..<end], as: UTF8.self))
                     i = end + 1
                 }
-                h.strings[tag] = values
+                // A string without its NUL (damaged or hostile) gives no value, not an empty list to index into.
+                if !values.isEmpty { h.strings[tag] = values }
             case 4:  // INT32
                 h.int32s[tag] = (0..<min(count, 10_000)).compactMap { be32(at + 4 * $0) }
             default: continue

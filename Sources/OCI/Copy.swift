@@ -58,6 +58,9 @@ public struct CopyReport: Sendable, Codable {
     /// `sha256-<hex>` fallback index): a copy interrupted between pushing a referrer and listing it leaves this.
     /// This copy listed them.
     public var referrersRepaired: [Descriptor] = []
+    /// Referrers and cosign tags not copied, and why: one that is the manifest it is attached to (or a manifest
+    /// above it), whose own `subject` names another manifest, or that lies too deep.
+    public var referrersRefused: [String] = []
     /// Cosign tags carried along.
     public var cosignTags: [String] = []
     public var seconds: Double = 0
@@ -94,6 +97,15 @@ public struct GraphCopier: Sendable {
 
     /// Copies the graph of `root`; `currentDestination` is what the destination tag points to now, when known.
     public func copy(root: Descriptor, destinationTag: String?, currentDestination: Descriptor? = nil) async throws -> CopyReport {
+        do {
+            return try await copyGraph(root: root, destinationTag: destinationTag, currentDestination: currentDestination)
+        } catch let refused as RefusedReferrer {
+            // A manifest refused as a referrer was also needed elsewhere in the graph.
+            throw OCIError(.invalidManifest, "copy of \(root.digest) from \(source.displayName): \(refused.reason)")
+        }
+    }
+
+    private func copyGraph(root: Descriptor, destinationTag: String?, currentDestination: Descriptor?) async throws -> CopyReport {
         let start = ContinuousClock.now
         let run = CopyRun(copier: self)
         var root = root
@@ -104,6 +116,8 @@ public struct GraphCopier: Sendable {
         let tagged = currentDestination?.digest == root.digest
         if tagged { run.present(root.digest) }
         if !built { try await run.copyNode(root, allowReferrers: true) }
+        // Referrers after their subject, every selected one pushed and listed before the tag is written.
+        try await run.copyQueuedReferrers()
         if let destinationTag, !tagged {
             try await destination.tag(root, as: destinationTag)
         }
@@ -159,24 +173,45 @@ final class CopyRun: Sendable {
         }
     }
 
-    /// Copies `node` and what it references. `mustBeListed`: `node` is a referrer that the destination's listing of
-    /// its subject does not show, so a copy already present is pushed again (which lists it) instead of skipped.
-    func copyNode(_ node: Descriptor, allowReferrers: Bool, mustBeListed: Bool = false) async throws {
+    /// Copies `node` and what it references (children before parents). Manifests whose referrers are to be copied
+    /// are queued for `copyQueuedReferrers`, which runs after the graph is in place: a manifest's copy waits only
+    /// for its children, which content addressing makes acyclic, so no referrer or cosign tag — whatever it
+    /// points at — can make a copy wait on itself. `mustBeListed`: `node` is a referrer that the destination's
+    /// listing of its subject does not show, so a copy already present is pushed again (which lists it) instead of
+    /// skipped. `subject`: `node` was found as a referrer of that manifest, and its own `subject` must say so.
+    func copyNode(
+        _ node: Descriptor, allowReferrers: Bool, mustBeListed: Bool = false, subject: Digest? = nil, chain: [Digest] = []
+    ) async throws {
         if MediaType.isManifest(node.mediaType) {
-            try await once(node.digest) { try await self.copyManifest(node, allowReferrers: allowReferrers, mustBeListed: mustBeListed) }
+            try await once(node.digest) {
+                try await self.copyManifest(node, allowReferrers: allowReferrers, mustBeListed: mustBeListed, subject: subject, chain: chain)
+            }
+            if copier.options.referrers && allowReferrers { queueReferrers(of: node, chain: chain + [node.digest]) }
         } else {
             try await once(node.digest) { try await self.copyBlob(node) }
         }
     }
 
-    private func copyManifest(_ node: Descriptor, allowReferrers: Bool, mustBeListed: Bool) async throws {
+    private func copyManifest(_ node: Descriptor, allowReferrers: Bool, mustBeListed: Bool, subject: Digest?, chain: [Digest]) async throws {
         let known = self.known.withLock { $0.contains(node.digest) }
         let present = known ? true : try await destination.exists(node)
-        if present && mustBeListed {
+        if present && !mustBeListed {
+            report.withLock { $0.manifestsSkipped += 1 }
+            copier.options.progress?(.manifestDone(node, copied: false))
+            return
+        }
+        let raw = try await source.fetchManifest(node)
+        if let subject {
+            let claimed = try raw.parsed().subject?.digest
+            guard claimed == subject else {
+                throw RefusedReferrer(
+                    reason: "\(node.digest) is listed as a referrer of \(subject) but its subject is \(claimed?.description ?? "absent")")
+            }
+        }
+        if present {
             // Present but not listed under its subject: pushing the same bytes again lists it (every store indexes a
             // manifest's subject on push, and the registry's fallback index update is idempotent). Its children are
             // present: a manifest is pushed only after them.
-            let raw = try await source.fetchManifest(node)
             try await destination.push(raw.descriptor, content: .bytes(raw.bytes))
             report.withLock {
                 $0.manifestsSkipped += 1
@@ -184,54 +219,104 @@ final class CopyRun: Sendable {
             }
             logger.notice("listed referrer \(node.digest) at \(destination.displayName): it was present but missing from the listing of its subject")
             copier.options.progress?(.manifestDone(node, copied: false))
-        } else if present {
-            report.withLock { $0.manifestsSkipped += 1 }
-            copier.options.progress?(.manifestDone(node, copied: false))
-        } else {
-            let raw = try await source.fetchManifest(node)
-            var children = try raw.children()
-            if case .index = try raw.parsed() {
-                // Children of an index are manifests; only those are followed (urls-only foreign layers are not).
-                children = children.filter { MediaType.isManifest($0.mediaType) }
-            }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for child in children where child.urls?.isEmpty ?? true || MediaType.isManifest(child.mediaType) {
-                    group.addTask { try await self.copyNode(child, allowReferrers: allowReferrers) }
-                }
-                while try await group.next() != nil {}  // first error cancels the rest
-            }
-            try await pushManifest(raw, children: children)
-            report.withLock {
-                $0.manifestsCopied += 1
-                if mustBeListed { $0.referrersCopied += 1 }
-            }
-            copier.options.progress?(.manifestDone(node, copied: true))
+            return
         }
-        if copier.options.referrers && allowReferrers {
-            try await copyReferrers(of: node)
+        var children = try raw.children()
+        if case .index = try raw.parsed() {
+            // Children of an index are manifests; only those are followed (urls-only foreign layers are not).
+            children = children.filter { MediaType.isManifest($0.mediaType) }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for child in children where child.urls?.isEmpty ?? true || MediaType.isManifest(child.mediaType) {
+                group.addTask { try await self.copyNode(child, allowReferrers: allowReferrers, chain: chain + [node.digest]) }
+            }
+            while try await group.next() != nil {}  // first error cancels the rest
+        }
+        try await pushManifest(raw, children: children)
+        report.withLock {
+            $0.manifestsCopied += 1
+            if mustBeListed { $0.referrersCopied += 1 }
+        }
+        copier.options.progress?(.manifestDone(node, copied: true))
+    }
+
+    /// How deep referrers of referrers are followed (a signature on an SBOM on an image is 2).
+    static let maxReferrerDepth = 16
+
+    private struct Walk: Sendable {
+        var subject: Descriptor
+        /// The manifests above `subject`, root first, and `subject` last.
+        var chain: [Digest]
+    }
+    private let walks = Mutex<(queue: [Walk], seen: Set<Digest>)>(([], []))
+
+    private func queueReferrers(of subject: Descriptor, chain: [Digest]) {
+        walks.withLock { w in
+            if w.seen.insert(subject.digest).inserted { w.queue.append(Walk(subject: subject, chain: chain)) }
         }
     }
 
-    private func copyReferrers(of subject: Descriptor) async throws {
+    /// Copies the referrers and cosign tags of every queued manifest, in waves (a referrer copied queues its own),
+    /// each subject once, until none is left.
+    func copyQueuedReferrers() async throws {
+        while true {
+            let wave = walks.withLock { w -> [Walk] in
+                defer { w.queue.removeAll() }
+                return w.queue
+            }
+            if wave.isEmpty { return }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for walk in wave { group.addTask { try await self.copyReferrers(of: walk.subject, chain: walk.chain) } }
+                while try await group.next() != nil {}
+            }
+        }
+    }
+
+    /// A referrer or cosign tag that is not copied, with the reason (recorded in the report; the copy goes on).
+    private func refuse(_ reason: String) {
+        logger.warning("referrer refused: \(reason)")
+        report.withLock { $0.referrersRefused.append(reason) }
+    }
+
+    private func copyReferrers(of subject: Descriptor, chain: [Digest]) async throws {
+        let depth = chain.count
         // The referrers lookup and the cosign tag lookups run side by side.
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 var found = try await self.source.referrers(of: subject, artifactType: nil)
                 if let filter = self.copier.options.referrerFilter { found = found.filter(filter) }
                 if found.isEmpty { return }
+                if depth > Self.maxReferrerDepth {
+                    return self.refuse("referrers of \(subject.digest) are \(depth) levels below the copied artifact; the limit is \(Self.maxReferrerDepth)")
+                }
                 // What the destination lists under the subject decides, not whether the referrer is stored there: a
                 // referrer stored but not listed is invisible to every client (one lookup for all of them).
                 let listed = Set(try await self.destination.referrers(of: subject, artifactType: nil).map(\.digest))
-                self.report.withLock { r in
-                    for referrer in found where !r.referrers.contains(where: { $0.digest == referrer.digest }) {
-                        r.referrers.append(referrer)
+                var accepted: [Descriptor] = []
+                for referrer in found {
+                    if chain.contains(referrer.digest) {
+                        self.refuse("\(referrer.digest) is listed as a referrer of \(subject.digest) but is that manifest or one above it")
+                    } else if !MediaType.isManifest(referrer.mediaType) {
+                        self.refuse("\(referrer.digest), listed as a referrer of \(subject.digest), has media type \(referrer.mediaType), not a manifest's")
+                    } else {
+                        accepted.append(referrer)
                     }
                 }
                 try await withThrowingTaskGroup(of: Void.self) { inner in
-                    for referrer in found {
+                    for referrer in accepted {
                         let isListed = listed.contains(referrer.digest)
                         if isListed { self.present(referrer.digest) }
-                        inner.addTask { try await self.copyNode(referrer, allowReferrers: true, mustBeListed: !isListed) }
+                        inner.addTask {
+                            do {
+                                try await self.copyNode(
+                                    referrer, allowReferrers: true, mustBeListed: !isListed, subject: subject.digest, chain: chain)
+                                self.report.withLock { r in
+                                    if !r.referrers.contains(where: { $0.digest == referrer.digest }) { r.referrers.append(referrer) }
+                                }
+                            } catch let refused as RefusedReferrer {
+                                self.refuse(refused.reason)
+                            }
+                        }
                     }
                     while try await inner.next() != nil {}
                 }
@@ -244,10 +329,16 @@ final class CopyRun: Sendable {
                     } catch let e as OCIError where e.code == .notFound {
                         return
                     }
+                    guard !chain.contains(desc.digest) else {
+                        return self.refuse("cosign tag \(tag) points at \(desc.digest), the manifest it is attached to or one above it")
+                    }
+                    guard MediaType.isManifest(desc.mediaType) else {
+                        return self.refuse("cosign tag \(tag) points at \(desc.digest) of media type \(desc.mediaType), not a manifest")
+                    }
                     if (try? await self.destination.resolve(tag))?.digest == desc.digest {
                         self.present(desc.digest)
                     } else {
-                        try await self.copyNode(desc, allowReferrers: false)
+                        try await self.copyNode(desc, allowReferrers: false, chain: chain)
                         try await self.destination.tag(desc, as: tag)
                     }
                     self.report.withLock { $0.cosignTags.append(tag) }
@@ -376,6 +467,11 @@ final class CopyRun: Sendable {
         report.withLock { $0.manifestsCopied += 1 }
         return (newIndex.descriptor, true)
     }
+}
+
+/// A referrer that does not belong where it was found; it is left out of the copy with this reason.
+struct RefusedReferrer: Error {
+    var reason: String
 }
 
 /// Which blobs the copies of one run have brought (or are bringing) to which registry and repository. The first copy

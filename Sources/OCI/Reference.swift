@@ -69,6 +69,27 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible {
         self.init(registry: registry, repository: path, tag: tag, digest: digest)
     }
 
+    /// Whether `tag` is a tag by the distribution grammar (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`).
+    public static func isValidTag(_ tag: String) -> Bool { (try? validateTag(tag, input: tag)) != nil }
+
+    /// Whether `path` is a repository name by the distribution grammar (lowercase components and separators).
+    public static func isValidRepository(_ path: String) -> Bool { path.utf8.count <= 255 && (try? validatePath(path, input: path)) != nil }
+
+    /// Checks what goes into a `/manifests/<reference>` URL: a tag or a digest, nothing else (a name received from
+    /// a registry — a tag list, a catalog — is content the registry controls, and `/`, `..` or `?` in it would
+    /// address another path).
+    public static func validateManifestIdentifier(_ reference: String, context: String) throws {
+        if reference.hasPrefix("sha256:") || reference.hasPrefix("sha512:") {
+            do { _ = try Digest(parsing: reference) } catch { throw OCIError(.invalidReference, "\(context): \(reference) is not a valid digest") }
+            return
+        }
+        guard isValidTag(reference) else {
+            throw OCIError(
+                .invalidReference,
+                "\(context): \"\(reference.prefix(200))\" is not a valid tag (allowed: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}) nor a digest")
+        }
+    }
+
     static func validateTag(_ tag: String, input: String) throws {
         let u = Array(tag.utf8)
         guard !u.isEmpty else { throw OCIError(.invalidReference, "invalid reference \"\(input)\": the tag after ':' is empty") }

@@ -26,7 +26,7 @@ public final class Registries: Sendable {
         }
         var config = HTTPClient.Configuration(
             tlsConfiguration: tls, redirectConfiguration: .follow(max: 5, allowCycles: false),
-            timeout: .init(connect: configuration.connectTimeout, read: .seconds(300)))
+            timeout: .init(connect: configuration.connectTimeout, read: configuration.readTimeout))
         config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)
         config.decompression = .disabled
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)

@@ -21,16 +21,34 @@ public struct RegistryConfiguration: Sendable {
     /// Blobs larger than this are uploaded in chunks of `chunkSize`.
     public var chunkedUploadThreshold: Int64 = 128 << 20
     public var chunkSize = 16 << 20
-    /// Per-request time limit for small requests (manifests, tokens, HEADs).
-    public var requestTimeout: TimeAmount = .seconds(120)
+    /// Time limit for a small request (manifests, tokens, HEADs, tag pages, referrers): its headers and its body.
+    public var requestTimeout: TimeAmount = .seconds(60)
+    /// A connection silent for this long is given up (no byte of headers or body).
+    public var readTimeout: TimeAmount = .seconds(60)
+    /// A blob download slower than this (bytes per second, averaged over `transferRateWindow`) is given up.
+    public var minimumTransferRate = 16 << 10
+    public var transferRateWindow: Duration = .seconds(30)
     /// Time allowed to establish a connection (the HTTP client retries refused connections within it).
     public var connectTimeout: TimeAmount = .seconds(5)
-    /// Time limit for a whole blob transfer.
+    /// Time limit for a blob transfer's headers (its body is bounded by `minimumTransferRate`).
     public var transferTimeout: TimeAmount = .hours(6)
     /// Requests per second allowed to a host (requests are spaced out evenly); absent hosts are not limited.
     public var requestsPerSecond: [String: Double] = [:]
+    /// Send Basic credentials to a Bearer token realm that is plain HTTP on another, non-loopback host (docker and
+    /// skopeo do; Warden does not unless told).
+    public var insecureTokenRealm = false
+    /// Bounds of one paginated listing (tags, catalog): pages, items and bytes in total. A registry whose `Link`
+    /// headers never end is an error, not an endless download.
+    public var listLimits = ListLimits()
 
     public init() {}
+
+    public struct ListLimits: Sendable {
+        public var pages = 10_000
+        public var items = 1_000_000
+        public var bytes = 256 << 20
+        public init() {}
+    }
 
     func scheme(for host: String) -> String {
         if plainHTTP || plainHTTPHosts.contains(host) { return "http" }
@@ -120,7 +138,10 @@ public final class RegistryClient: Sendable {
     /// Repository names in the registry's catalog, following `Link` pagination.
     public func catalog(pageSize: Int = 1000) async throws -> [String] {
         struct Page: Decodable { var repositories: [String]? }
-        return try await paginate("\(baseURL)/v2/_catalog?n=\(pageSize)", scopes: ["registry:catalog:*"]) { (page: Page) in page.repositories ?? [] }
+        let all = try await paginate("\(baseURL)/v2/_catalog?n=\(pageSize)", scopes: ["registry:catalog:*"]) { (page: Page) in page.repositories ?? [] }
+        let invalid = all.filter { !Reference.isValidRepository($0) }
+        for name in invalid.prefix(20) { logger.warning("\(host) listed repository \"\(name.prefix(200))\", which is not a valid name; ignored") }
+        return invalid.isEmpty ? all : all.filter(Reference.isValidRepository)
     }
 
     /// GETs `first` and every page its `Link: <...>; rel="next"` headers lead to, collecting `extract` of each.
@@ -128,20 +149,38 @@ public final class RegistryClient: Sendable {
         var items: [String] = []
         var next: String? = first
         var pages = 0
+        var bytes = 0
+        var seen: Set<String> = []
+        let limits = configuration.listLimits
         while let url = next {
             pages += 1
-            guard pages <= 100_000 else { throw OCIError(.registry, "GET \(first): more than 100000 pages; the registry's Link headers loop") }
+            guard seen.insert(url).inserted else {
+                throw OCIError(.registry, "GET \(first): page \(pages) links back to \(url), which was already read; the registry's Link headers loop")
+            }
+            guard pages <= limits.pages else {
+                throw OCIError(.registry, "GET \(first): more than \(limits.pages) pages; the registry's Link headers do not end")
+            }
             let response = try await send(RegistryRequest(method: .GET, url: url, scopes: scopes, timeout: configuration.requestTimeout))
-            let body = try await response.body.collect(upTo: 64 << 20)
+            let body = try await response.body.collect(upTo: min(64 << 20, max(1, limits.bytes - bytes)))
+            bytes += body.readableBytes
             guard response.status == .ok else { throw try await error(for: response, what: "GET \(url)", body: body) }
             do {
                 items += extract(try JSONDecoder().decode(Page.self, from: Data(buffer: body)))
             } catch {
                 throw OCIError(.registry, "GET \(url) returned an invalid list: \(describe(error))")
             }
+            guard items.count <= limits.items else {
+                throw OCIError(.registry, "GET \(first): more than \(limits.items) entries in \(pages) pages; refusing to read further")
+            }
             next = response.headers.first(name: "Link").flatMap { nextLink($0) }
         }
         return items
+    }
+
+    /// `scheme://host:port` of a URL (default ports explicit, lowercase), nil when it has none.
+    static func origin(_ url: String) -> String? {
+        guard let c = URLComponents(string: url), let scheme = c.scheme?.lowercased(), let host = c.host?.lowercased() else { return nil }
+        return "\(scheme)://\(host):\(c.port ?? (scheme == "https" ? 443 : 80))"
     }
 
     /// The target of a `Link: <url>; rel="next"` header, made absolute.
@@ -165,13 +204,18 @@ public final class RegistryClient: Sendable {
             req.method = request.method
             req.headers = request.headers
             if !req.headers.contains(name: "User-Agent") { req.headers.add(name: "User-Agent", value: "warden/0.1") }
-            if let auth = await tokens.authorization(host: host, scopes: request.scopes) {
+            // Credentials go only to the registry's own origin: a `Link` or upload `Location` may name another.
+            let sameOrigin = Self.origin(request.url) == Self.origin(baseURL)
+            if !sameOrigin, baseURL.hasPrefix("https://"), !request.url.lowercased().hasPrefix("https://") {
+                throw OCIError(.registry, "\(request.method) \(request.url): \(host) is an HTTPS registry and pointed to a non-HTTPS URL; refused")
+            }
+            if sameOrigin, let auth = await tokens.authorization(host: host, scopes: request.scopes) {
                 req.headers.replaceOrAdd(name: "Authorization", value: auth)
             }
             if let body = request.body { req.body = body() }
             if let pacer { try await pacer.wait() }
             let started = ContinuousClock.now
-            let response: HTTPClientResponse
+            var response: HTTPClientResponse
             do {
                 response = try await http.execute(req, timeout: request.timeout, logger: nil)
             } catch let error as OCIError {
@@ -196,6 +240,12 @@ public final class RegistryClient: Sendable {
                     "method": "\(request.method)", "url": "\(request.url)", "status": "\(response.status.code)",
                     "ms": "\(Int(started.duration(to: .now).seconds * 1000))",
                 ])
+            let small = request.timeout <= configuration.requestTimeout
+            let limit = Duration.nanoseconds(request.timeout.nanoseconds)
+            response.body = .stream(
+                BoundedBody(
+                    base: response.body, what: "\(request.method) \(request.url)", deadline: small ? started.advanced(by: limit) : nil,
+                    timeout: limit, minimumRate: small ? nil : configuration.minimumTransferRate, window: configuration.transferRateWindow))
             if response.status == .unauthorized, !authRetried,
                 let header = response.headers.first(name: "WWW-Authenticate"), let challenge = AuthChallenge(header: header)
             {
@@ -253,6 +303,19 @@ public final class RegistryClient: Sendable {
         for scope in scopes { items.append(URLQueryItem(name: "scope", value: scope)) }
         components.queryItems = items
         guard let url = components.string else { throw OCIError(.unauthorized, "invalid token URL from realm \(realm)") }
+        if credentials != nil, !configuration.insecureTokenRealm {
+            let realmHost = components.host?.lowercased() ?? ""
+            let registryHost = String((URLComponents(string: baseURL)?.host ?? host).lowercased())
+            let safe =
+                components.scheme?.lowercased() == "https" || realmHost == registryHost
+                || RegistryConfiguration.isLoopback(realmHost.contains(":") ? "[\(realmHost)]" : realmHost)
+            guard safe else {
+                throw OCIError(
+                    .unauthorized,
+                    "\(host) asks for its credentials at the token realm \(realm), which is plain HTTP on another host; Warden does not send them there (pass --insecure-token-realm to allow it)"
+                )
+            }
+        }
         var req = HTTPClientRequest(url: url)
         req.method = .GET
         if let credentials, credentials.identityToken == nil {
@@ -272,12 +335,18 @@ public final class RegistryClient: Sendable {
             post.body = .bytes(ByteBuffer(string: form.percentEncodedQuery ?? ""))
             req = post
         }
-        let response: HTTPClientResponse
+        var response: HTTPClientResponse
+        let started = ContinuousClock.now
         do {
             response = try await http.execute(req, timeout: configuration.requestTimeout)
         } catch {
             throw OCIError(.transport, "token request to \(realm): \(RegistryClient.describeTransport(error))")
         }
+        let limit = Duration.nanoseconds(configuration.requestTimeout.nanoseconds)
+        response.body = .stream(
+            BoundedBody(
+                base: response.body, what: "token request to \(realm)", deadline: started.advanced(by: limit), timeout: limit, minimumRate: nil,
+                window: configuration.transferRateWindow))
         let body = try await response.body.collect(upTo: 1 << 20)
         guard response.status == .ok else {
             let code: OCIError.Code = response.status == .unauthorized || response.status == .forbidden ? .unauthorized : .registry

@@ -22,6 +22,12 @@ public struct RegistryRepository: ContentStore, BlobMounter, ManifestByReference
     var pushScope: [String] { ["repository:\(repository):pull,push"] }
     var config: RegistryConfiguration { client.configuration }
 
+    /// The manifests URL of a tag or digest, which is checked first: nothing else may shape the path.
+    func manifestURL(_ reference: String) throws -> String {
+        try Reference.validateManifestIdentifier(reference, context: displayName)
+        return "\(base)/manifests/\(reference)"
+    }
+
     func endpoint(for descriptor: Descriptor) -> String {
         MediaType.isManifest(descriptor.mediaType) ? "\(base)/manifests/\(descriptor.digest)" : "\(base)/blobs/\(descriptor.digest)"
     }
@@ -65,7 +71,7 @@ public struct RegistryRepository: ContentStore, BlobMounter, ManifestByReference
 
     /// Resolves a tag or digest with one HEAD (falling back to GET when the registry omits the digest header).
     public func resolve(_ reference: String) async throws -> Descriptor {
-        let url = "\(base)/manifests/\(reference)"
+        let url = try manifestURL(reference)
         let headers: HTTPHeaders = ["Accept": MediaType.manifestAccept.joined(separator: ", ")]
         let head = try await client.send(
             RegistryRequest(method: .HEAD, url: url, headers: headers, scopes: pullScope, timeout: config.requestTimeout))
@@ -87,7 +93,7 @@ public struct RegistryRepository: ContentStore, BlobMounter, ManifestByReference
 
     /// GETs a manifest by tag or digest; a digest reference is verified against the bytes.
     public func getManifest(_ reference: String) async throws -> RawManifest {
-        let url = "\(base)/manifests/\(reference)"
+        let url = try manifestURL(reference)
         let headers: HTTPHeaders = ["Accept": MediaType.manifestAccept.joined(separator: ", ")]
         let response = try await client.send(
             RegistryRequest(method: .GET, url: url, headers: headers, scopes: pullScope, timeout: config.requestTimeout))
@@ -111,8 +117,22 @@ public struct RegistryRepository: ContentStore, BlobMounter, ManifestByReference
     }
 
     public func listTags(pageSize: Int) async throws -> [String] {
+        let (valid, invalid) = try await listTagsChecked(pageSize: pageSize)
+        for tag in invalid.prefix(20) {
+            client.logger.warning("\(displayName) listed \"\(tag.prefix(200))\", which is not a valid tag; ignored")
+        }
+        return valid
+    }
+
+    /// Tags, split into those valid by the distribution grammar and those that are not (which a registry under an
+    /// attacker's control may list to address other paths; they are never used in a URL).
+    public func listTagsChecked(pageSize: Int = 1000) async throws -> (valid: [String], invalid: [String]) {
         struct Page: Decodable { var tags: [String]? }
-        return try await client.paginate("\(base)/tags/list?n=\(pageSize)", scopes: pullScope) { (page: Page) in page.tags ?? [] }
+        let all = try await client.paginate("\(base)/tags/list?n=\(pageSize)", scopes: pullScope) { (page: Page) in page.tags ?? [] }
+        var valid: [String] = []
+        var invalid: [String] = []
+        for tag in all { if Reference.isValidTag(tag) { valid.append(tag) } else { invalid.append(tag) } }
+        return (valid, invalid)
     }
 
     // MARK: referrers
@@ -130,11 +150,20 @@ public struct RegistryRepository: ContentStore, BlobMounter, ManifestByReference
             var result: [Descriptor] = []
             var next: String? = url
             var first = true
+            var seen: Set<String> = []
+            var bytes = 0
+            let limits = config.listLimits
             while let pageURL = next {
+                guard seen.insert(pageURL).inserted, seen.count <= limits.pages else {
+                    throw OCIError(
+                        .registry,
+                        "referrers lookup GET \(url): the registry's Link headers loop or do not end (\(seen.count) pages read)")
+                }
                 let response = try await client.send(
                     RegistryRequest(
                         method: .GET, url: pageURL, headers: ["Accept": MediaType.imageIndex], scopes: pullScope, timeout: config.requestTimeout))
                 let body = try await response.body.collect(upTo: maxManifestSize)
+                bytes += body.readableBytes
                 if first, response.status == .notFound {
                     await client.capabilities.setReferrersAPI(repository, false)
                     break
@@ -152,6 +181,11 @@ public struct RegistryRepository: ContentStore, BlobMounter, ManifestByReference
                 }
                 let filtered = response.headers.first(name: "OCI-Filters-Applied")?.contains("artifactType") == true
                 result += index.manifests.filter { artifactType == nil || filtered || $0.artifactType == artifactType }
+                guard result.count <= limits.items / 10, bytes <= limits.bytes / 4 else {
+                    throw OCIError(
+                        .registry,
+                        "referrers lookup GET \(url): more than \(limits.items / 10) referrers or \((limits.bytes / 4) >> 20) MiB in \(seen.count) pages; refusing to read further")
+                }
                 next = response.headers.first(name: "Link").flatMap { client.nextLink($0) }
             }
             if await client.capabilities.referrersAPI(repository) == true { return result }
@@ -241,7 +275,7 @@ public struct RegistryRepository: ContentStore, BlobMounter, ManifestByReference
     }
 
     private func putManifestResponse(_ raw: RawManifest, reference: String, headers: HTTPHeaders) async throws -> HTTPClientResponse {
-        let url = "\(base)/manifests/\(reference)"
+        let url = try manifestURL(reference)
         let bytes = raw.bytes
         let response = try await client.send(
             RegistryRequest(
@@ -262,7 +296,7 @@ public struct RegistryRepository: ContentStore, BlobMounter, ManifestByReference
     private func putManifest(_ raw: RawManifest, reference: String, extraHeaders: HTTPHeaders, allowPreconditionFailure: Bool) async throws
         -> HTTPResponseStatus
     {
-        let url = "\(base)/manifests/\(reference)"
+        let url = try manifestURL(reference)
         let bytes = raw.bytes
         let response = try await client.send(
             RegistryRequest(

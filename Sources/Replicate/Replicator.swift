@@ -133,7 +133,14 @@ public final class Replicator: Sendable {
                 for (source, target) in pairs {
                     var tags = artifact.tags.exact
                     if artifact.tags.needsListing {
-                        tags = artifact.tags.select(from: try await repository(source).listTags())
+                        let (valid, invalid) = try await repository(source).listTagsChecked()
+                        tags = artifact.tags.select(from: valid)
+                        // Names a registry lists that are no tags (`v1/../../other/manifests/latest`) are never used.
+                        for bad in artifact.tags.select(from: invalid) where invalid.contains(bad) {
+                            var r = ItemReport(source: source, target: target, action: .failed)
+                            r.reasons = ["\(artifact.position): \(source) listed \"\(bad.prefix(200))\", which is not a valid tag; not replicated"]
+                            failures.append(r)
+                        }
                     }
                     for t in tags {
                         items.append(
@@ -291,6 +298,7 @@ public final class Replicator: Sendable {
             report.blobsMounted = copy.blobsMounted
             report.referrersCopied = copy.referrersCopied + copy.referrersRepaired.count
             report.referrersRepaired = copy.referrersRepaired.count
+            report.reasons += copy.referrersRefused.map { "referrer not copied: \($0)" }
             report.cosignTags = copy.cosignTags.count
             if let bytes = attestKeyBytes, let attestKey = try? P256.Signing.PrivateKey(rawRepresentation: bytes) {
                 report.replicationAttestation = try await attest(item, root: copy.root, decision: decision, in: target, key: attestKey).digest

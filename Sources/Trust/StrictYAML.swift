@@ -7,13 +7,43 @@ public struct YAMLValue {
     public let node: Node
     public let file: String
 
-    /// Parses `text`; an empty document is an error.
+    /// Parses `text`; an empty document is an error, and so are anchors and aliases: an alias is expanded
+    /// wherever it is used, so a document of a few hundred bytes can stand for billions of nodes.
     public static func parse(_ text: String, file: String) throws -> YAMLValue {
         do {
-            guard let node = try Yams.compose(yaml: text) else { throw YAMLError(position: "\(file):1:1", message: "the document is empty") }
+            // The parser holds the anchors it met (a node's `anchor` is weak): keep it until the check is done.
+            let parser = try Yams.Parser(yaml: text)
+            guard let node = try parser.singleRoot() else { throw YAMLError(position: "\(file):1:1", message: "the document is empty") }
+            try withExtendedLifetime(parser) {
+                if let anchored = firstAnchored(node) {
+                    let where_ = anchored.mark.map { "\(file):\($0.line):\($0.column)" } ?? file
+                    throw YAMLError(
+                        position: where_,
+                        message: "YAML anchors and aliases (&name, *name) are not accepted; write the value out where it is used")
+                }
+            }
             return YAMLValue(node: node, file: file)
         } catch let e as YamlError {
             throw YAMLError(position: file, message: "not valid YAML: \(e)")
+        }
+    }
+
+    /// The first node, in document order, that carries an anchor. Any alias repeats an anchored node met before it,
+    /// so the walk stops before it could follow one.
+    static func firstAnchored(_ node: Node) -> Node? {
+        switch node {
+        case .scalar(let s): return s.anchor == nil ? nil : node
+        case .alias: return node
+        case .mapping(let m):
+            if m.anchor != nil { return node }
+            for (k, v) in m {
+                if let hit = firstAnchored(k) ?? firstAnchored(v) { return hit }
+            }
+            return nil
+        case .sequence(let q):
+            if q.anchor != nil { return node }
+            for v in q { if let hit = firstAnchored(v) { return hit } }
+            return nil
         }
     }
 

@@ -14,22 +14,50 @@ struct ReferrerNode: Encodable {
     var referrers: [ReferrerNode]
 }
 
-/// Referrers of `subject`, recursively, plus cosign tag attachments.
-func referrerTree(of subject: Descriptor, in store: any ContentStore, depth: Int = 0) async throws -> [ReferrerNode] {
-    guard depth < 8 else { return [] }
-    var nodes: [ReferrerNode] = []
-    for r in try await store.referrers(of: subject, artifactType: nil) {
-        nodes.append(
-            ReferrerNode(
-                digest: r.digest.description, mediaType: r.mediaType, artifactType: r.artifactType, size: r.size, via: "referrers",
-                referrers: try await referrerTree(of: r, in: store, depth: depth + 1)))
+/// Referrers of `subject`, recursively, plus cosign tag attachments. Each manifest is expanded once (a referrer
+/// seen before, or one that is the subject itself, is shown without its subtree), at most `maxDepth` levels and
+/// `budget` nodes in all: a hostile repository where every artifact has many referrers costs a bounded number of
+/// lookups, not K^depth.
+func referrerTree(of subject: Descriptor, in store: any ContentStore, maxDepth: Int = 8, budget: Int = 500) async throws -> (
+    nodes: [ReferrerNode], truncated: Bool
+) {
+    var visited: Set<Digest> = [subject.digest]
+    var remaining = budget
+    var truncated = false
+    func walk(_ subject: Descriptor, _ depth: Int) async throws -> [ReferrerNode] {
+        guard depth < maxDepth else {
+            truncated = true
+            return []
+        }
+        var nodes: [ReferrerNode] = []
+        for r in try await store.referrers(of: subject, artifactType: nil) {
+            guard remaining > 0 else {
+                truncated = true
+                break
+            }
+            remaining -= 1
+            let first = visited.insert(r.digest).inserted
+            nodes.append(
+                ReferrerNode(
+                    digest: r.digest.description, mediaType: r.mediaType, artifactType: r.artifactType, size: r.size,
+                    via: first ? "referrers" : "referrers, shown above",
+                    referrers: first && MediaType.isManifest(r.mediaType) ? try await walk(r, depth + 1) : []))
+        }
+        for tag in CosignTags.tags(for: subject.digest) {
+            guard remaining > 0 else {
+                truncated = true
+                break
+            }
+            guard let d = try? await store.resolve(tag) else { continue }
+            remaining -= 1
+            nodes.append(
+                ReferrerNode(
+                    digest: d.digest.description, mediaType: d.mediaType, artifactType: nil, size: d.size, via: "tag \(tag)", referrers: []))
+        }
+        return nodes
     }
-    for tag in CosignTags.tags(for: subject.digest) {
-        guard let d = try? await store.resolve(tag) else { continue }
-        nodes.append(
-            ReferrerNode(digest: d.digest.description, mediaType: d.mediaType, artifactType: nil, size: d.size, via: "tag \(tag)", referrers: []))
-    }
-    return nodes
+    let nodes = try await walk(subject, 0)
+    return (nodes, truncated)
 }
 
 struct InspectCommand: AsyncParsableCommand {
@@ -62,6 +90,8 @@ struct InspectCommand: AsyncParsableCommand {
         var platforms: [String]?
         var subject: String?
         var referrers: [ReferrerNode]
+        /// The referrers tree was cut at its depth or node limit.
+        var referrersTruncated: Bool
     }
 
     func run() async throws {
@@ -74,9 +104,10 @@ struct InspectCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(manifest.bytes)
                 return
             }
+            let tree = try await referrerTree(of: desc, in: store)
             var out = Output(
                 reference: location.description, digest: desc.digest.description, mediaType: manifest.mediaType, size: desc.size,
-                referrers: try await referrerTree(of: desc, in: store))
+                referrers: tree.nodes, referrersTruncated: tree.truncated)
             let parsed = try manifest.parsed()
             out.artifactType =
                 parsed.artifactType == MediaType.imageConfig || parsed.artifactType == MediaType.dockerConfig ? nil : parsed.artifactType
@@ -125,6 +156,7 @@ struct InspectCommand: AsyncParsableCommand {
             }
         }
         walk(o.referrers, "  ")
+        if o.referrersTruncated { print("  … more referrers not shown (the tree is cut at 8 levels and 500 nodes)") }
     }
 }
 

@@ -50,6 +50,9 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "PEM file of CA certificates to trust for registry TLS.")
     var caFile: String?
 
+    @Flag(name: .long, help: "Send credentials to a Bearer token realm even when it is plain HTTP on another, non-loopback host.")
+    var insecureTokenRealm = false
+
     @Option(name: .long, help: "Credentials file (docker config.json or containers auth.json format).")
     var authfile: String?
 
@@ -70,6 +73,7 @@ struct GlobalOptions: ParsableArguments {
         c.plainHTTP = plainHTTP
         c.plainHTTPHosts = Set(insecureRegistry)
         c.caBundlePath = caFile
+        c.insecureTokenRealm = insecureTokenRealm
         var env = ProcessInfo.processInfo.environment
         var explicit = credentials
         if let user = env["WARDEN_REGISTRY_USERNAME"], let pass = env["WARDEN_REGISTRY_PASSWORD"], let host = env["WARDEN_REGISTRY_HOST"] {

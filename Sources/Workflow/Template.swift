@@ -18,7 +18,7 @@ public struct WorkflowTemplate {
 
     /// True when `text` declares `kind: WorkflowTemplate`.
     public static func isTemplate(_ text: String) -> Bool {
-        guard let node = try? Yams.compose(yaml: text), case .mapping(let m) = node else { return false }
+        guard let root = try? YAMLValue.parse(text, file: ""), case .mapping(let m) = root.node else { return false }
         return m["kind"]?.string == "WorkflowTemplate"
     }
 
