@@ -155,6 +155,8 @@ final class CopyRun: Sendable {
 
     var source: any ContentStore { copier.source }
     var logger: Logger { copier.logger }
+    /// Children (or referrer walks) of one node in flight at once.
+    var childLimit: Int { max(4, 2 * copier.options.concurrency) }
     var destination: any ContentStore { copier.destination }
 
     /// Runs `work` once per digest for this copy; concurrent callers for the same digest await the same task.
@@ -226,11 +228,11 @@ final class CopyRun: Sendable {
             // Children of an index are manifests; only those are followed (urls-only foreign layers are not).
             children = children.filter { MediaType.isManifest($0.mediaType) }
         }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for child in children where child.urls?.isEmpty ?? true || MediaType.isManifest(child.mediaType) {
-                group.addTask { try await self.copyNode(child, allowReferrers: allowReferrers, chain: chain + [node.digest]) }
-            }
-            while try await group.next() != nil {}  // first error cancels the rest
+        // Children are started a bounded number at a time (an index of manifests with 20,000 layers each must not
+        // become millions of tasks at once); blob transfers are bounded further by the copy's semaphore.
+        let followed = children.filter { $0.urls?.isEmpty ?? true || MediaType.isManifest($0.mediaType) }
+        try await concurrentForEach(followed, limit: childLimit) { child in
+            try await self.copyNode(child, allowReferrers: allowReferrers, chain: chain + [node.digest])
         }
         try await pushManifest(raw, children: children)
         report.withLock {
@@ -265,10 +267,7 @@ final class CopyRun: Sendable {
                 return w.queue
             }
             if wave.isEmpty { return }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for walk in wave { group.addTask { try await self.copyReferrers(of: walk.subject, chain: walk.chain) } }
-                while try await group.next() != nil {}
-            }
+            try await concurrentForEach(wave, limit: childLimit) { walk in try await self.copyReferrers(of: walk.subject, chain: walk.chain) }
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Crypto
 import Foundation
+import OCI
 import Trust
 
 struct KeyCommand: AsyncParsableCommand {
@@ -59,25 +60,10 @@ struct KeyGenerate: AsyncParsableCommand {
         let pw = try password.password(confirm: true)
         let key = P256.Signing.PrivateKey()
         let encrypted = try CosignKeyFile.encrypt(key, password: pw)
-        // Both files are written to temporaries first and renamed only when both are complete.
-        let tmpKey = keyPath + ".tmp-\(getpid())"
-        let tmpPub = pubPath + ".tmp-\(getpid())"
-        do {
-            guard fm.createFile(atPath: tmpKey, contents: Data(encrypted.utf8), attributes: [.posixPermissions: 0o600]) else {
-                throw ValidationError("cannot write \(keyPath)")
-            }
-            guard fm.createFile(atPath: tmpPub, contents: Data(publicKeyPEM(key.publicKey).utf8), attributes: [.posixPermissions: 0o644]) else {
-                throw ValidationError("cannot write \(pubPath)")
-            }
-            if fm.fileExists(atPath: keyPath) { try fm.removeItem(atPath: keyPath) }
-            if fm.fileExists(atPath: pubPath) { try fm.removeItem(atPath: pubPath) }
-            try fm.moveItem(atPath: tmpKey, toPath: keyPath)
-            try fm.moveItem(atPath: tmpPub, toPath: pubPath)
-        } catch {
-            try? fm.removeItem(atPath: tmpKey)
-            try? fm.removeItem(atPath: tmpPub)
-            throw error
-        }
+        // The private key file is created 0600 from its first byte (never world-readable, even for an instant),
+        // and written before the public key, so a failure never leaves a public key without its private key.
+        try PrivateFiles.writeAtomically(Data(encrypted.utf8), to: keyPath, mode: 0o600)
+        try PrivateFiles.writeAtomically(Data(publicKeyPEM(key.publicKey).utf8), to: pubPath, mode: 0o644)
         print("Private key written to \(keyPath)")
         print("Public key written to \(pubPath)")
     }

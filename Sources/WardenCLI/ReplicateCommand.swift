@@ -101,7 +101,7 @@ struct ReplicateCommand: AsyncParsableCommand {
         guard !noState else { return nil }
         if dryRun && !FileManager.default.fileExists(atPath: state + "/replication.sqlite") { return nil }
         do {
-            try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+            try PrivateFiles.createDirectory(state)
             return try StateStore(path: state + "/replication.sqlite")
         } catch {
             printError("error: \(error)")

@@ -19,7 +19,7 @@ struct EngineOptions: ParsableArguments {
     var concurrency = 32
 
     func engine(_ registries: Registries, observer: (@Sendable (String, [JournalEntry]) -> Void)? = nil) throws -> WorkflowEngine {
-        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        try PrivateFiles.createDirectory(state)
         let store = try SQLiteWorkflowStore(path: state + "/workflows.sqlite")
         var catalog = ActionCatalog.standard(registries: registries, stateDirectory: state)
         for dir in actions { try catalog.load(directory: dir) }
@@ -543,7 +543,7 @@ struct BenchWorkflowCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        try PrivateFiles.createDirectory(state)
         let store = try SQLiteWorkflowStore(path: state + "/workflows.sqlite")
         let engine = WorkflowEngine(
             store: store, catalog: ActionCatalog([NoopAction(), ProcessAction()]),

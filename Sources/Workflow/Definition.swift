@@ -30,13 +30,34 @@ public struct WorkflowDefinition: Sendable {
         public enum Part: Sendable {
             case text(String)
             case expression(CELCondition)
+            /// An expression inside a shell command line (`process@v1`'s string `command:`): its value is pasted
+            /// single-quoted, so it is one word to the shell whatever it holds (`; rm -rf /` stays text).
+            case shellQuoted(CELCondition)
+        }
+
+        /// One POSIX shell word holding exactly `s`.
+        static func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+        /// The same text with every `${{ }}` part shell-quoted (for a command line run by `/bin/sh -c`).
+        var shellQuoted: Argument {
+            switch self {
+            case .interpolated(let parts):
+                return .interpolated(parts.map { if case .expression(let e) = $0 { .shellQuoted(e) } else { $0 } })
+            default: return self  // a whole `${{ }}` is the command itself (a list or a line the author chose to run)
+            }
         }
 
         var expressions: [CELCondition] {
             switch self {
             case .literal: []
             case .expression(let e): [e]
-            case .interpolated(let parts): parts.compactMap { if case .expression(let e) = $0 { e } else { nil } }
+            case .interpolated(let parts):
+                parts.compactMap {
+                    switch $0 {
+                    case .text: nil
+                    case .expression(let e), .shellQuoted(let e): e
+                    }
+                }
             case .map(let entries): entries.flatMap { $0.1.expressions }
             case .list(let items): items.flatMap(\.expressions)
             }
@@ -57,6 +78,12 @@ public struct WorkflowDefinition: Sendable {
                         switch e.value(bindings) {
                         case .success(.string(let x)): s += x
                         case .success(let x): s += x.jsonText()
+                        case .failure(let err): return .failure(err)
+                        }
+                    case .shellQuoted(let e):
+                        switch e.value(bindings) {
+                        case .success(.string(let x)): s += Argument.shellQuote(x)
+                        case .success(let x): s += Argument.shellQuote(x.jsonText())
                         case .failure(let err): return .failure(err)
                         }
                     }
@@ -235,7 +262,12 @@ public struct WorkflowDefinition: Sendable {
         default: kind = .workflow(try f["workflow"]!.string())
         }
         var with: [(String, Argument)] = []
-        for (k, v) in try f["with"]?.mapping(allowed: nil) ?? [] { with.append((k, try argument(v))) }
+        for (k, v) in try f["with"]?.mapping(allowed: nil) ?? [] {
+            var a = try argument(v)
+            // A string command is a shell line: values pasted into it are quoted, never parsed by the shell.
+            if case .action("process", _) = kind, k == "command", case .scalar = v.node { a = a.shellQuoted }
+            with.append((k, a))
+        }
         var retry: Retry?
         if let r = f["retry"] {
             let rf = try r.fields(allowed: retryKeys)

@@ -1,5 +1,6 @@
 import CEL
 import Foundation
+import OCI
 import Synchronization
 
 #if canImport(Glibc)
@@ -206,11 +207,13 @@ public struct ProcessRuntime: Sendable {
             for (name, path) in context.artifacts { try fm.copyItem(atPath: path, toPath: artifactsIn + "/" + name) }
         }
         if !context.credentials.isEmpty {
-            try fm.createDirectory(atPath: credentials, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            try PrivateFiles.createDirectory(credentials)
             for (slot, secret) in context.credentials {
-                fm.createFile(atPath: credentials + "/" + slot, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600])
+                try PrivateFiles.writeAtomically(Data(secret.utf8), to: credentials + "/" + slot, mode: 0o600)
             }
         }
+        // Secrets live only as long as the attempt, whether it succeeds, fails or is cancelled.
+        defer { if !context.credentials.isEmpty { try? fm.removeItem(atPath: credentials) } }
         var env = environment
         env["PATH"] = env["PATH"] ?? Self.defaultPath
         env["HOME"] = env["HOME"] ?? work

@@ -240,4 +240,52 @@ import Trust
         let (s3, _, e3) = try Self.wardenBounded(["replicate", "-f", dir + "/r.yaml", "--dry-run"])
         #expect(s3 != 0 && e3.contains("r.yaml:3:") && e3.contains("anchors and aliases"), "\(e3)")
     }
+
+    /// An input holding shell syntax, pasted into a string `command:`, stays one word (before: `/bin/sh -c` ran
+    /// the `touch` it carried); a failing step's credential files are gone once the attempt ends.
+    @Test func workflowInputsAreNotShellAndCredentialsDoNotOutliveTheAttempt() throws {
+        let dir = tempDir()
+        try """
+        apiVersion: warden.dev/v1
+        kind: Workflow
+        name: quoting
+        inputs:
+          name: {type: string}
+        steps:
+          - id: echo
+            uses: process@v1
+            with:
+              command: "printf '%s' ${{ inputs.name }} > \(dir)/said; echo '{}'"
+          - id: secret
+            needs: [echo]
+            uses: process@v1
+            with:
+              command: [/bin/sh, -c, 'test -s "$WARDEN_CREDENTIALS/token" && exit 2']
+              credentials: [token]
+
+        """.write(toFile: dir + "/quoting.yaml", atomically: true, encoding: .utf8)
+        let hostile = "x'; touch \(dir)/PWNED; echo '"
+        let (status, out, err) = try warden(
+            ["run", dir + "/quoting.yaml", "--input", "name=\(hostile)", "--state", dir + "/state"],
+            environment: ["WARDEN_CREDENTIAL_TOKEN": "s3cret"])
+        #expect(status == 1, "\(out)\(err)")  // the secret step exits 2 (permanent) once it has seen its credential
+        #expect(!FileManager.default.fileExists(atPath: dir + "/PWNED"))
+        #expect(try String(contentsOfFile: dir + "/said", encoding: .utf8) == hostile)
+        let leftovers = FileManager.default.enumerator(atPath: dir + "/state")?.compactMap { $0 as? String }.filter { $0.contains(".warden-credentials") }
+        #expect(leftovers == [], "\(leftovers ?? [])")
+    }
+
+    /// `key generate` writes the private key 0600 (created so, not narrowed later) and leaves no temporary behind.
+    @Test func privateKeysAreCreatedPrivate() throws {
+        let dir = tempDir()
+        let (status, _, err) = try warden(["key", "generate", "--output-key-prefix", dir + "/k"], environment: ["WARDEN_PASSWORD": "pw"])
+        #expect(status == 0, "\(err)")
+        let mode = try #require(try FileManager.default.attributesOfItem(atPath: dir + "/k.key")[.posixPermissions] as? NSNumber)
+        #expect(mode.intValue & 0o777 == 0o600)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["k.key", "k.pub"])
+        let state = dir + "/state"
+        _ = try warden(["runs", "list", "--state", state])
+        let stateMode = try #require(try FileManager.default.attributesOfItem(atPath: state)[.posixPermissions] as? NSNumber)
+        #expect(stateMode.intValue & 0o777 == 0o700)
+    }
 }
