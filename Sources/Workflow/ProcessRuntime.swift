@@ -59,12 +59,21 @@ public enum Termination: Sendable, Equatable {
 }
 
 /// Child processes: spawned with exactly the environment given, in their own process group (so cancelling an
-/// attempt stops everything it started), stdin and stdout from and to files, stderr appended to the attempt's log.
+/// attempt stops everything it started), stdin from a file, stdout to a file and stderr appended to the attempt's
+/// log — both through pipes that Warden drains, keeping at most `stdoutLimit` and `stderrLimit` bytes (a program
+/// writing gigabytes fills no disk; what is cut is counted in the log).
 public enum ChildProcess {
+    /// Bytes of stdout kept: one more than the outputs limit, so that an oversized output is noticed.
+    public static let stdoutLimit = (16 << 20) + 1
+    /// Bytes of stderr kept in the attempt's log.
+    public static let stderrLimit = 8 << 20
+
     public static func run(
         executable: String, arguments: [String], environment: [String: String], directory: String, stdin: String, stdout: String,
         stderr: String, limits: ProcessLimits = ProcessLimits()
     ) async throws -> Termination {
+        let out = try Drain.open(stdout, append: false, limit: stdoutLimit, what: "stdout")
+        let err = try Drain.open(stderr, append: true, limit: stderrLimit, what: "stderr")
         var argv = [executable] + arguments
         var path = executable
         let wrap = limits.prlimitArguments
@@ -76,8 +85,8 @@ public enum ChildProcess {
         posix_spawn_file_actions_init(&fa)
         defer { posix_spawn_file_actions_destroy(&fa) }
         posix_spawn_file_actions_addopen(&fa, 0, stdin, O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&fa, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&fa, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_adddup2(&fa, out.writeEnd, 1)
+        posix_spawn_file_actions_adddup2(&fa, err.writeEnd, 2)
         // glibc's chdir and closefrom file actions (2.29, 2.34) are not in Swift's Glibc module: looked up at run time.
         guard let chdir = Self.addChdir else { throw ActionFailure(.permanent, "this C library cannot start processes in a directory") }
         _ = chdir(&fa, directory)
@@ -104,9 +113,16 @@ public enum ChildProcess {
         var spawned: pid_t = 0
         let rc = posix_spawn(&spawned, path, &fa, &attr, cArgs, cEnv)
         let pid = spawned
+        // The child has its copies; the parent's write ends close so that the drains see the end of the output.
+        out.closeWriteEnd()
+        err.closeWriteEnd()
         guard rc == 0 else {
+            out.finish(grace: 0)
+            err.finish(grace: 0)
             throw ActionFailure(.permanent, "cannot start \(executable): \(String(cString: strerror(rc)))")
         }
+        out.start()
+        err.start()
         let exited = Mutex(false)
         let status: Int32 = await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Int32, Never>) in
@@ -126,8 +142,92 @@ public enum ChildProcess {
         }
         // Whatever the leader left behind in its group goes with it.
         kill(-pid, SIGKILL)
+        // A descendant that left the group may still hold the pipes open: wait for the output briefly, not forever.
+        out.finish(grace: 2)
+        err.finish(grace: 2)
         if status & 0x7f == 0 { return .exited((status >> 8) & 0xff) }
         return .signaled(status & 0x7f)
+    }
+
+    /// A pipe whose read end a thread copies into a file, keeping at most `limit` bytes and draining the rest.
+    final class Drain: @unchecked Sendable {
+        let readEnd: Int32
+        private(set) var writeEnd: Int32
+        let file: Int32
+        let limit: Int
+        let what: String
+        let done = DispatchSemaphore(value: 0)
+        let stop = Mutex(false)
+        var started = false
+
+        static func open(_ path: String, append: Bool, limit: Int, what: String) throws -> Drain {
+            var fds: [Int32] = [0, 0]
+            guard pipe(&fds) == 0 else { throw ActionFailure(.retryable, "cannot create a pipe: \(String(cString: strerror(errno)))") }
+            _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+            let file = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0o600)
+            guard file >= 0 else {
+                close(fds[0])
+                close(fds[1])
+                throw ActionFailure(.retryable, "cannot open \(path): \(String(cString: strerror(errno)))")
+            }
+            return Drain(readEnd: fds[0], writeEnd: fds[1], file: file, limit: limit, what: what)
+        }
+
+        init(readEnd: Int32, writeEnd: Int32, file: Int32, limit: Int, what: String) {
+            self.readEnd = readEnd
+            self.writeEnd = writeEnd
+            self.file = file
+            self.limit = limit
+            self.what = what
+        }
+
+        func closeWriteEnd() {
+            if writeEnd >= 0 { close(writeEnd) }
+            writeEnd = -1
+        }
+
+        func start() {
+            started = true
+            Thread.detachNewThread { [self] in
+                var kept = 0
+                var dropped = 0
+                var buffer = [UInt8](repeating: 0, count: 64 << 10)
+                while !stop.withLock({ $0 }) {
+                    var p = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+                    let ready = poll(&p, 1, 200)
+                    if ready == 0 { continue }
+                    if ready < 0 {
+                        if errno == EINTR { continue }
+                        break
+                    }
+                    let n = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
+                    if n < 0, errno == EINTR { continue }
+                    guard n > 0 else { break }
+                    let keep = min(n, max(0, limit - kept))
+                    if keep > 0 { _ = buffer.withUnsafeBytes { write(file, $0.baseAddress, keep) } }
+                    kept += keep
+                    dropped += n - keep
+                }
+                if dropped > 0 {
+                    let note = "\n[warden: \(dropped) more bytes of \(what) not kept; the limit is \(limit) bytes]\n"
+                    _ = note.withCString { write(file, $0, strlen($0)) }
+                }
+                done.signal()
+            }
+        }
+
+        /// Waits up to `grace` seconds for the output to end, then closes everything.
+        func finish(grace: Double) {
+            closeWriteEnd()
+            if started, done.wait(timeout: .now() + grace) == .timedOut {
+                // Held open by a process that escaped the group: stop reading.
+                stop.withLock { $0 = true }
+                done.wait()
+            }
+            close(readEnd)
+            close(file)
+        }
     }
 
     typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32

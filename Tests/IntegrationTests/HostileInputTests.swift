@@ -288,4 +288,37 @@ import Trust
         let stateMode = try #require(try FileManager.default.attributesOfItem(atPath: state)[.posixPermissions] as? NSNumber)
         #expect(stateMode.intValue & 0o777 == 0o700)
     }
+
+    /// A step writing 100 MiB to stdout and to stderr: Warden keeps 16 MiB of one and 8 MiB of the other (the
+    /// step fails for its oversized outputs), and a descendant that escapes with the pipes open does not hold the
+    /// run (before: both files grew with the output, and the run waited for the descendant).
+    @Test func stepOutputIsBounded() throws {
+        let dir = tempDir()
+        try """
+        apiVersion: warden.dev/v1
+        kind: Workflow
+        name: flood
+        steps:
+          - id: flood
+            uses: process@v1
+            with:
+              command: [/bin/sh, -c, 'head -c 104857600 /dev/zero; head -c 104857600 /dev/zero >&2; exit 0']
+          - id: escape
+            uses: process@v1
+            with:
+              command: [/bin/sh, -c, 'setsid sleep 20 & echo "{}"']
+
+        """.write(toFile: dir + "/flood.yaml", atomically: true, encoding: .utf8)
+        let (status, out, err) = try Self.wardenBounded(["run", dir + "/flood.yaml", "--state", dir + "/state", "--output", "json"])
+        #expect(status == 1, "\(out)\(err)")
+        #expect((out + err).contains("outputs are larger than 16 MiB"), "\(out)\(err)")
+        let files = FileManager.default.enumerator(atPath: dir + "/state")?.compactMap { $0 as? String } ?? []
+        let sizes = files.map { ($0, (try? FileManager.default.attributesOfItem(atPath: dir + "/state/" + $0)[.size] as? NSNumber)?.intValue ?? 0) }
+        let largest = sizes.map(\.1).max() ?? 0
+        #expect(largest <= (16 << 20) + 4096, "a file of \(largest) bytes was kept")
+        let log = try #require(files.first { $0.hasSuffix("logs/flood.1.log") })
+        let text = try String(contentsOfFile: dir + "/state/" + log, encoding: .utf8)
+        #expect(text.contains("more bytes of stderr not kept; the limit is 8388608 bytes"))
+        #expect(sizes.first { $0.0 == log }!.1 <= (8 << 20) + 4096)
+    }
 }
