@@ -8,6 +8,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "warden", targets: ["WardenCLI"]),
+        // The fuzzing harness (scripts/fuzz.sh builds it with libFuzzer and AddressSanitizer).
+        .executable(name: "warden-fuzz", targets: ["WardenFuzz"]),
         .library(name: "OCI", targets: ["OCI"]),
         .library(name: "OCIRegistry", targets: ["OCIRegistry"]),
         .library(name: "OCITesting", targets: ["OCITesting"]),
@@ -104,6 +106,10 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .executableTarget(
+            name: "WardenFuzz",
+            dependencies: ["CEL", "Inventory", "OCI", "Policy", "Replicate", "Trust", "Workflow"]
         ),
         // Test tools shipped as a product: random artifacts, a validator, real-peer harness, an in-process registry.
         .target(
