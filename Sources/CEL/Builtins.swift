@@ -1,6 +1,6 @@
 /// CEL's standard functions and operators over `Value`.
 enum Builtins {
-    static func apply(_ f: String, _ v: [Value], receiver: Bool, at e: Expr, evaluator: Evaluator) throws -> Value {
+    static func apply(_ f: String, _ v: [Value], receiver: Bool, at e: Expr, evaluator: inout Evaluator) throws -> Value {
         func fail(_ m: String) -> CELError { evaluator.fail(m, e) }
         func noOverload() -> CELError {
             fail("no such overload: \(f)(\(v.map(\.typeName).joined(separator: ", ")))")
@@ -94,9 +94,9 @@ enum Builtins {
             }
         case ("matches", 2):
             guard case .string(let s) = v[0], case .string(let pattern) = v[1] else { throw noOverload() }
-            let re: Regex<AnyRegexOutput>
+            let re: RegexProgram
             do { re = try RegexCache.shared.compile(pattern) } catch { throw fail("invalid regular expression \"\(pattern)\": \(error)") }
-            return .bool(s.contains(re))
+            return .bool(try re.matches(s) { try evaluator.charge($0, e, for: "matching a regular expression") })
         case ("int", 1): return try Conversions.toInt(v[0], fail)
         case ("uint", 1): return try Conversions.toUint(v[0], fail)
         case ("double", 1): return try Conversions.toDouble(v[0], fail)

@@ -52,15 +52,20 @@ struct Evaluator {
 
     func fail(_ message: String, _ e: Expr) -> CELError { CELError(message, at: e.position, source: source) }
 
-    mutating func step(_ e: Expr) throws {
-        cost += 1
+    mutating func step(_ e: Expr) throws { try charge(1, e) }
+
+    /// Counts `steps` against the cost limit (and, every 1,024 steps, checks the clock); `what` names work other
+    /// than evaluating nodes in the error.
+    mutating func charge(_ steps: Int, _ e: Expr, for what: String? = nil) throws {
         if let limitError { throw limitError }
+        let before = cost
+        cost = cost.addingReportingOverflow(steps).overflow ? Int.max : cost + steps
         if cost > costLimit {
-            limitError = fail("evaluation exceeded the cost limit of \(costLimit) steps", e)
+            limitError = fail("evaluation exceeded the cost limit of \(costLimit) steps" + (what.map { " (\($0))" } ?? ""), e)
             throw limitError!
         }
-        if cost & 1023 == 0, let deadline, ContinuousClock.now > deadline {
-            limitError = fail("evaluation exceeded the time limit of \(timeLimit) (after \(cost) steps)", e)
+        if before >> 10 != cost >> 10, let deadline, ContinuousClock.now > deadline {
+            limitError = fail("evaluation exceeded the time limit of \(timeLimit) (after \(cost) steps)" + (what.map { ", \($0)" } ?? ""), e)
             throw limitError!
         }
     }
@@ -229,7 +234,7 @@ struct Evaluator {
         var values: [Value] = []
         if let target { values.append(try eval(target)) }
         for a in args { values.append(try eval(a)) }
-        return try Builtins.apply(f, values, receiver: target != nil, at: e, evaluator: self)
+        return try Builtins.apply(f, values, receiver: target != nil, at: e, evaluator: &self)
     }
 
     func typeOf(_ r: Result<Value, CELError>) -> String {
