@@ -214,13 +214,34 @@ public final class Replicator: Sendable {
         var report = ItemReport(source: item.sourceReference, target: item.targetReference, action: .failed)
         do {
             let source = try repository(item.source)
-            let root = try await source.resolve(item.reference)
-            report.sourceDigest = root.digest.description
             // A dry run consults the state too (to show what would be skipped); it never writes it.
-            guard let record = try state?.replication(target: item.targetReference), record.sourceDigest == root.digest.description,
+            let record = try state?.replication(target: item.targetReference)
+            // The attachments of the digest recorded last time are looked up while the tag is resolved: when the
+            // tag has not moved (the common case), the check costs one round trip, not two.
+            let speculative: Task<AttachmentSnapshot, Error>? = record.flatMap { r in
+                guard let digest = try? Digest(parsing: r.sourceDigest) else { return nil }
+                return Task { try await AttachmentSnapshot.take(of: Descriptor(mediaType: MediaType.imageManifest, digest: digest, size: 0), in: source) }
+            }
+            let root: Descriptor
+            do {
+                root = try await source.resolve(item.reference)
+            } catch {
+                speculative?.cancel()
+                throw error
+            }
+            report.sourceDigest = root.digest.description
+            guard let record, record.sourceDigest == root.digest.description,
                 let outcome = ItemReport.Action(rawValue: record.outcome), outcome == .copied || outcome == .refused
-            else { return .work(root, nil, report) }
-            let seen = try await AttachmentSnapshot.take(of: root, in: source)
+            else {
+                speculative?.cancel()
+                return .work(root, nil, report)
+            }
+            let seen: AttachmentSnapshot
+            if let early = try? await speculative?.value {
+                seen = early
+            } else {
+                seen = try await AttachmentSnapshot.take(of: root, in: source)
+            }
             report.attachmentsChanged = record.attachments != seen.canonical
             guard record.attachments == seen.canonical else { return .work(root, seen, report) }
             report.verifiedBy = record.verifiedBy.split(separator: ",").map(String.init)

@@ -8,7 +8,7 @@ import Testing
     static let layers: [String: Int] = [
         "OCI": 0, "OCIRegistry": 0, "OCITesting": 0, "Storage": 1, "CZlib": 0, "CEL": 2, "Trust": 2, "Policy": 2, "Inventory": 2, "Replicate": 3,
         "Workflow": 3,
-        "WardenCLI": 4,
+        "WardenCLI": 4, "WardenFuzz": 4,
     ]
     static let testTools: Set<String> = ["OCITesting"]
 
