@@ -33,15 +33,32 @@ struct CopyCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Blob transfers in flight at once.")
     var concurrency = 8
 
-    @Option(name: .long, help: "Source registry credentials USER:PASSWORD.")
+    @Option(name: .long, help: "Source registry credentials USER:PASSWORD (visible in ps: prefer --src-creds-file).")
     var srcCreds: String?
 
-    @Option(name: .long, help: "Destination registry credentials USER:PASSWORD.")
+    @Option(name: .long, help: "File holding the source registry credentials USER:PASSWORD.")
+    var srcCredsFile: String?
+
+    @Option(name: .long, help: "Destination registry credentials USER:PASSWORD (visible in ps: prefer --dest-creds-file).")
     var destCreds: String?
+
+    @Option(name: .long, help: "File holding the destination registry credentials USER:PASSWORD.")
+    var destCredsFile: String?
 
     @OptionGroup var global: GlobalOptions
 
+    /// `USER:PASSWORD` from a file (its first line), so that the password is not on the command line.
+    func readCredentialsFile(_ path: String?) throws -> String? {
+        guard let path else { return nil }
+        guard let data = FileManager.default.contents(atPath: path), data.count <= 64 << 10 else {
+            throw ValidationError("cannot read the credentials file \(path) (or it is larger than 64 KiB)")
+        }
+        return String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+    }
+
     func validate() throws {
+        if srcCreds != nil && srcCredsFile != nil { throw ValidationError("--src-creds and --src-creds-file exclude each other") }
+        if destCreds != nil && destCredsFile != nil { throw ValidationError("--dest-creds and --dest-creds-file exclude each other") }
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         if allPlatforms && !platform.isEmpty { throw ValidationError("--all-platforms and --platform exclude each other") }
         for p in platform {
@@ -53,8 +70,8 @@ struct CopyCommand: AsyncParsableCommand {
         let src = try parseLocation(source)
         let dst = try parseLocation(destination)
         var creds: [String: Credentials] = [:]
-        if case .registry(let r) = src, let c = srcCreds { creds[r.registry] = try Credentials(parsing: c) }
-        if case .registry(let r) = dst, let c = destCreds { creds[r.registry] = try Credentials(parsing: c) }
+        if case .registry(let r) = src, let c = try srcCreds ?? readCredentialsFile(srcCredsFile) { creds[r.registry] = try Credentials(parsing: c) }
+        if case .registry(let r) = dst, let c = try destCreds ?? readCredentialsFile(destCredsFile) { creds[r.registry] = try Credentials(parsing: c) }
         let platforms = try platform.map { try Platform(parsing: $0) }
         let report = try await withRegistries(global, credentials: creds) { registries in
             let (srcStore, srcRef) = try open(src, registries, create: false)

@@ -73,7 +73,13 @@ public enum ChildProcess {
         stderr: String, limits: ProcessLimits = ProcessLimits()
     ) async throws -> Termination {
         let out = try Drain.open(stdout, append: false, limit: stdoutLimit, what: "stdout")
-        let err = try Drain.open(stderr, append: true, limit: stderrLimit, what: "stderr")
+        let err: Drain
+        do {
+            err = try Drain.open(stderr, append: true, limit: stderrLimit, what: "stderr")
+        } catch {
+            out.finish(grace: 0)
+            throw error
+        }
         var argv = [executable] + arguments
         var path = executable
         let wrap = limits.prlimitArguments
