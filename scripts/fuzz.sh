@@ -20,7 +20,7 @@ swift build -c release --product warden-fuzz --build-path .build-fuzz \
     -Xswiftc -DWARDEN_FUZZ -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters \
     -Xlinker "$FUZZER_LIB" -Xlinker -lstdc++ >/dev/null
 BIN=.build-fuzz/release/warden-fuzz
-ALL=$(WARDEN_FUZZ_TARGET= "$BIN" 2>&1 | sed -n 's/.*one of: //p')
+ALL=$( (WARDEN_FUZZ_TARGET= "$BIN" 2>&1 || true) | sed -n 's/.*one of: //p')
 if [ "$TARGET" = list ]; then echo "$ALL"; exit 0; fi
 [ "$TARGET" = all ] && TARGETS=$ALL || TARGETS=$TARGET
 mkdir -p .warden-fuzz/crashes
