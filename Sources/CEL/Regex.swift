@@ -610,7 +610,9 @@ struct RegexParser {
                 hex = String(String.UnicodeScalarView(p[i...(i + 1)]))
                 i += 2
             }
-            guard hex.count <= 8, hex.allSatisfy(\.isHexDigit), let v = UInt32(hex, radix: 16), v <= 0x10FFFF else { throw error("invalid hexadecimal escape \\x\(hex)") }
+            guard hex.count <= 8, hex.allSatisfy(\.isHexDigit), let v = UInt32(hex, radix: 16), v <= 0x10FFFF else {
+                throw error("invalid hexadecimal escape \\x\(hex)")
+            }
             return .scalar(v)
         case "0"..."7":
             // RE2: \0 and \1-\7 followed by another octal digit are octal codes (up to 3 digits); \1-\9 alone would be
