@@ -4,16 +4,36 @@ public struct Expr: Sendable {
     public var id: Int
     public var position: SourcePosition
     public var kind: Kind {
-        didSet { op = Self.operatorCode(kind) }
+        didSet {
+            op = Self.operatorCode(kind)
+            height = Self.height(of: kind)
+        }
     }
     /// The operator a call names, resolved once at parse time so evaluation does not compare function names.
     var op: Op
+    /// The nodes on the longest path from this one down to a leaf (1 for a leaf). The parser refuses a tree higher
+    /// than `Parser.maxDepth`, which bounds every recursive walk (evaluation, printing, type and field checks).
+    public private(set) var height: Int
 
     public init(id: Int, position: SourcePosition, kind: Kind) {
         self.id = id
         self.position = position
         self.kind = kind
         self.op = Self.operatorCode(kind)
+        self.height = Self.height(of: kind)
+    }
+
+    static func height(of kind: Kind) -> Int {
+        func highest(_ children: [Expr]) -> Int { children.reduce(0) { max($0, $1.height) } }
+        switch kind {
+        case .literal, .ident: return 1
+        case .select(let operand, _, _): return 1 + operand.height
+        case .call(_, let target, let args): return 1 + max(target?.height ?? 0, highest(args))
+        case .list(let items): return 1 + highest(items)
+        case .map(let entries): return 1 + entries.reduce(0) { max($0, $1.key.height, $1.value.height) }
+        case .message(_, let fields): return 1 + highest(fields.map(\.value))
+        case .comprehension(let c): return 1 + highest([c.iterRange, c.accuInit, c.loopCondition, c.loopStep, c.result])
+        }
     }
 
     /// Calls evaluated without the general path (no argument array, no name comparison).
@@ -67,19 +87,61 @@ public struct Comprehension: Sendable {
 extension Expr {
     /// A compact rendering of the tree (for tests and messages).
     public var debugDescription: String {
+        var out = ""
+        describe(into: &out)
+        return out
+    }
+
+    func describe(into out: inout String) {
         switch kind {
-        case .literal(let v): return v.description
-        case .ident(let n): return n
-        case .select(let o, let f, let t): return t ? "has(\(o.debugDescription).\(f))" : "\(o.debugDescription).\(f)"
+        case .literal(let v): out += v.description
+        case .ident(let n): out += n
+        case .select(let operand, let field, let testOnly):
+            if testOnly { out += "has(" }
+            operand.describe(into: &out)
+            out += "." + field + (testOnly ? ")" : "")
         case .call(let f, let target, let args):
-            let a = args.map(\.debugDescription).joined(separator: ", ")
-            return target.map { "\($0.debugDescription).\(f)(\(a))" } ?? "\(f)(\(a))"
-        case .list(let e): return "[" + e.map(\.debugDescription).joined(separator: ", ") + "]"
-        case .map(let e): return "{" + e.map { "\($0.key.debugDescription): \($0.value.debugDescription)" }.joined(separator: ", ") + "}"
-        case .message(let t, let f): return t + "{" + f.map { "\($0.name): \($0.value.debugDescription)" }.joined(separator: ", ") + "}"
+            if let target {
+                target.describe(into: &out)
+                out += "."
+            }
+            out += f + "("
+            Self.describe(args, into: &out)
+            out += ")"
+        case .list(let items):
+            out += "["
+            Self.describe(items, into: &out)
+            out += "]"
+        case .map(let entries):
+            out += "{"
+            Self.describe(entries.map { ($0.key, $0.value) }, into: &out)
+            out += "}"
+        case .message(let type, let fields):
+            out += type + "{"
+            Self.describe(fields.map { ($0.name, $0.value) }, into: &out)
+            out += "}"
         case .comprehension(let c):
-            return "fold(\(c.iterVar) in \(c.iterRange.debugDescription), \(c.accuVar) = \(c.accuInit.debugDescription), "
-                + "\(c.loopCondition.debugDescription), \(c.loopStep.debugDescription), \(c.result.debugDescription))"
+            out += "fold(" + c.iterVar + " in "
+            c.iterRange.describe(into: &out)
+            out += ", " + c.accuVar + " = "
+            Self.describe([c.accuInit, c.loopCondition, c.loopStep, c.result], into: &out)
+            out += ")"
+        }
+    }
+
+    static func describe(_ items: [Expr], into out: inout String) {
+        for (i, e) in items.enumerated() {
+            if i > 0 { out += ", " }
+            e.describe(into: &out)
+        }
+    }
+
+    static func describe<Key>(_ entries: [(Key, Expr)], into out: inout String) {
+        for (i, (key, value)) in entries.enumerated() {
+            if i > 0 { out += ", " }
+            if let key = key as? Expr { key.describe(into: &out) } else { out += "\(key)" }
+            out += ": "
+            value.describe(into: &out)
         }
     }
 }
@@ -104,15 +166,18 @@ extension Expr {
         case .map: return "map"
         case .select(_, _, let testOnly): return testOnly ? "bool" : nil
         case .ident, .message, .comprehension: return nil
-        case .call(let f, let target, let args):
-            if Self.boolFunctions.contains(f) { return "bool" }
-            if target == nil, let t = Self.typedFunctions[f] { return t }
-            if f == "-_" { return args.first?.evidentType }
-            if ["_+_", "_-_", "_*_", "_/_", "_%_"].contains(f), let l = args.first?.evidentType, l == args.last?.evidentType {
-                return l
-            }
-            if f == "_?_:_", args.count == 3, let t = args[1].evidentType, t == args[2].evidentType { return t }
-            return nil
+        case .call(let f, let target, let args): return Self.evidentType(f, target, args)
         }
+    }
+
+    static let arithmetic: Set<String> = ["_+_", "_-_", "_*_", "_/_", "_%_"]
+
+    static func evidentType(_ f: String, _ target: Expr?, _ args: [Expr]) -> String? {
+        if boolFunctions.contains(f) { return "bool" }
+        if target == nil, let t = typedFunctions[f] { return t }
+        if f == "-_" { return args.first?.evidentType }
+        if arithmetic.contains(f), let l = args.first?.evidentType, l == args.last?.evidentType { return l }
+        if f == "_?_:_", args.count == 3, let t = args[1].evidentType, t == args[2].evidentType { return t }
+        return nil
     }
 }

@@ -52,20 +52,34 @@ struct Evaluator {
 
     func fail(_ message: String, _ e: Expr) -> CELError { CELError(message, at: e.position, source: source) }
 
-    mutating func step(_ e: Expr) throws { try charge(1, e) }
+    // Evaluation recurses once per level of the tree (which the parser bounds to `Parser.maxDepth`). The functions
+    // on that path (eval, call and the operator helpers, attempt, select, list, map, comprehension) keep few
+    // locals, and what they do once per node off the path (errors, limits) sits in functions of its own, so
+    // that a level takes little stack even in debug builds.
+
+    @inline(__always)
+    mutating func step(_ e: Expr) throws {
+        cost &+= 1
+        if cost > costLimit || cost & 1023 == 0 || limitError != nil { try checkLimits(e, before: cost - 1, for: nil) }
+    }
 
     /// Counts `steps` against the cost limit (and, every 1,024 steps, checks the clock); `what` names work other
     /// than evaluating nodes in the error.
-    mutating func charge(_ steps: Int, _ e: Expr, for what: String? = nil) throws {
-        if let limitError { throw limitError }
+    mutating func charge(_ steps: Int, _ e: Expr, for what: String) throws {
         let before = cost
         cost = cost.addingReportingOverflow(steps).overflow ? Int.max : cost + steps
+        try checkLimits(e, before: before, for: what)
+    }
+
+    @inline(never)
+    mutating func checkLimits(_ e: Expr, before: Int, for what: String?) throws {
+        if let limitError { throw limitError }
         if cost > costLimit {
             limitError = fail("evaluation exceeded the cost limit of \(costLimit) steps" + (what.map { " (\($0))" } ?? ""), e)
             throw limitError!
         }
         if before >> 10 != cost >> 10, let deadline, ContinuousClock.now > deadline {
-            limitError = fail("evaluation exceeded the time limit of \(timeLimit) (after \(cost) steps)" + (what.map { ", \($0)" } ?? ""), e)
+            limitError = fail("evaluation exceeded the time limit of \(timeLimit) (after \(cost) steps)" + (what.map { " while \($0)" } ?? ""), e)
             throw limitError!
         }
     }
@@ -93,62 +107,105 @@ struct Evaluator {
 
     static let typeNames: Set<String> = ["int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"]
 
+    @inline(never)
     mutating func eval(_ e: Expr) throws -> Value {
         try step(e)
         switch e.kind {
         case .literal(let v): return v
-        case .ident(let name):
-            if let v = try lookup(name) { return v }
-            if Self.typeNames.contains(name) { return .type(name) }
-            if name == "google.protobuf.Timestamp" || name == "google.protobuf.Duration" { return .type(name) }
-            throw fail("undeclared reference to '\(name)'", e)
-        case .select(let operand, let field, let testOnly):
-            // A dotted name may be a variable of its own (`a.b.c` bound as one name).
-            // A dotted name may be a variable of its own (`a.b.c` bound as one name), unless its first part is a
-            // comprehension variable, which shadows it (`.a.b` always means the root-scoped name).
-            if !testOnly, !rootIsLocal(e), let q = Parser.qualifiedName(e), let v = try lookup(q) { return v }
-            let target = try eval(operand)
-            guard case .map(let entries) = target else {
-                throw fail("no such field '\(field)' on \(target.typeName)", e)
-            }
-            let found = entries.first { if case .string(let k) = $0.key { k == field } else { false } }
-            if testOnly { return .bool(found != nil) }
-            guard let found else { throw fail("no such key: \(field)", e) }
-            return found.value
-        case .list(let items):
-            var out: [Value] = []
-            out.reserveCapacity(items.count)
-            for i in items { out.append(try eval(i)) }
-            return .list(out)
-        case .map(let entries):
-            var out: [(key: Value, value: Value)] = []
-            for (k, v) in entries {
-                let key = try eval(k)
-                switch key {
-                case .bool, .int, .uint, .string: break
-                default: throw fail("unsupported map key type \(key.typeName)", k)
-                }
-                if out.contains(where: { $0.key.celEquals(key) }) { throw fail("repeated map key \(key)", k) }
-                out.append((key, try eval(v)))
-            }
-            return .map(out)
-        case .message(let type, _):
-            throw fail("message type \(type) is not supported (Warden's CEL has no protobuf messages)", e)
-        case .comprehension(let c):
-            return try comprehension(c, e)
-        case .call(let function, let target, let args):
-            return try call(function, target: target, args: args, e)
+        case .call: return try call(e)
+        case .ident: return try identifier(e)
+        case .select: return try select(e)
+        case .list: return try list(e)
+        case .map: return try map(e)
+        case .comprehension: return try comprehension(e)
+        case .message: throw unsupportedMessage(e)
         }
     }
 
-    mutating func comprehension(_ c: Comprehension, _ e: Expr) throws -> Value {
+    @inline(never)
+    func identifier(_ e: Expr) throws -> Value {
+        guard case .ident(let name) = e.kind else { return .null }
+        if let v = try lookup(name) { return v }
+        if Self.typeNames.contains(name) { return .type(name) }
+        if name == "google.protobuf.Timestamp" || name == "google.protobuf.Duration" { return .type(name) }
+        throw fail("undeclared reference to '\(name)'", e)
+    }
+
+    @inline(never)
+    func unsupportedMessage(_ e: Expr) -> CELError {
+        guard case .message(let type, _) = e.kind else { return fail("not a message", e) }
+        return fail("message type \(type) is not supported (Warden's CEL has no protobuf messages)", e)
+    }
+
+    mutating func select(_ e: Expr) throws -> Value {
+        guard case .select(let operand, _, let testOnly) = e.kind else { return .null }
+        if !testOnly, let v = try dottedVariable(e) { return v }
+        let target = try eval(operand)
+        return try field(of: target, e)
+    }
+
+    /// A dotted name may be a variable of its own (`a.b.c` bound as one name), unless its first part is a
+    /// comprehension variable, which shadows it (`.a.b` always means the root-scoped name).
+    @inline(never)
+    func dottedVariable(_ e: Expr) throws -> Value? {
+        guard !rootIsLocal(e), let q = Parser.qualifiedName(e) else { return nil }
+        return try lookup(q)
+    }
+
+    @inline(never)
+    func field(of target: Value, _ e: Expr) throws -> Value {
+        guard case .select(_, let field, let testOnly) = e.kind else { return .null }
+        guard case .map(let entries) = target else { throw fail("no such field '\(field)' on \(target.typeName)", e) }
+        let found = entries.first { if case .string(let k) = $0.key { k == field } else { false } }
+        if testOnly { return .bool(found != nil) }
+        guard let found else { throw fail("no such key: \(field)", e) }
+        return found.value
+    }
+
+    mutating func list(_ e: Expr) throws -> Value {
+        guard case .list(let items) = e.kind else { return .null }
+        var out: [Value] = []
+        out.reserveCapacity(items.count)
+        for i in items { out.append(try eval(i)) }
+        return .list(out)
+    }
+
+    mutating func map(_ e: Expr) throws -> Value {
+        guard case .map(let entries) = e.kind else { return .null }
+        var out: [(key: Value, value: Value)] = []
+        for (k, v) in entries {
+            let key = try eval(k)
+            try checkKey(key, out, k)
+            out.append((key, try eval(v)))
+        }
+        return .map(out)
+    }
+
+    @inline(never)
+    func checkKey(_ key: Value, _ entries: [(key: Value, value: Value)], _ k: Expr) throws {
+        switch key {
+        case .bool, .int, .uint, .string: break
+        default: throw fail("unsupported map key type \(key.typeName)", k)
+        }
+        if entries.contains(where: { $0.key.celEquals(key) }) { throw fail("repeated map key \(key)", k) }
+    }
+
+    mutating func comprehension(_ e: Expr) throws -> Value {
+        guard case .comprehension(let c) = e.kind else { return .null }
+        let items = try iterationItems(c)
+        return try fold(c, items)
+    }
+
+    mutating func iterationItems(_ c: Comprehension) throws -> [Value] {
         let range = try eval(c.iterRange)
-        let items: [Value]
         switch range {
-        case .list(let l): items = l
-        case .map(let m): items = m.map(\.key)
+        case .list(let l): return l
+        case .map(let m): return m.map(\.key)
         default: throw fail("cannot iterate over \(range.typeName)", c.iterRange)
         }
+    }
+
+    mutating func fold(_ c: Comprehension, _ items: [Value]) throws -> Value {
         var accu = try attempt(c.accuInit)
         for item in items {
             locals.append((c.accuVar, accu))
@@ -162,79 +219,151 @@ struct Evaluator {
         return try eval(c.result)
     }
 
+    /// A conditional's condition.
+    mutating func holds(_ condition: Expr) throws -> Bool {
+        let c = try eval(condition)
+        guard case .bool(let b) = c else { throw conditionError(c, condition) }
+        return b
+    }
+
+    @inline(never)
+    func conditionError(_ c: Value, _ e: Expr) -> CELError { fail("no such overload: condition of type \(c.typeName)", e) }
+
     /// Evaluates to a value or the error it raised (for the operators that absorb errors).
     /// Exceeding the cost or time limit ends the evaluation: that error is never absorbed.
     mutating func attempt(_ e: Expr) throws -> Result<Value, CELError> {
-        do { return .success(try eval(e)) } catch let err as CELError {
-            if let limit = limitError { throw limit }
-            return .failure(err)
-        } catch { return .failure(fail("\(error)", e)) }
+        do { return .success(try eval(e)) } catch { return try absorbed(error, e) }
     }
 
-    mutating func call(_ f: String, target: Expr?, args: [Expr], _ e: Expr) throws -> Value {
+    @inline(never)
+    func absorbed(_ error: any Error, _ e: Expr) throws -> Result<Value, CELError> {
+        if let limit = limitError { throw limit }
+        return .failure(error as? CELError ?? fail("\(error)", e))
+    }
+
+    mutating func call(_ e: Expr) throws -> Value {
         switch e.op {
-        case .and, .or:
-            let isAnd = e.op == .and
-            let l = try attempt(args[0])
-            if case .success(.bool(let b)) = l, b != isAnd { return .bool(b) }
-            let r = try attempt(args[1])
-            if case .success(.bool(let b)) = r, b != isAnd { return .bool(b) }
-            switch (l, r) {
-            case (.success(.bool), .success(.bool)): return .bool(isAnd)
-            case (.failure(let err), _), (_, .failure(let err)): throw err
-            default: throw fail("no such overload: \(isAnd ? "&&" : "||") on \(typeOf(l)) and \(typeOf(r))", e)
-            }
-        case .conditional:
-            let c = try eval(args[0])
-            guard case .bool(let b) = c else { throw fail("no such overload: condition of type \(c.typeName)", args[0]) }
-            return try eval(b ? args[1] : args[2])
-        case .notStrictlyFalse:
-            if case .success(.bool(false)) = try attempt(args[0]) { return .bool(false) }
-            return .bool(true)
-        case .equals: return .bool(try eval(args[0]).celEquals(try eval(args[1])))
-        case .notEquals: return .bool(!(try eval(args[0]).celEquals(try eval(args[1]))))
+        case .none: return try general(e)
+        case .and, .or: return try logical(e)
+        case .conditional: return try conditional(e)
+        case .notStrictlyFalse: return try notStrictlyFalse(e)
+        case .equals, .notEquals: return try equality(e)
+        case .less, .lessEqual, .greater, .greaterEqual: return try comparison(e)
+        case .not, .inList, .startsWith, .contains, .endsWith, .size:
+            // The general path reports the fast paths' type errors with CEL's messages.
+            return try fastPath(e) ?? general(e)
+        }
+    }
+
+    /// The operands of a call.
+    func operands(_ e: Expr) -> (target: Expr?, args: [Expr]) {
+        guard case .call(_, let target, let args) = e.kind else { return (nil, []) }
+        return (target, args)
+    }
+
+    mutating func conditional(_ e: Expr) throws -> Value {
+        let args = operands(e).args
+        return try eval(holds(args[0]) ? args[1] : args[2])
+    }
+
+    mutating func notStrictlyFalse(_ e: Expr) throws -> Value {
+        if case .success(.bool(false)) = try attempt(operands(e).args[0]) { return .bool(false) }
+        return .bool(true)
+    }
+
+    mutating func equality(_ e: Expr) throws -> Value {
+        let args = operands(e).args
+        let equal = try eval(args[0]).celEquals(try eval(args[1]))
+        return .bool(equal == (e.op == .equals))
+    }
+
+    /// `!`, `in`, the string predicates and `size` on the types they take; nil for the general path.
+    mutating func fastPath(_ e: Expr) throws -> Value? {
+        let (target, args) = operands(e)
+        switch e.op {
         case .not:
             if case .bool(let b) = try eval(args[0]) { return .bool(!b) }
-        case .inList:
-            let item = try eval(args[0])
-            switch try eval(args[1]) {
-            case .list(let l): return .bool(l.contains { $0.celEquals(item) })
-            case .map(let m): return .bool(m.contains { $0.key.celEquals(item) })
-            default: break
-            }
-        case .startsWith, .contains, .endsWith:
-            if case .string(let s) = try eval(target!), case .string(let t) = try eval(args[0]) {
-                switch e.op {
-                case .startsWith: return .bool(s.utf8.starts(with: t.utf8))
-                case .contains: return .bool(s.utf8Contains(t))
-                default: return .bool(s.utf8.count >= t.utf8.count && s.utf8.suffix(t.utf8.count).elementsEqual(t.utf8))
-                }
-            }
-        case .size:
-            switch try eval(target ?? args[0]) {
-            case .list(let l): return .int(Int64(l.count))
-            case .map(let m): return .int(Int64(m.count))
-            case .string(let s): return .int(Int64(s.unicodeScalars.count))
-            case .bytes(let b): return .int(Int64(b.count))
-            default: break
-            }
-        case .less, .lessEqual, .greater, .greaterEqual:
-            let a = try eval(args[0])
-            let b = try eval(args[1])
-            guard let c = try Builtins.compare(a, b, { self.fail($0, e) }) else { return .bool(false) }  // NaN compares false
-            switch e.op {
-            case .less: return .bool(c < 0)
-            case .lessEqual: return .bool(c <= 0)
-            case .greater: return .bool(c > 0)
-            default: return .bool(c >= 0)
-            }
-        case .none: break
+            return nil
+        case .inList: return try membership(args)
+        case .size: return try size(target ?? args[0])
+        default: return try stringPredicate(target!, args[0], e.op)
         }
-        // The general path (and the fast paths' type errors, which it reports with CEL's messages).
+    }
+
+    mutating func general(_ e: Expr) throws -> Value {
+        guard case .call(let f, let target, let args) = e.kind else { return .null }
         var values: [Value] = []
+        values.reserveCapacity(args.count + 1)
         if let target { values.append(try eval(target)) }
         for a in args { values.append(try eval(a)) }
         return try Builtins.apply(f, values, receiver: target != nil, at: e, evaluator: &self)
+    }
+
+    mutating func logical(_ e: Expr) throws -> Value {
+        let args = operands(e).args
+        let isAnd = e.op == .and
+        let l = try attempt(args[0])
+        if case .success(.bool(let b)) = l, b != isAnd { return .bool(b) }
+        let r = try attempt(args[1])
+        if case .success(.bool(let b)) = r, b != isAnd { return .bool(b) }
+        return try undecided(l, r, e)
+    }
+
+    /// Neither side of `&&` or `||` decided: both bools, or an error, or a type error.
+    @inline(never)
+    func undecided(_ l: Result<Value, CELError>, _ r: Result<Value, CELError>, _ e: Expr) throws -> Value {
+        let isAnd = e.op == .and
+        switch (l, r) {
+        case (.success(.bool), .success(.bool)): return .bool(isAnd)
+        case (.failure(let err), _), (_, .failure(let err)): throw err
+        default: throw fail("no such overload: \(isAnd ? "&&" : "||") on \(typeOf(l)) and \(typeOf(r))", e)
+        }
+    }
+
+    mutating func comparison(_ e: Expr) throws -> Value {
+        let args = operands(e).args
+        let a = try eval(args[0])
+        let b = try eval(args[1])
+        return try compared(a, b, e)
+    }
+
+    @inline(never)
+    func compared(_ a: Value, _ b: Value, _ e: Expr) throws -> Value {
+        guard let c = try Builtins.compare(a, b, { self.fail($0, e) }) else { return .bool(false) }  // NaN compares false
+        switch e.op {
+        case .less: return .bool(c < 0)
+        case .lessEqual: return .bool(c <= 0)
+        case .greater: return .bool(c > 0)
+        default: return .bool(c >= 0)
+        }
+    }
+
+    mutating func membership(_ args: [Expr]) throws -> Value? {
+        let item = try eval(args[0])
+        switch try eval(args[1]) {
+        case .list(let l): return .bool(l.contains { $0.celEquals(item) })
+        case .map(let m): return .bool(m.contains { $0.key.celEquals(item) })
+        default: return nil
+        }
+    }
+
+    mutating func stringPredicate(_ target: Expr, _ arg: Expr, _ op: Expr.Op) throws -> Value? {
+        guard case .string(let s) = try eval(target), case .string(let t) = try eval(arg) else { return nil }
+        switch op {
+        case .startsWith: return .bool(s.utf8.starts(with: t.utf8))
+        case .contains: return .bool(s.utf8Contains(t))
+        default: return .bool(s.utf8.count >= t.utf8.count && s.utf8.suffix(t.utf8.count).elementsEqual(t.utf8))
+        }
+    }
+
+    mutating func size(_ operand: Expr) throws -> Value? {
+        switch try eval(operand) {
+        case .list(let l): return .int(Int64(l.count))
+        case .map(let m): return .int(Int64(m.count))
+        case .string(let s): return .int(Int64(s.unicodeScalars.count))
+        case .bytes(let b): return .int(Int64(b.count))
+        default: return nil
+        }
     }
 
     func typeOf(_ r: Result<Value, CELError>) -> String {
