@@ -36,14 +36,15 @@ public struct Expr: Sendable {
         }
     }
 
-    /// Calls evaluated without the general path (no argument array, no name comparison).
+    /// Calls with a path of their own in the evaluator: most skip the argument array and the name comparison; `add`
+    /// takes the general path, then counts the size of the string, bytes or list it built.
     enum Op: UInt8, Sendable {
         case none, and, or, conditional, notStrictlyFalse, equals, notEquals, less, lessEqual, greater, greaterEqual, not, inList
-        case startsWith, contains, endsWith, size
+        case startsWith, contains, endsWith, size, add
     }
 
     static let operatorCodes: [String: Op] = [
-        "_&&_": .and, "_||_": .or, "_?_:_": .conditional, "@not_strictly_false": .notStrictlyFalse, "_==_": .equals, "_!=_": .notEquals,
+        "_+_": .add, "_&&_": .and, "_||_": .or, "_?_:_": .conditional, "@not_strictly_false": .notStrictlyFalse, "_==_": .equals, "_!=_": .notEquals,
         "_<_": .less, "_<=_": .lessEqual, "_>_": .greater, "_>=_": .greaterEqual, "!_": .not, "@in": .inList, "startsWith": .startsWith,
         "contains": .contains, "endsWith": .endsWith, "size": .size,
     ]
@@ -82,6 +83,21 @@ public struct Comprehension: Sendable {
     public var loopCondition: Expr
     public var loopStep: Expr
     public var result: Expr
+}
+
+extension Expr {
+    var isLiteral: Bool {
+        if case .literal = kind { return true }
+        return false
+    }
+
+    /// Whether the expression is `name` or a field selection from it (`name.a.b`).
+    func isPath(from name: String) -> Bool {
+        var e = self
+        while case .select(let operand, _, false) = e.kind { e = operand }
+        if case .ident(let n) = e.kind { return n == name }
+        return false
+    }
 }
 
 extension Expr {

@@ -54,7 +54,7 @@ struct Evaluator {
 
     // Evaluation recurses once per level of the tree (which the parser bounds to `Parser.maxDepth`). The functions
     // on that path (eval, call and the operator helpers, attempt, select, list, map, comprehension) keep few
-    // locals, and what they do once per node off the path (errors, limits) sits in functions of its own, so
+    // locals, and what they do once per node off the path (errors, limits, sizes) sits in functions of its own, so
     // that a level takes little stack even in debug builds.
 
     @inline(__always)
@@ -82,6 +82,13 @@ struct Evaluator {
             limitError = fail("evaluation exceeded the time limit of \(timeLimit) (after \(cost) steps)" + (what.map { " while \($0)" } ?? ""), e)
             throw limitError!
         }
+    }
+
+    /// Counts a value the evaluation built by its size (`Value.size`), so that the cost limit bounds memory too.
+    @inline(never)
+    mutating func chargeSize(of v: Value, _ e: Expr) throws {
+        let remaining = max(costLimit - cost, 0)
+        try charge(v.size(upTo: remaining), e, for: "building a value: values count their elements and bytes")
     }
 
     func lookup(_ name: String) throws -> Value? {
@@ -167,7 +174,15 @@ struct Evaluator {
         var out: [Value] = []
         out.reserveCapacity(items.count)
         for i in items { out.append(try eval(i)) }
+        try chargeElements(items, out)
         return .list(out)
+    }
+
+    /// A literal's elements that are not literals themselves count by their size (a literal's own size is part of
+    /// the program, not of what the evaluation builds).
+    @inline(never)
+    mutating func chargeElements(_ items: [Expr], _ values: [Value]) throws {
+        for (item, v) in zip(items, values) where !item.isLiteral { try chargeSize(of: v, item) }
     }
 
     mutating func map(_ e: Expr) throws -> Value {
@@ -178,7 +193,13 @@ struct Evaluator {
             try checkKey(key, out, k)
             out.append((key, try eval(v)))
         }
+        try chargeEntries(entries, out)
         return .map(out)
+    }
+
+    @inline(never)
+    mutating func chargeEntries(_ entries: [(key: Expr, value: Expr)], _ values: [(key: Value, value: Value)]) throws {
+        try chargeElements(entries.flatMap { [$0.key, $0.value] }, values.flatMap { [$0.key, $0.value] })
     }
 
     @inline(never)
@@ -193,6 +214,7 @@ struct Evaluator {
     mutating func comprehension(_ e: Expr) throws -> Value {
         guard case .comprehension(let c) = e.kind else { return .null }
         let items = try iterationItems(c)
+        if let (predicate, element) = Self.appendStep(c) { return try appendLoop(c, items, predicate, element) }
         return try fold(c, items)
     }
 
@@ -217,6 +239,50 @@ struct Evaluator {
         locals.append((c.accuVar, accu))
         defer { locals.removeLast() }
         return try eval(c.result)
+    }
+
+    /// The step of a `map` or `filter` macro, `@result + [element]` (under a predicate for `filter` and the
+    /// three-argument `map`), which `appendLoop` runs without copying the accumulated list at every element.
+    static func appendStep(_ c: Comprehension) -> (predicate: Expr?, element: Expr)? {
+        guard case .list(let initial) = c.accuInit.kind, initial.isEmpty, case .literal(.bool(true)) = c.loopCondition.kind,
+            case .ident(let result) = c.result.kind, result == c.accuVar
+        else { return nil }
+        var append = c.loopStep
+        var predicate: Expr?
+        if append.op == .conditional, case .call(_, nil, let args) = append.kind, case .ident(let a) = args[2].kind, a == c.accuVar {
+            predicate = args[0]
+            append = args[1]
+        }
+        guard case .call("_+_", nil, let args) = append.kind, args.count == 2, case .ident(let a) = args[0].kind, a == c.accuVar,
+            case .list(let elements) = args[1].kind, elements.count == 1
+        else { return nil }
+        return (predicate, elements[0])
+    }
+
+    /// `fold` for a `map` or `filter` step, with the same outcome: an element's error becomes the result (a later
+    /// predicate's error replaces it, as evaluating the step again would).
+    mutating func appendLoop(_ c: Comprehension, _ items: [Value], _ predicate: Expr?, _ element: Expr) throws -> Value {
+        var out: [Value] = []
+        var failure: CELError?
+        // Elements that are the item or a field of it add nothing the range did not hold; others count their size.
+        let sized = !element.isLiteral && !element.isPath(from: c.iterVar)
+        for item in items {
+            locals.append((c.iterVar, .success(item)))
+            defer { locals.removeLast() }
+            do {
+                try step(c.loopStep)
+                if let predicate, try !holds(predicate) { continue }
+                if failure != nil { continue }
+                let v = try eval(element)
+                if sized { try chargeSize(of: v, element) }
+                out.append(v)
+            } catch {
+                failure = try absorbed(error, c.loopStep).error
+            }
+        }
+        try step(c.result)
+        if let failure { throw failure }
+        return .list(out)
     }
 
     /// A conditional's condition.
@@ -244,6 +310,7 @@ struct Evaluator {
     mutating func call(_ e: Expr) throws -> Value {
         switch e.op {
         case .none: return try general(e)
+        case .add: return try sum(e)
         case .and, .or: return try logical(e)
         case .conditional: return try conditional(e)
         case .notStrictlyFalse: return try notStrictlyFalse(e)
@@ -297,6 +364,16 @@ struct Evaluator {
         if let target { values.append(try eval(target)) }
         for a in args { values.append(try eval(a)) }
         return try Builtins.apply(f, values, receiver: target != nil, at: e, evaluator: &self)
+    }
+
+    /// `+`, whose strings, bytes and lists are new values that count their size.
+    mutating func sum(_ e: Expr) throws -> Value {
+        let v = try general(e)
+        switch v {
+        case .string, .bytes, .list: try chargeSize(of: v, e)
+        default: break
+        }
+        return v
     }
 
     mutating func logical(_ e: Expr) throws -> Value {
@@ -369,5 +446,12 @@ struct Evaluator {
     func typeOf(_ r: Result<Value, CELError>) -> String {
         if case .success(let v) = r { return v.typeName }
         return "error"
+    }
+}
+
+extension Result {
+    var error: Failure? {
+        if case .failure(let e) = self { return e }
+        return nil
     }
 }

@@ -106,3 +106,32 @@ extension Value {
         return x < d ? -1 : (x > d ? 1 : 0)
     }
 }
+
+extension Value {
+    /// The size an evaluation counts for a value it built: one per value, nested lists and maps counted through
+    /// (so a list that holds one list ten times counts that list ten times, as writing it out would), plus the bytes
+    /// of strings and bytes. Stops counting once past `limit` (the cost left), returning a number above it.
+    func size(upTo limit: Int) -> Int {
+        var total = 0
+        var pending: [Value] = [self]
+        while let v = pending.popLast() {
+            total += 1
+            switch v {
+            case .string(let s): total += s.utf8.count
+            case .bytes(let b): total += b.count
+            case .list(let l):
+                if total + pending.count + l.count > limit { return limit + 1 }
+                pending += l
+            case .map(let m):
+                if total + pending.count + 2 * m.count > limit { return limit + 1 }
+                for entry in m {
+                    pending.append(entry.key)
+                    pending.append(entry.value)
+                }
+            default: break
+            }
+            if total > limit { return total }
+        }
+        return total
+    }
+}

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// Hostile expressions end with a clear error, never a crash or a hang: nesting is bounded when parsing, so that every
-/// recursive walk of the tree fits a small thread stack.
+/// recursive walk of the tree fits a small thread stack, and the values an evaluation builds count their size.
 @Suite struct LimitsTests {
     static let bindings: [String: Value] = ["a": .bool(true), "x": .list([.int(0)]), "i": .int(1), "s": .string("ab")]
 
@@ -109,5 +109,58 @@ import Testing
         thread.start()
         done.wait()
         return box.value
+    }
+
+    static let sizeError = "evaluation exceeded the cost limit of 1000000 steps (building a value: values count their elements and bytes)"
+
+    /// Values that share structure are counted as written out: ten references to a list count it ten times.
+    @Test func sharedStructureCountsItsSize() throws {
+        let tenfold = "[1]" + (0..<8).map { ".map(v\($0), [" + Array(repeating: "v\($0)", count: 10).joined(separator: ", ") + "])" }.joined()
+        #expect { try Program(tenfold).evaluate() } throws: { ($0 as? CELError)?.message == Self.sizeError }
+        let wide = "[" + Array(repeating: "x", count: 10).joined(separator: ", ") + "]"
+        let map = "{" + (0..<10).map { "'k\($0)': x" }.joined(separator: ", ") + "}"
+        let wider = "[1].map(q, \(wide))" + String(repeating: ".map(r, \(wide.replacingOccurrences(of: "x", with: "r")))", count: 6)
+        #expect { try Program(wider).evaluate(Self.bindings) } throws: { ($0 as? CELError)?.message == Self.sizeError }
+        #expect(try Program(map).evaluate(["x": .list(Array(repeating: .int(1), count: 1000))]).typeName == "map")
+        #expect { try Program(map).evaluate(["x": .list(Array(repeating: .int(1), count: 100_000))]) } throws: {
+            ($0 as? CELError)?.message == Self.sizeError
+        }
+    }
+
+    /// Strings and lists that double (or quadruple) at every level stop at the cost limit, not at the memory's end.
+    @Test func growingStringsAndListsStopAtTheCostLimit() throws {
+        var strings = "'ab'"
+        var lists = "[1, 2, 3, 4, 5, 6, 7, 8]"
+        // Without the limit: 33 million bytes, and 8 million elements.
+        for _ in 0..<12 { strings = "[\(strings)].map(t, t + t + t + t)[0]" }
+        for _ in 0..<10 { lists = "[\(lists)].map(l, l + l + l + l)[0]" }
+        #expect { try Program(strings).evaluate() } throws: { ($0 as? CELError)?.message == Self.sizeError }
+        #expect { try Program(lists).evaluate() } throws: { ($0 as? CELError)?.message == Self.sizeError }
+        #expect { try Program("s + s").evaluate(["s": .string(String(repeating: "a", count: 600_000))]) } throws: {
+            ($0 as? CELError)?.message == Self.sizeError
+        }
+        // A limit is never absorbed.
+        #expect { try Program("size(\(strings)) > 0 || true").evaluate() } throws: { ($0 as? CELError)?.message == Self.sizeError }
+    }
+
+    /// What ordinary policies build stays far below the limit: `map` and `filter` append in place, literals are part
+    /// of the program, and elements that only pick fields of the item add nothing the range did not hold.
+    @Test func ordinaryValuesStayCheap() throws {
+        let components = Value.list(
+            (0..<5000).map { i in
+                .map([(.string("name"), .string("component-\(i)")), (.string("licenses"), .list([.string(i % 7 == 0 ? "GPL-3.0" : "MIT")]))])
+            })
+        let program = try Program(
+            "sbom.components.filter(c, c.licenses.exists(l, l in ['GPL-3.0', 'AGPL-3.0', 'SSPL-1.0'])).map(c, c.name).size() == 715")
+        #expect(try program.evaluate(["sbom": .map([(.string("components"), components)])], costLimit: 200_000).description == "true")
+        #expect(try Program("[1, 2, 3].map(x, [x, x]) == [[1, 1], [2, 2], [3, 3]] && 'a' + 'b' == 'ab'").evaluate().description == "true")
+        // The in-place `map` and `filter` keep CEL's error semantics.
+        for (expr, message) in [
+            ("[1, 0, 2].map(x, 1 / x)", "division by zero"), ("[0, 1].filter(x, 1 / x > 0)", "division by zero"),
+            ("[1, 2].filter(x, x)", "no such overload: condition of type int"), ("[1, 0].map(x, x >= 0, 1 / x)", "division by zero"),
+        ] {
+            #expect { try Program(expr).evaluate() } throws: { ($0 as? CELError)?.message == message }
+        }
+        #expect(try Program("[1, 0, 2].map(x, x != 0, 2 / x)").evaluate().description == "[2, 1]")
     }
 }
