@@ -161,7 +161,13 @@ public final class RegistryClient: Sendable {
                 throw OCIError(.registry, "GET \(first): more than \(limits.pages) pages; the registry's Link headers do not end")
             }
             let response = try await send(RegistryRequest(method: .GET, url: url, scopes: scopes, timeout: configuration.requestTimeout))
-            let body = try await response.body.collect(upTo: min(64 << 20, max(1, limits.bytes - bytes)))
+            let allowed = min(64 << 20, max(1, limits.bytes - bytes))
+            let body: ByteBuffer
+            do {
+                body = try await response.body.collect(upTo: allowed)
+            } catch is NIOTooManyBytesError {
+                throw OCIError(.registry, "GET \(first): the listing is larger than \(min(limits.bytes, 64 << 20) >> 20) MiB (page \(pages)); refusing to read further")
+            }
             bytes += body.readableBytes
             guard response.status == .ok else { throw try await error(for: response, what: "GET \(url)", body: body) }
             do {

@@ -41,6 +41,20 @@ import Testing
         try await regs.shutdown()
     }
 
+    @Test func listingsLargerThanTheByteLimitAreCut() async throws {
+        let server = try await ScriptedServer.start { request in
+            let last = Int(Self.query(request.uri, "last")?.dropFirst() ?? "0") ?? 0
+            let tags = (0..<20).map { "\"t\(last + 1)-\($0)\"" }.joined(separator: ",")
+            return .json(#"{"name":"app","tags":[\#(tags)]}"#, headers: [("Link", "</v2/app/tags/list?last=t\(last + 1)>; rel=\"next\"")])
+        }
+        defer { server.stop() }
+        let regs = try Self.registries { $0.listLimits.bytes = 2000 }
+        let repo = try regs.repository(Reference(parsing: "\(server.host)/app"))
+        await #expect { _ = try await repo.listTags() } throws: { ($0 as! OCIError).reason.contains("refusing to read further") }
+        #expect(server.requests.count < 20)
+        try await regs.shutdown()
+    }
+
     @Test func aLinkBackToAPageAlreadyReadIsALoop() async throws {
         let server = try await ScriptedServer.start { _ in
             .json(#"{"name":"app","tags":["a"]}"#, headers: [("Link", "</v2/app/tags/list?n=1&last=a>; rel=\"next\"")])
