@@ -5,6 +5,8 @@ import Trust
 /// A replication file (YAML, `kind: Replication`): registries, defaults and the artifacts to mirror. Read strictly:
 /// unknown keys and wrong types are errors with file, line and column, before any network call.
 public struct ReplicationFile: Sendable {
+    /// Digest of the file's text: a refusal is reused by a later run only while the file that decided it is the same.
+    public var fingerprint = ""
     public struct RegistrySettings: Sendable {
         public var host: String
         /// Environment variables holding the username and password (else docker's config.json is consulted).
@@ -158,7 +160,9 @@ public struct ReplicationFile: Sendable {
                     targetTag: try f["targetTag"].map(targetTag) ?? defaultTargetTag, position: value.position))
         }
         guard !artifacts.isEmpty else { throw list.error("no artifacts: list the source → target entries to replicate") }
-        return ReplicationFile(registries: registries, concurrency: concurrency, artifacts: artifacts)
+        var parsed = ReplicationFile(registries: registries, concurrency: concurrency, artifacts: artifacts)
+        parsed.fingerprint = Digest.compute(Data(text.utf8)).description
+        return parsed
     }
 
     static func positive(_ v: YAMLValue?) throws -> Int? {

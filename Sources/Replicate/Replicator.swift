@@ -244,6 +244,8 @@ public final class Replicator: Sendable {
             }
             report.attachmentsChanged = record.attachments != seen.canonical
             guard record.attachments == seen.canonical else { return .work(root, seen, report) }
+            // A refusal stands only while the replication file that decided it is unchanged (a trust fix re-verifies).
+            guard outcome == .copied || record.policy == file.fingerprint else { return .work(root, seen, report) }
             report.verifiedBy = record.verifiedBy.split(separator: ",").map(String.init)
             if outcome == .copied {
                 report.action = .unchanged
@@ -251,7 +253,7 @@ public final class Replicator: Sendable {
                 report.action = .refused
                 report.reasons = (record.detail ?? "").components(separatedBy: "; ").filter { !$0.isEmpty }
                 report.reasons.append(
-                    "digest and attachments unchanged since \(ISO8601DateFormatter().string(from: record.updatedAt)): not verified again")
+                    "digest, attachments and replication file unchanged since \(ISO8601DateFormatter().string(from: record.updatedAt)): not verified again")
             }
             return .done(report)
         } catch {
@@ -296,7 +298,7 @@ public final class Replicator: Sendable {
                             ReplicationRecord(
                                 target: item.targetReference, sourceReference: item.sourceReference, sourceDigest: root.digest.description,
                                 outcome: ItemReport.Action.refused.rawValue, verifiedBy: "", detail: report.reasons.joined(separator: "; "),
-                                attachments: attachments?.canonical))
+                                attachments: attachments?.canonical, policy: file.fingerprint))
                     }
                     return
                 }
@@ -330,7 +332,7 @@ public final class Replicator: Sendable {
                 ReplicationRecord(
                     target: item.targetReference, sourceReference: item.sourceReference, sourceDigest: root.digest.description,
                     outcome: ItemReport.Action.copied.rawValue, verifiedBy: report.verifiedBy.joined(separator: ","), detail: nil,
-                    attachments: attachments?.canonical))
+                    attachments: attachments?.canonical, policy: file.fingerprint))
         } catch {
             report.action = .failed
             report.reasons = [Self.describe(error)]

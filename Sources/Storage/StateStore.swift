@@ -16,11 +16,13 @@ public struct ReplicationRecord: Codable, Sendable, Equatable, FetchableRecord, 
     /// What was attached to the source digest when it was last verified and copied (or refused): its referrers and
     /// cosign tags, as canonical JSON. Nil in records written before Warden kept it.
     public var attachments: String?
+    /// Fingerprint of the replication file that decided the outcome (a refusal is reused only under the same file).
+    public var policy: String?
     public var updatedAt: Date
 
     public init(
         target: String, sourceReference: String, sourceDigest: String, outcome: String, verifiedBy: String, detail: String?,
-        attachments: String? = nil, updatedAt: Date = Date()
+        attachments: String? = nil, policy: String? = nil, updatedAt: Date = Date()
     ) {
         self.target = target
         self.sourceReference = sourceReference
@@ -29,6 +31,7 @@ public struct ReplicationRecord: Codable, Sendable, Equatable, FetchableRecord, 
         self.verifiedBy = verifiedBy
         self.detail = detail
         self.attachments = attachments
+        self.policy = policy
         self.updatedAt = updatedAt
     }
 }
@@ -63,6 +66,9 @@ public final class StateStore: Sendable {
             }
             migrator.registerMigration("v2-replication-attachments") { db in
                 try db.alter(table: ReplicationRecord.databaseTableName) { t in t.add(column: "attachments", .text) }
+            }
+            migrator.registerMigration("v3-replication-policy") { db in
+                try db.alter(table: ReplicationRecord.databaseTableName) { t in t.add(column: "policy", .text) }
             }
             try migrator.migrate(db)
         } catch {

@@ -295,6 +295,44 @@ import Trust
         try await regs.shutdown()
     }
 
+    /// A refusal is reused only under the same replication file: trusting the signer's key re-verifies and copies.
+    @Test func aRefusalIsReconsideredWhenTheReplicationFileChanges() async throws {
+        let up = try await RegistryProcess.start()
+        let down = try await RegistryProcess.start()
+        defer { up.stop(); down.stop() }
+        let regs = try makeRegistries()
+        let dir = tempDir()
+        let release = P256.Signing.PrivateKey()
+        let vendor = P256.Signing.PrivateKey()
+        try Data(publicKeyPEM(release.publicKey).utf8).write(to: URL(fileURLWithPath: dir + "/release.pub"))
+        try Data(publicKeyPEM(vendor.publicKey).utf8).write(to: URL(fileURLWithPath: dir + "/vendor.pub"))
+        var random = RandomContent(seed: 1307)
+        let app = try regs.repository(Reference(parsing: "\(up.host)/team/app"))
+        let image = try await random.pushImage(to: app, layerSizes: [1000])
+        try await app.tag(image.descriptor, as: "1.0")
+        try await SimpleSigning.sign(image.descriptor, in: app, dockerReference: "\(up.host)/team/app", key: vendor)
+        func write(_ authorities: String) throws {
+            try """
+            apiVersion: warden.dev/v1
+            kind: Replication
+            artifacts:
+              - {source: \(up.host)/team/app, target: \(down.host)/mirror/app, tags: {exact: ["1.0"]}, verify: {authorities: \(authorities)}}
+
+            """.write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
+        }
+        func run() throws -> ItemReport {
+            let (_, out, err) = try warden(["replicate", "-f", dir + "/r.yaml", "--state", dir + "/state", "--output", "json"])
+            return try #require(try Self.report(out).items.first, "\(err)")
+        }
+        try write("{release: {key: release.pub}}")
+        #expect(try run().action == .refused)
+        let again = try run()
+        #expect(again.action == .refused && again.reasons.contains { $0.contains("not verified again") })
+        try write("{release: {key: release.pub}, vendor: {key: vendor.pub}}")
+        let trusted = try run()
+        #expect(trusted.action == .copied && trusted.verifiedBy == ["vendor"], "\(trusted)")
+    }
+
     /// `warden copy` of an image already at the destination carries referrers added at the source since.
     @Test func copyOfAnUnchangedImageCarriesNewReferrers() async throws {
         let a = try await RegistryProcess.start()
