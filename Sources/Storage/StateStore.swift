@@ -51,6 +51,7 @@ public final class StateStore: Sendable {
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         do {
+            createPrivateFile(path)
             db = try DatabasePool(path: path, configuration: config)
             var migrator = DatabaseMigrator()
             migrator.registerMigration("v1-replication") { db in
@@ -109,4 +110,12 @@ public final class StateStore: Sendable {
 public struct StateError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// Creates `path` empty and readable by its owner only (0600) if it does not exist, before SQLite opens it: SQLite
+/// gives its journal, WAL and shared-memory files the database file's mode, so the whole database stays private
+/// whatever the umask.
+func createPrivateFile(_ path: String) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    if fd >= 0 { close(fd) }
 }

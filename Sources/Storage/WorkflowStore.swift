@@ -156,6 +156,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         config.busyMode = .timeout(30)
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         do {
+            createPrivateFile(path)
             db = try DatabasePool(path: path, configuration: config)
             var migrator = DatabaseMigrator()
             migrator.registerMigration("v1-workflows") { db in

@@ -334,13 +334,10 @@ struct RunsCommand: AsyncParsableCommand {
                     print(
                         "\(f.string(from: e.at)) \(e.type.padding(toLength: 18, withPad: " ", startingAt: 0)) \(where_) \(e.data == "{}" ? "" : e.data)"
                     )
-                    if e.type == "attempt.finished", let s = e.step,
-                        let log = FileManager.default.contents(
-                            atPath: engine.logFile(run: record.id, step: s, item: e.item ?? 0, attempt: e.attempt ?? 1)),
-                        !log.isEmpty
-                    {
-                        for line in String(decoding: log, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
-                            print("    | \(line)")
+                    if e.type == "attempt.finished", let s = e.step {
+                        // Streamed: a log of any size costs one buffer.
+                        LogLines.read(engine.logFile(run: record.id, step: s, item: e.item ?? 0, attempt: e.attempt ?? 1)) { line, continuation in
+                            print(continuation ? "    … \(line)" : "    | \(line)")
                         }
                     }
                 }

@@ -1,4 +1,5 @@
 import CEL
+import OCI
 import Foundation
 import Trust
 
@@ -62,9 +63,11 @@ public struct ActionContext: Sendable {
     }
 
     func createLog() -> FileHandle? {
-        try? FileManager.default.createDirectory(atPath: (logFile as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: logFile, contents: nil)
-        return FileHandle(forWritingAtPath: logFile)
+        try? PrivateFiles.createDirectory((logFile as NSString).deletingLastPathComponent)
+        // Created readable by the owner only: a log may hold what a program printed about its secrets.
+        let fd = open(logFile, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return nil }
+        return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
     }
 }
 

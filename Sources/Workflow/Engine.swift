@@ -1,4 +1,5 @@
 import CEL
+import OCI
 import Foundation
 import Storage
 import Synchronization
@@ -22,6 +23,13 @@ public struct EngineConfiguration: Sendable {
     public var owner: String
     /// Secrets for the credential slots actions ask for, by slot name.
     public var credentials: [String: String]
+    /// Times in a row the process driving a run may crash (a fault signal, see `CrashTrace`) while one unit's attempt
+    /// is in flight before that unit fails instead of starting again: an action that crashes its driver must not
+    /// restart forever. A driver that is killed or loses power does not count.
+    public var interruptionLimit = 3
+    /// The largest outputs (JSON bytes) a step, an iteration or a run may journal; larger results belong in
+    /// artifacts.
+    public var journalValueLimit = 16 << 20
 
     public init(
         stateDirectory: String, globalConcurrency: Int = 32, runConcurrency: Int = 8, pollInterval: Duration = .milliseconds(200),
@@ -136,6 +144,7 @@ public final class WorkflowEngine: Sendable {
         guard try await store.claim(run: runID, owner: configuration.owner, isGone: EngineConfiguration.ownerIsGone) else {
             throw WorkflowError("run \(runID) is driven by \(record.owner ?? "another process"); approve, reject or cancel it with warden runs")
         }
+        CrashTrace.install(stateDirectory: configuration.stateDirectory, owner: configuration.owner)
         let def = try parse(record.definition, file: record.file)
         let driver = RunDriver(engine: self, record: record, definition: def)
         do {
@@ -201,6 +210,118 @@ public final class WorkflowEngine: Sendable {
     }
 
     public var artifactDirectory: String { configuration.stateDirectory + "/artifacts/sha256" }
+}
+
+/// The trace a driver leaves when it dies of a fault (SIGILL — a Swift trap —, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE or
+/// SIGABRT): an empty file `crashes/HOST:PID` in the state directory, made by a signal handler with nothing but
+/// `open`, which then hands the signal on to whatever handled it before (the Swift runtime's backtracer, or the
+/// default; such a signal sent by another process ends Warden as its default action does). The next driver of the run tells a crash from a process that was merely stopped (SIGKILL, a power cut),
+/// and only crashes count towards `interruptionLimit`.
+enum CrashTrace {
+    static let signals = [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE, SIGABRT]
+    nonisolated(unsafe) static var path: UnsafeMutablePointer<CChar>? = nil
+    nonisolated(unsafe) static var previous = UnsafeMutablePointer<sigaction>.allocate(capacity: 65)
+    static let installed = Mutex(false)
+
+    static func file(stateDirectory: String, owner: String) -> String { stateDirectory + "/crashes/" + owner }
+
+    /// Installs the handler once per process, for the first state directory that drives a run; a trace this process's
+    /// owner name left earlier (a previous process with the same pid) is removed.
+    static func install(stateDirectory: String, owner: String) {
+        installed.withLock { done in
+            guard !done else { return }
+            done = true
+            let file = file(stateDirectory: stateDirectory, owner: owner)
+            try? PrivateFiles.createDirectory(stateDirectory + "/crashes")
+            unlink(file)
+            path = strdup(file)
+            for sig in signals {
+                var action = sigaction()
+                action.__sigaction_handler.sa_sigaction = { sig, info, _ in
+                    if let p = CrashTrace.path {
+                        let fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+                        if fd >= 0 { close(fd) }
+                    }
+                    let sent = (info?.pointee.si_code ?? 0) <= 0
+                    let byItself = sent && info?.pointee._sifields._kill.si_pid == getpid()
+                    if sent && !byItself {
+                        // Sent by another process: it ends this one, as the signal's default action does (a
+                        // backtracer that handles it would let the process go on).
+                        signal(sig, SIG_DFL)
+                        raise(sig)
+                        return
+                    }
+                    // A fault or abort(): the previous handler (the Swift runtime's backtracer, or the default)
+                    // takes over — a fault meets it when the instruction runs again, abort()'s raise here.
+                    sigaction(sig, CrashTrace.previous + Int(sig), nil)
+                    if byItself { raise(sig) }
+                }
+                sigemptyset(&action.sa_mask)
+                action.sa_flags = SA_SIGINFO
+                sigaction(sig, &action, previous + Int(sig))
+            }
+        }
+    }
+
+    static func crashed(stateDirectory: String, owner: String) -> Bool {
+        access(file(stateDirectory: stateDirectory, owner: owner), F_OK) == 0
+    }
+}
+
+/// Reads an attempt's log line by line in pieces of at most `pieceLimit` bytes, so that showing a log costs a
+/// buffer whatever the log holds (a line longer than the piece limit arrives as several pieces, the later ones marked
+/// as continuations).
+public struct LogLines: Sendable {
+    public static let pieceLimit = 64 << 10
+
+    /// Calls `body` with each line (without its newline) or piece of a long line; returns false when the file cannot
+    /// be opened.
+    @discardableResult
+    public static func read(_ path: String, pieceLimit: Int = LogLines.pieceLimit, _ body: (_ text: Substring, _ continuation: Bool) -> Void) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var st = stat()
+        // A log is a regular file; anything else (a FIFO planted in the state directory) is not read.
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return false }
+        var pending: [UInt8] = []
+        pending.reserveCapacity(pieceLimit)
+        var continuing = false
+        var chunk = [UInt8](repeating: 0, count: 16 << 10)
+        func emit(_ bytes: ArraySlice<UInt8>, _ continuation: Bool) {
+            body(Substring(String(decoding: bytes, as: UTF8.self)), continuation)
+        }
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { break }
+            var start = 0
+            for i in 0..<n where chunk[i] == 0x0A {
+                pending += chunk[start..<i]
+                emitPieces(&pending, &continuing, pieceLimit, final: true, emit)
+                start = i + 1
+            }
+            pending += chunk[start..<n]
+            emitPieces(&pending, &continuing, pieceLimit, final: false, emit)
+        }
+        if !pending.isEmpty { emitPieces(&pending, &continuing, pieceLimit, final: true, emit) }
+        return true
+    }
+
+    private static func emitPieces(
+        _ pending: inout [UInt8], _ continuing: inout Bool, _ limit: Int, final: Bool, _ emit: (ArraySlice<UInt8>, Bool) -> Void
+    ) {
+        while pending.count > limit || (final && pending.count >= limit) {
+            emit(pending[0..<limit], continuing)
+            pending.removeFirst(limit)
+            continuing = true
+        }
+        if final {
+            if !pending.isEmpty || !continuing { emit(pending[...], continuing) }
+            pending.removeAll(keepingCapacity: true)
+            continuing = false
+        }
+    }
 }
 
 /// Caps the attempts in flight across runs. A driver takes a slot before it journals an attempt as started (so

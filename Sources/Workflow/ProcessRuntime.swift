@@ -58,15 +58,27 @@ public enum Termination: Sendable, Equatable {
     case signaled(Int32)
 }
 
-/// Child processes: spawned with exactly the environment given, in their own process group (so cancelling an
-/// attempt stops everything it started), stdin from a file, stdout to a file and stderr appended to the attempt's
-/// log — both through pipes that Warden drains, keeping at most `stdoutLimit` and `stderrLimit` bytes (a program
-/// writing gigabytes fills no disk; what is cut is counted in the log).
+/// Child processes: spawned with exactly the environment given, in their own process group and, where available,
+/// their own cgroup (so ending an attempt stops everything it started, see `Containment`), stdin from a file,
+/// stdout to a file and stderr appended to the attempt's log — both through pipes that Warden drains, keeping at
+/// most `stdoutLimit` and `stderrLimit` bytes (a program writing gigabytes fills no disk; what is cut is counted in
+/// the log).
 public enum ChildProcess {
     /// Bytes of stdout kept: one more than the outputs limit, so that an oversized output is noticed.
     public static let stdoutLimit = (16 << 20) + 1
     /// Bytes of stderr kept in the attempt's log.
     public static let stderrLimit = 8 << 20
+
+    /// How an attempt's processes are held together.
+    public enum Containment: String, Sendable {
+        /// A cgroup per attempt: every descendant ends with the attempt, even one that left the process group.
+        case cgroup
+        /// The process group only (no writable cgroup2 hierarchy): a descendant that calls `setsid` survives.
+        case processGroup = "process group"
+    }
+
+    /// What this process can use, decided once.
+    public static var containment: Containment { AttemptCgroup.parent != nil ? .cgroup : .processGroup }
 
     public static func run(
         executable: String, arguments: [String], environment: [String: String], directory: String, stdin: String, stdout: String,
@@ -86,6 +98,15 @@ public enum ChildProcess {
         if !wrap.isEmpty {
             path = "/usr/bin/prlimit"
             argv = [path] + wrap + ["--"] + argv
+        }
+        // Where cgroups are available, the program starts inside its attempt's cgroup: a small shell enters it,
+        // then becomes the program.
+        let cgroup = AttemptCgroup.create()
+        if let cgroup {
+            // The shell's own PWD is not passed on: the program gets exactly the declared environment.
+            let pwd = environment["PWD"].map { "PWD=" + WorkflowDefinition.Argument.shellQuote($0) } ?? "unset PWD"
+            argv = ["/bin/sh", "-c", #"echo $$ > "$0" || exit 125; "# + pwd + #"; exec "$@""#, cgroup.procsFile] + argv
+            path = "/bin/sh"
         }
         var fa = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fa)
@@ -125,6 +146,7 @@ public enum ChildProcess {
         guard rc == 0 else {
             out.finish(grace: 0)
             err.finish(grace: 0)
+            cgroup?.end()
             throw ActionFailure(.permanent, "cannot start \(executable): \(String(cString: strerror(rc)))")
         }
         out.start()
@@ -140,17 +162,31 @@ public enum ChildProcess {
                 }
             }
         } onCancel: {
-            kill(-pid, SIGTERM)
+            exited.withLock { done in
+                if !done {
+                    kill(-pid, SIGTERM)
+                    cgroup?.signal(SIGTERM)
+                }
+            }
             DispatchQueue.global().asyncAfter(deadline: .now() + 2) {
-                // Still running after the grace period: the whole group is killed.
-                if !exited.withLock({ $0 }) { kill(-pid, SIGKILL) }
+                // Still running after the grace period: the whole group (and cgroup) is killed.
+                // Under the lock: once the leader is reaped, its pid and its (reusable) cgroup are someone else's.
+                exited.withLock { done in
+                    if !done {
+                        kill(-pid, SIGKILL)
+                        cgroup?.killAll()
+                    }
+                }
             }
         }
-        // Whatever the leader left behind in its group goes with it.
+        // Whatever the leader left behind in its group, or anywhere in its cgroup, goes with it.
         kill(-pid, SIGKILL)
-        // A descendant that left the group may still hold the pipes open: wait for the output briefly, not forever.
+        cgroup?.killAll()
+        // Without a cgroup, a descendant that left the group may still hold the pipes open: wait for the output
+        // briefly, not forever.
         out.finish(grace: 2)
         err.finish(grace: 2)
+        cgroup?.end()
         if status & 0x7f == 0 { return .exited((status >> 8) & 0xff) }
         return .signaled(status & 0x7f)
     }
@@ -306,7 +342,7 @@ public struct ProcessRuntime: Sendable {
         let artifactsOut = work + "/.warden-artifacts-out"
         let artifactsIn = work + "/.warden-artifacts-in"
         let credentials = work + "/.warden-credentials"
-        try fm.createDirectory(atPath: artifactsOut, withIntermediateDirectories: true)
+        try PrivateFiles.createDirectory(artifactsOut)
         try Data(input.jsonText().utf8).write(to: URL(fileURLWithPath: inputsFile))
         if !context.artifacts.isEmpty {
             try fm.createDirectory(atPath: artifactsIn, withIntermediateDirectories: false)

@@ -49,6 +49,14 @@ final class RunDriver {
         self.lastSummary = record.status
     }
 
+    /// Why `value` cannot be journalled (its JSON is larger than the limit), or nil.
+    func oversized(_ value: Value, _ what: String) -> String? {
+        let limit = engine.configuration.journalValueLimit
+        let size = value.jsonText().utf8.count
+        guard size > limit else { return nil }
+        return "\(what) are \(size) bytes of JSON, more than the journal keeps (\(limit) bytes): write large results as output artifacts"
+    }
+
     func record(_ type: String, step: String? = nil, item: Int? = nil, attempt: Int? = nil, _ data: [(String, Value)] = []) {
         let e = JournalEntry(run: record.id, type: type, step: step, item: item, attempt: attempt, data: Value.object(data).jsonText())
         state.apply(e)
@@ -59,9 +67,22 @@ final class RunDriver {
         state = RunState.replay(try await engine.store.journal(run: record.id), stepIDs: def.steps.map(\.id))
         if state.finished != nil { return }
         // Attempts that were in flight when the last driver stopped: retried under a new attempt number.
+        let crashed = record.owner.map { CrashTrace.crashed(stateDirectory: engine.configuration.stateDirectory, owner: $0) } ?? false
         for id in state.order {
             for (i, u) in (state.steps[id]?.units ?? []).enumerated() where u.inFlight {
-                record("attempt.interrupted", step: id, item: i, attempt: u.attempt, [("reason", .string("the process driving the run stopped"))])
+                let reason = crashed ? "the process driving the run crashed" : "the process driving the run stopped"
+                record("attempt.interrupted", step: id, item: i, attempt: u.attempt, [("reason", .string(reason)), ("crashed", .bool(crashed))])
+                let limit = engine.configuration.interruptionLimit
+                if crashed, u.interruptions + 1 >= limit {
+                    // Started again and again, and each time its driver crashed: most likely the action itself
+                    // brings the process down. The unit fails with the reason instead of crashing the next driver.
+                    record(
+                        "attempt.finished", step: id, item: i, attempt: u.attempt,
+                        [
+                            ("status", .string("failed")), ("class", .string("permanent")),
+                            ("error", .string("the process driving the run crashed during \(limit) attempts of this step in a row; not started again")),
+                        ])
+                }
             }
         }
         try await pollSignals()
@@ -377,6 +398,10 @@ final class RunDriver {
         guard let st = state.steps[step.id], st.status == .running, st.units.allSatisfy({ $0.status.terminal }) else { return }
         let failed = st.units.enumerated().filter { $0.element.status == .failed }
         let outputs: Value = st.foreach ? .list(st.units.map { $0.status == .succeeded ? $0.outputs : .null }) : st.units.first?.outputs ?? .null
+        if st.foreach, let problem = oversized(outputs, "the gathered outputs of \(st.units.count) items") {
+            record("step.finished", step: step.id, [("status", .string("failed")), ("error", .string(problem))])
+            return
+        }
         if failed.isEmpty {
             record("step.finished", step: step.id, [("status", .string("succeeded")), ("outputs", outputs)])
         } else {
@@ -398,6 +423,10 @@ final class RunDriver {
         let b = bindings
         var outputs: [(String, Value)] = []
         for (name, arg) in def.outputs { outputs.append((name, (try? arg.evaluate(b).get()) ?? .null)) }
+        if let problem = oversized(.object(outputs), "the run's outputs") {
+            record("run.finished", [("status", .string("failed")), ("outputs", .map([])), ("error", .string(problem))])
+            return
+        }
         if stopping {
             let failed = def.steps.filter { state.steps[$0.id]?.status == .failed && !$0.continueOnError }.map(\.id)
             let reasons = failed.map { "\($0): \(state.steps[$0]?.error ?? "failed")" }
@@ -454,8 +483,8 @@ final class RunDriver {
                 // The process runtime makes the work directory (its first mkdir creates the parents); the logs
                 // directory once per run.
                 let logs = (logFile as NSString).deletingLastPathComponent
-                if access(logs, F_OK) != 0 { try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true) }
-                if !runtimeMakesIt { try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true) }
+                if access(logs, F_OK) != 0 { try PrivateFiles.createDirectory(logs) }
+                if !runtimeMakesIt { try PrivateFiles.createDirectory(workDirectory) }
             }
             var inputArtifacts: [String: String] = [:]
             for (name, digest) in l.artifacts {
@@ -521,7 +550,7 @@ final class RunDriver {
     static func store(_ path: String, in directory: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: path) else { throw ActionFailure(.permanent, "output artifact \(path) cannot be read") }
         let hex = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try PrivateFiles.createDirectory(directory)
         let target = directory + "/" + hex
         if !FileManager.default.fileExists(atPath: target) {
             let tmp = target + ".tmp-\(UUID().uuidString)"
@@ -560,7 +589,11 @@ final class RunDriver {
         else { return }
         tasks["\(c.step)/\(c.item)"] = nil
         completedAt[c.step] = c.at
-        switch c.result {
+        var result = c.result
+        if case .success(let r) = result, let problem = oversized(r.outputs, "outputs") {
+            result = .failure(ActionFailure(.permanent, problem))
+        }
+        switch result {
         case .success(let r):
             var artifacts: [(String, Value)] = c.artifacts.map { ($0.0, .string($0.1)) }
             if let until = step.until {

@@ -35,6 +35,8 @@ public struct RunState: Sendable {
         public var retryAt: Date?
         /// An attempt was started and has not finished (in flight, or interrupted by a crash).
         public var inFlight = false
+        /// Attempts in a row interrupted because the process driving the run crashed.
+        public var interruptions = 0
         /// Output artifacts: name → digest.
         public var artifacts: [(String, String)] = []
     }
@@ -114,10 +116,14 @@ public struct RunState: Sendable {
                 u.retryAt = nil
             }
         case "attempt.interrupted":
-            unit { u in u.inFlight = false }
+            unit { u in
+                u.inFlight = false
+                if case .bool(true)? = data["crashed"] { u.interruptions += 1 }
+            }
         case "attempt.finished":
             unit { u in
                 u.inFlight = false
+                u.interruptions = 0
                 let outputs = data["outputs"] ?? .null
                 switch data["status"]?.stringValue {
                 case "succeeded":

@@ -86,6 +86,70 @@ import Testing
         print("crash test: \(kills) SIGKILLs, \(interrupted) interrupted attempts retried, \(effects.count) effects")
     }
 
+    /// A driver that dies of a fault signal while a step runs (as a trap in an action would make it) leaves a trace;
+    /// after three such crashes in a row the next driver fails the step with the reason instead of starting it a
+    /// fourth time. A driver that is SIGKILLed as often only interrupts the step, which then succeeds.
+    @Test(arguments: [SIGILL, SIGKILL]) func aStepWhoseDriverKeepsCrashingFailsAfterThreeCrashes(_ signal: Int32) async throws {
+        let dir = tempDir()
+        let state = dir + "/state"
+        try """
+        apiVersion: warden.dev/v1
+        kind: Workflow
+        name: crashing
+        steps:
+          - id: slow
+            uses: process@v1
+            with: {command: "echo x >> \(dir)/starts; sleep 1.5"}
+          - id: next
+            uses: noop@v1
+            needs: [slow]
+        """.write(toFile: dir + "/w.yaml", atomically: true, encoding: .utf8)
+        let executable = try wardenExecutable()
+        let (queued, _, _) = try warden(["run", dir + "/w.yaml", "--queue", "--state", state])
+        #expect(queued == 0)
+        let outcome = await withCheckedContinuation { (c: CheckedContinuation<[String], Never>) in
+            Thread.detachNewThread {
+                var log: [String] = []
+                func starts() -> Int { ((try? String(contentsOfFile: dir + "/starts", encoding: .utf8)) ?? "").split(separator: "\n").count }
+                for round in 1...4 {
+                    let p = Process()
+                    p.executableURL = URL(fileURLWithPath: executable)
+                    p.arguments = ["runs", "resume", "--all", "--state", state]
+                    p.standardOutput = FileHandle.nullDevice
+                    p.standardError = FileHandle.nullDevice
+                    guard (try? p.run()) != nil else { return c.resume(returning: ["cannot start warden"]) }
+                    if round <= 3 {
+                        var waited = 0
+                        while starts() < round && waited < 1000 {
+                            usleep(10_000)
+                            waited += 1
+                        }
+                        kill(p.processIdentifier, signal)
+                    }
+                    p.waitUntilExit()
+                    log.append("round \(round): \(p.terminationReason == .uncaughtSignal ? "signal" : "exit") \(p.terminationStatus)")
+                }
+                c.resume(returning: log)
+            }
+        }
+        let store = try SQLiteWorkflowStore(path: state + "/workflows.sqlite")
+        let run = try #require(try await store.runs(statuses: nil, limit: 10).first)
+        let journal = try await store.journal(run: run.id)
+        let interrupted = journal.filter { $0.type == "attempt.interrupted" }
+        #expect(interrupted.count == 3, "\(outcome)")
+        let started = ((try? String(contentsOfFile: dir + "/starts", encoding: .utf8)) ?? "").split(separator: "\n").count
+        if signal == SIGILL {
+            #expect(interrupted.allSatisfy { $0.data.contains(#""crashed":true"#) })
+            #expect(run.status == "failed", "\(outcome)")
+            #expect(run.error?.contains("slow: the process driving the run crashed during 3 attempts of this step in a row") == true, "\(run.error ?? "")")
+            #expect(started == 3)
+        } else {
+            #expect(interrupted.allSatisfy { $0.data.contains(#""crashed":false"#) })
+            #expect(run.status == "succeeded", "\(outcome)")
+            #expect(started == 4)
+        }
+    }
+
     /// Queues the 50 runs, then starts `warden runs resume --all` and SIGKILLs it after a random 150–700 ms, until
     /// one exits by itself with every run succeeded. Returns the start statuses, the kill count, and whether it ended.
     static func startAndKill(dir: String, state: String, executable: String) -> ([Int32], Int, Bool) {

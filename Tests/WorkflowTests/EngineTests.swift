@@ -38,7 +38,7 @@ struct Harness {
 
     init(
         store: (any WorkflowStore)? = nil, extra: [any WorkflowAction] = [], credentials: [String: String] = [:], globalConcurrency: Int = 32,
-        runConcurrency: Int = 8
+        runConcurrency: Int = 8, configure: (inout EngineConfiguration) -> Void = { _ in }
     ) throws {
         var catalog = ActionCatalog([NoopAction(), ProcessAction(), HTTPAction(), NotifyAction()])
         for a in extra { catalog.add(a) }
@@ -46,6 +46,7 @@ struct Harness {
         var config = EngineConfiguration(stateDirectory: directory, globalConcurrency: globalConcurrency, credentials: credentials)
         config.pollInterval = .milliseconds(50)
         config.runConcurrency = runConcurrency
+        configure(&config)
         engine = WorkflowEngine(store: s, catalog: catalog, configuration: config)
     }
 
@@ -186,6 +187,33 @@ let head = "apiVersion: warden.dev/v1\nkind: Workflow\nname: t\n"
         #expect(state.steps["slow"]?.units[0].errorClass == "timeout")
         // The background sleep (same process group) was killed too.
         let pid = Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
+        try await waitFor { processGone(pid) }
+    }
+
+    /// A grandchild that calls `setsid` leaves the step's process group; the attempt's cgroup still holds it, so it
+    /// ends with the attempt — when the step exits on its own and when it times out.
+    @Test(arguments: ["exits", "times out"]) func aDescendantThatLeftTheProcessGroupEndsWithTheAttempt(_ ending: String) async throws {
+        try #require(
+            ChildProcess.containment == .cgroup,
+            "no writable cgroup2 hierarchy here: attempts are held by their process group only (docs/actions.md)")
+        let h = try Harness()
+        let pidFile = h.directory + "/escaped"
+        let after = ending == "exits" ? "exit 0" : "sleep 30"
+        let (run, state) = try await h.run(
+            head + """
+                steps:
+                  - id: daemon
+                    uses: process@v1
+                    with:
+                      command: ["/bin/sh", "-c", "setsid -f /bin/sh -c 'echo $$ > \(pidFile); exec sleep 60'; while [ ! -s \(pidFile) ]; do sleep 0.01; done; \(after)"]
+                    timeout: 2s
+                """)
+        let pid = Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
+        if ending == "exits" {
+            #expect(run.status == "succeeded")
+        } else {
+            #expect(run.status == "failed" && state.steps["daemon"]?.units[0].errorClass == "timeout")
+        }
         try await waitFor { processGone(pid) }
     }
 
@@ -351,6 +379,115 @@ let head = "apiVersion: warden.dev/v1\nkind: Workflow\nname: t\n"
         let state = try await h.engine.state(of: done).1
         #expect(state.steps["a"]?.outputs.jsonText() == #"{"from":"before"}"#)
         #expect(try await h.journal(run.id).contains { $0.type == "attempt.interrupted" && $0.step == "b" && $0.attempt == 1 })
+    }
+
+    /// A unit whose attempts were in flight each time the driving process crashed (an action that brings it down)
+    /// fails with the reason at the limit instead of being started again by every new driver; a driver that was
+    /// only stopped (SIGKILL, a power cut) does not count.
+    @Test func aStepThatKeepsCrashingItsDriverFailsInsteadOfRestartingForever() async throws {
+        let counting = CountingAction()
+        let h = try Harness(extra: [counting])
+        let yaml = head + "steps:\n  - id: b\n    uses: test/count@v1\n  - id: after\n    uses: test/count@v1\n    needs: [b]\n"
+        // A driver that no longer exists, and left the trace of a crash.
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run()
+        gone.waitUntilExit()
+        let ghost = ProcessInfo.processInfo.hostName + ":\(gone.processIdentifier)"
+        try FileManager.default.createDirectory(atPath: h.directory + "/crashes", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: h.directory + "/crashes/" + ghost, contents: nil)
+
+        func journal(_ run: String, crashedBefore: Bool) -> [JournalEntry] {
+            var entries = [JournalEntry(run: run, type: "step.started", step: "b")]
+            for attempt in 1...3 {
+                entries.append(JournalEntry(run: run, type: "attempt.started", step: "b", item: 0, attempt: attempt))
+                if attempt < 3 {
+                    entries.append(
+                        JournalEntry(
+                            run: run, type: "attempt.interrupted", step: "b", item: 0, attempt: attempt,
+                            data: #"{"reason":"the process driving the run crashed","crashed":\#(crashedBefore)}"#))
+                }
+            }
+            return entries
+        }
+        let run = try await h.start(yaml)
+        try await h.engine.store.append(run: run.id, journal(run.id, crashedBefore: true), update: RunUpdate(status: "running"))
+        #expect(try await h.engine.store.claim(run: run.id, owner: ghost, isGone: { _ in true }))
+        let done = try await h.engine.drive(run.id)
+        #expect(done.status == "failed")
+        #expect(counting.calls.withLock { $0 }.isEmpty)
+        let state = try await h.engine.state(of: done).1
+        #expect(state.steps["b"]?.status == .failed)
+        #expect(state.steps["b"]?.units[0].errorClass == "permanent")
+        #expect(state.steps["b"]?.error?.contains("crashed during 3 attempts of this step in a row") == true)
+        #expect(state.steps["after"]?.status == .pending)
+
+        // The same journal after drivers that were stopped, not crashed: the step runs.
+        let stopped = try await h.start(yaml)
+        try await h.engine.store.append(run: stopped.id, journal(stopped.id, crashedBefore: false), update: RunUpdate(status: "running"))
+        #expect(try await h.engine.drive(stopped.id).status == "succeeded")
+        #expect(try await h.journal(stopped.id).contains { $0.type == "attempt.interrupted" && $0.attempt == 3 && $0.data.contains(#""crashed":false"#) })
+    }
+
+    /// Outputs larger than the journal keeps fail the step (or the run) with the reason; nothing that size is written.
+    @Test func outputsLargerThanTheJournalKeepsFailWithTheReason() async throws {
+        let h = try Harness(extra: [CountingAction()]) { $0.journalValueLimit = 400 }
+        let big = String(repeating: "x", count: 500)
+        let (run, state) = try await h.run(head + "steps:\n  - id: a\n    uses: test/count@v1\n    with: {blob: \(big)}\n")
+        #expect(run.status == "failed")
+        #expect(state.steps["a"]?.units[0].errorClass == "permanent")
+        #expect(state.steps["a"]?.error?.contains("more than the journal keeps (400 bytes)") == true)
+        #expect(try await h.journal(run.id).allSatisfy { $0.data.utf8.count < 400 })
+
+        // Each item is small, the gathered list is not.
+        let item = String(repeating: "y", count: 60)
+        let (each, eachState) = try await h.run(
+            head + "steps:\n  - id: e\n    uses: test/count@v1\n    foreach: ${{ [1, 2, 3, 4, 5, 6, 7, 8] }}\n    with: {blob: \(item)}\n")
+        #expect(each.status == "failed")
+        #expect(eachState.steps["e"]?.units.allSatisfy { $0.status == .succeeded } == true)
+        #expect(eachState.steps["e"]?.error?.contains("the gathered outputs of 8 items") == true)
+
+        // The run's own outputs.
+        let (whole, _) = try await h.run(
+            head + "steps:\n  - id: a\n    uses: noop@v1\n    with: {x: \(String(repeating: "z", count: 300))}\noutputs:\n  a: ${{ steps.a.outputs.x }}\n  b: ${{ steps.a.outputs.x }}\n")
+        #expect(whole.status == "failed")
+        #expect(whole.error?.contains("the run's outputs are") == true)
+    }
+
+    /// Logs, work directories and the journal's database are private to the owner, whatever the umask and however
+    /// open the state directory is.
+    @Test func logsWorkDirectoriesAndTheJournalArePrivate() async throws {
+        let old = umask(0o022)
+        defer { umask(old) }
+        let h = try Harness()
+        chmod(h.directory, 0o755)
+        let (run, _) = try await h.run(head + "steps:\n  - id: p\n    uses: process@v1\n    with: {command: 'echo secret >&2; ls -ld \"$WARDEN_WORKDIR\" >&2'}\n")
+        #expect(run.status == "succeeded")
+        func mode(_ path: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? -1) ?? -1 }
+        let logs = h.directory + "/runs/\(run.id)/logs"
+        #expect(mode(logs) == 0o700)
+        #expect(mode(logs + "/p.1.log") == 0o600)
+        #expect(try String(contentsOfFile: logs + "/p.1.log", encoding: .utf8).contains("drwx------"))
+        #expect(mode(h.directory + "/workflows.sqlite") == 0o600)
+        #expect(mode(h.directory + "/workflows.sqlite-wal") == 0o600)
+    }
+
+    /// `runs logs` streams: lines come out as they are read, a line longer than the piece limit in pieces, and a log
+    /// that is not a regular file is not opened for reading.
+    @Test func logsAreReadInBoundedPieces() throws {
+        let dir = temporaryDirectory()
+        let path = dir + "/a.log"
+        let long = String(repeating: "L", count: 250_000)
+        try ("first\n\n" + long + "\nlast").write(toFile: path, atomically: true, encoding: .utf8)
+        var pieces: [(String, Bool)] = []
+        #expect(LogLines.read(path, pieceLimit: 100_000) { pieces.append((String($0), $1)) })
+        #expect(pieces.map(\.0.count) == [5, 0, 100_000, 100_000, 50_000, 4])
+        #expect(pieces.map(\.1) == [false, false, false, true, true, false])
+        #expect(pieces[2...4].map(\.0).joined() == long)
+        #expect(pieces.allSatisfy { $0.0.utf8.count <= 100_000 })
+        let fifo = dir + "/fifo.log"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        #expect(!LogLines.read(fifo) { _, _ in Issue.record("a FIFO was read") })
     }
 
     @Test func theSameIdempotencyKeyIsOneRun() async throws {
