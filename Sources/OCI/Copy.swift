@@ -64,6 +64,9 @@ public struct CopyReport: Sendable, Codable {
     /// Cosign tags carried along.
     public var cosignTags: [String] = []
     public var seconds: Double = 0
+    /// The most manifests and blobs this copy had in flight at once: bounded by the concurrency settings, not by the
+    /// size of the graph.
+    public var peakInFlight = 0
 }
 
 /// Copies a graph of content between any two stores.
@@ -147,6 +150,16 @@ final class CopyRun: Sendable {
 
     func present(_ digest: Digest) { _ = known.withLock { $0.insert(digest) } }
 
+    /// Nodes (manifests and blobs) being copied now.
+    private let active = Mutex(0)
+    private func started() {
+        let now = active.withLock {
+            $0 += 1
+            return $0
+        }
+        report.withLock { $0.peakInFlight = max($0.peakInFlight, now) }
+    }
+
     init(copier: GraphCopier) {
         self.copier = copier
         self.semaphore = AsyncSemaphore(permits: max(1, copier.options.concurrency))
@@ -163,7 +176,11 @@ final class CopyRun: Sendable {
     private func once(_ digest: Digest, _ work: @escaping @Sendable () async throws -> Void) async throws {
         let task = inflight.withLock { tasks -> Task<Void, Error> in
             if let t = tasks[digest] { return t }
-            let t = Task { try await work() }
+            let t = Task {
+                self.started()
+                defer { self.active.withLock { $0 -= 1 } }
+                try await work()
+            }
             tasks[digest] = t
             return t
         }
