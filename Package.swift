@@ -32,6 +32,7 @@ let package = Package(
         .target(
             name: "OCI",
             dependencies: [
+                "Documents",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -41,6 +42,7 @@ let package = Package(
         .target(
             name: "OCIRegistry",
             dependencies: [
+                "Documents",
                 "OCI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -52,22 +54,27 @@ let package = Package(
         ),
         // Domain: the CEL expression language (standard library only).
         .target(name: "CEL"),
+        // Foundation for documents: strict YAML with positions, CEL conditions, IANA zones, private files.
+        .target(
+            name: "Documents",
+            dependencies: ["CEL", .product(name: "Yams", package: "Yams")]
+        ),
         // Domain: keys, signatures, attestations and their verification.
         .target(
             name: "Trust",
             dependencies: [
+                "Documents",
                 "OCI", "CEL",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
-                .product(name: "Yams", package: "Yams"),
             ]
         ),
         // Domain: policy documents (CEL rules over an artifact's facts) and the facts gathered for them.
         .target(
             name: "Policy",
-            dependencies: ["CEL", "OCI", "Trust"]
+            dependencies: ["CEL", "Documents", "OCI", "Trust"]
         ),
         // The system zlib (gzip layers).
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
@@ -80,7 +87,7 @@ let package = Package(
         .target(
             name: "Workflow",
             dependencies: [
-                "CEL", "Trust", "Storage", "OCI", "OCIRegistry", "Policy", "Inventory", "Replicate",
+                "CEL", "Documents", "Storage",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -102,14 +109,32 @@ let package = Package(
         .target(
             name: "Replicate",
             dependencies: [
-                "OCI", "OCIRegistry", "Trust", "Storage",
+                "Documents", "OCI", "OCIRegistry", "Trust", "Storage",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Application layer: one function per job, called by the CLI, the workflow actions and the HTTP API.
+        .target(
+            name: "WardenApp",
+            dependencies: [
+                "Documents", "OCI", "OCIRegistry", "Trust", "Policy", "Inventory", "Replicate", "Storage",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Surface: the built-in workflow actions, thin adapters from JSON inputs to the application layer.
+        .target(
+            name: "WardenActions",
+            dependencies: [
+                "WardenApp", "Workflow", "CEL", "Documents", "OCI", "OCIRegistry", "Trust", "Policy", "Inventory", "Replicate", "Storage",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "WardenFuzz",
-            dependencies: ["CEL", "Inventory", "OCI", "Policy", "Replicate", "Trust", "Workflow"]
+            dependencies: ["CEL", "Documents", "Inventory", "OCI", "Policy", "Replicate", "Trust", "Workflow"]
         ),
         // Test tools shipped as a product: random artifacts, a validator, real-peer harness, an in-process registry.
         .target(
@@ -130,12 +155,15 @@ let package = Package(
                 "OCIRegistry",
                 "OCITesting",
                 "Trust",
+                "Documents",
                 "Storage",
                 "Replicate",
                 "CEL",
                 "Policy",
                 "Inventory",
                 "Workflow",
+                "WardenApp",
+                "WardenActions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -145,11 +173,14 @@ let package = Package(
         .testTarget(
             name: "TrustTests",
             dependencies: [
-                "Trust", "OCI", "OCITesting", .product(name: "Crypto", package: "swift-crypto"),
+                "Trust", "Documents", "OCI", "OCITesting", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
         .testTarget(name: "CELTests", dependencies: ["CEL"]),
+        .testTarget(
+            name: "AppTests",
+            dependencies: ["WardenApp", "Documents", "OCI", "OCIRegistry", "Replicate", "Trust", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "CEL", "Trust", "Storage", "OCITesting"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "OCI", "CEL", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(

@@ -1,3 +1,4 @@
+import Documents
 import Foundation
 import Logging
 import Synchronization
@@ -134,10 +135,6 @@ public struct GraphCopier: Sendable {
     }
 }
 
-extension Duration {
-    /// The duration in seconds, as a floating-point number.
-    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
 
 /// The state of one copy: de-duplication of in-flight work and the report.
 final class CopyRun: Sendable {

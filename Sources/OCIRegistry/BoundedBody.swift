@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Documents
 import NIOCore
 import OCI
 

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Documents
 import Foundation
 import Logging
 import NIOCore
@@ -18,12 +19,13 @@ public final class Registries: Sendable {
         self.configuration = configuration
         self.logger = logger
         var tls = TLSConfiguration.makeClientConfiguration()
-        if let ca = configuration.caBundlePath {
+        let bundles = (configuration.caBundlePath.map { [$0] } ?? []) + configuration.additionalCABundlePaths
+        for ca in bundles {
             guard FileManager.default.fileExists(atPath: ca) else {
                 throw OCIError(.invalidArgument, "CA bundle \(ca) does not exist")
             }
-            tls.additionalTrustRoots = [.file(ca)]
         }
+        if !bundles.isEmpty { tls.additionalTrustRoots = bundles.map { .file($0) } }
         var config = HTTPClient.Configuration(
             tlsConfiguration: tls, redirectConfiguration: .follow(max: 5, allowCycles: false),
             timeout: .init(connect: configuration.connectTimeout, read: configuration.readTimeout))

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Documents
 import Foundation
 import Logging
 import NIOCore
@@ -16,6 +17,8 @@ public struct RegistryConfiguration: Sendable {
     public var tlsOnLoopback = false
     /// PEM bundle of CA certificates to trust in addition to the system's.
     public var caBundlePath: String?
+    /// More PEM files of CA certificates trusted beside `caBundlePath` (a replication file's per-registry `caFile`).
+    public var additionalCABundlePaths: [String] = []
     public var credentials = CredentialResolver()
     public var retry = RetryPolicy()
     /// Blobs larger than this are uploaded in chunks of `chunkSize`.

@@ -1,7 +1,7 @@
 import CEL
+import Documents
 import Foundation
 import OCI
-import Trust
 
 /// A policy document (`kind: Policy`): named rules whose CEL conditions deny or warn over an artifact's facts
 /// (see docs/policy.md for the format and the input schema).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CEL
+import Documents
 import Foundation
 
 struct CELCommand: AsyncParsableCommand {
@@ -41,7 +42,7 @@ struct CELCommand: AsyncParsableCommand {
             }
             do {
                 let value = try program.evaluate(
-                    bindings, costLimit: costLimit, timeLimit: .milliseconds(Int64(timeLimit * 1000)), timeZones: ianaTimeZones)
+                    bindings, costLimit: costLimit, timeLimit: .milliseconds(Int64(timeLimit * 1000)), timeZones: TimeZones.iana)
                 print(value.jsonText(sortedKeys: true))
             } catch let e as CELError {
                 printError("error: \(e)")
@@ -49,11 +50,6 @@ struct CELCommand: AsyncParsableCommand {
             }
         }
     }
-}
-
-/// IANA time zones for CEL's timestamp accessors, from the system's zone database (through Foundation).
-let ianaTimeZones: TimeZoneResolver = { name, seconds in
-    TimeZone(identifier: name).map { Int64($0.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(seconds)))) }
 }
 
 /// A JSON object file as CEL variables (its top-level keys), with errors that name the file, line and column.

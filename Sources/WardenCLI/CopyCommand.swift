@@ -3,6 +3,7 @@ import Foundation
 import OCI
 import OCIRegistry
 import Synchronization
+import WardenApp
 
 struct CopyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -81,9 +82,9 @@ struct CopyCommand: AsyncParsableCommand {
             if let progress { options.progress = { progress.handle($0) } }
             progress?.start()
             defer { progress?.finish() }
-            let tag = dst.tag ?? (dst.digest == nil ? (src.tag ?? (src.digest == nil ? "latest" : nil)) : nil)
+            _ = srcRef
             return try await GraphCopier(from: srcStore, to: dstStore, options: options, logger: global.logger())
-                .copy(reference: srcRef ?? "latest", destinationTag: tag)
+                .copy(reference: CopyJob.sourceReference(src), destinationTag: CopyJob.destinationTag(source: src, destination: dst))
         }
         switch global.output {
         case .json: try printJSON(report)

@@ -1,8 +1,10 @@
 import ArgumentParser
 import Crypto
+import Documents
 import Foundation
 import OCI
 import Trust
+import WardenApp
 
 struct KeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -86,8 +88,7 @@ struct KeyPublic: AsyncParsableCommand {
             let k = try CosignKeyFile.decrypt(text, password: try password.password(confirm: false), source: key)
             print(publicKeyPEM(k.publicKey), terminator: "")
         } catch let e as TrustError {
-            printError("error: \(e.reason)")
-            throw ExitCode(e.code == .wrongPassword ? 4 : 1)
+            throw failure(for: e)
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CEL
+import Documents
 import Foundation
 import OCI
 import Policy

@@ -1,11 +1,13 @@
 import ArgumentParser
 import Crypto
+import Documents
 import Foundation
 import OCI
 import OCIRegistry
 import Replicate
 import Storage
 import Trust
+import WardenApp
 
 struct ReplicateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -47,25 +49,14 @@ struct ReplicateCommand: AsyncParsableCommand {
         }
         let key = try attestKey.map { try loadKey($0, password) }
         let store = try openState()
-        var credentials: [String: Credentials] = [:]
-        let env = ProcessInfo.processInfo.environment
-        for (host, r) in replication.registries {
-            guard let u = r.usernameEnv, let p = r.passwordEnv else { continue }
-            guard let user = env[u], let pass = env[p] else {
-                printError("error: registry \(host): environment variables \(u) and \(p) must be set")
-                throw ExitCode(64)
-            }
-            credentials[host] = Credentials(username: user, password: pass)
+        let configuration: RegistryConfiguration
+        do {
+            configuration = try ReplicationJob.configuration(for: replication, base: global.registryConfiguration())
+        } catch let e as OCIError {
+            printError("error: \(e.reason)")
+            throw ExitCode(64)
         }
-        let caBundle = try mergedCABundle(replication)
         let interactive = isatty(STDERR_FILENO) == 1
-        let adjust: (inout RegistryConfiguration) -> Void = { c in
-            for (host, r) in replication.registries {
-                if r.plainHTTP { c.plainHTTPHosts.insert(host) }
-                if let rps = r.requestsPerSecond { c.requestsPerSecond[host] = rps }
-            }
-            if let caBundle { c.caBundlePath = caBundle }
-        }
         var progress: (@Sendable (ItemReport) -> Void)?
         if interactive {
             progress = { @Sendable (r: ItemReport) in
@@ -73,8 +64,10 @@ struct ReplicateCommand: AsyncParsableCommand {
                 printError("\(action) \(r.target)")
             }
         }
-        let report: ReplicationReport = try await withRegistries(global, credentials: credentials, adjust: adjust) { registries in
-            await execute(replication, registries: registries, store: store, key: key, progress: progress, interactive: interactive)
+        let report: ReplicationReport = try await withRegistries(global, configuration: configuration) { registries in
+            await ReplicationJob.run(
+                replication, registries: registries, state: store, attestKey: key, dryRun: dryRun, progress: progress,
+                planned: { n in if interactive { printError("plan: \(n) tags from \(replication.artifacts.count) entries") } })
         }
         switch global.output {
         case .json: try printJSON(report)
@@ -82,18 +75,6 @@ struct ReplicateCommand: AsyncParsableCommand {
         }
         if report.items.contains(where: { $0.action == ItemReport.Action.failed }) { throw ExitCode(1) }
         if report.items.contains(where: { $0.action == ItemReport.Action.refused }) { throw ExitCode(13) }
-    }
-
-    func execute(
-        _ replication: ReplicationFile, registries: Registries, store: StateStore?, key: P256.Signing.PrivateKey?,
-        progress: (@Sendable (ItemReport) -> Void)?, interactive: Bool
-    ) async -> ReplicationReport {
-        let start = ContinuousClock.now
-        let replicator = Replicator(file: replication, registries: registries, state: store, attestKey: key, progress: progress)
-        let (items, failures) = await replicator.plan()
-        if interactive { printError("plan: \(items.count) tags from \(replication.artifacts.count) entries") }
-        let done = await replicator.run(items, dryRun: dryRun)
-        return ReplicationReport(items: failures + done, seconds: (ContinuousClock.now - start).seconds)
     }
 
     /// The state file; a dry run reads it when it exists and never creates it.
@@ -107,22 +88,6 @@ struct ReplicateCommand: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(1)
         }
-    }
-
-    /// One CA bundle for the HTTP client: the registries' caFile entries (and --ca-file) concatenated.
-    func mergedCABundle(_ file: ReplicationFile) throws -> String? {
-        var files = file.registries.values.compactMap(\.caFile)
-        if let ca = global.caFile { files.append(ca) }
-        guard files.count > 1 else { return files.first }
-        var pem = Data()
-        for f in Set(files).sorted() {
-            guard let d = FileManager.default.contents(atPath: f) else { throw ValidationError("cannot read CA file \(f)") }
-            pem.append(d)
-            pem.append(Data("\n".utf8))
-        }
-        let path = NSTemporaryDirectory() + "warden-ca-\(getpid()).pem"
-        try pem.write(to: URL(fileURLWithPath: path))
-        return path
     }
 
     func printTable(_ report: ReplicationReport) {

@@ -1,10 +1,13 @@
 import ArgumentParser
 import CEL
+import Documents
 import Foundation
 import OCI
 import OCIRegistry
 import Storage
 import Synchronization
+import WardenActions
+import WardenApp
 import Workflow
 
 /// Flags the run commands share: where runs live and which actions exist.
@@ -18,11 +21,22 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .long, help: "Attempts in flight at once in this process.")
     var concurrency = 32
 
+    /// The built-in actions and those of the `--actions` directories; reading it creates nothing in the state directory.
+    func catalog(_ registries: Registries) throws -> ActionCatalog {
+        var catalog = ActionCatalog.standard(registries: registries, stateDirectory: state)
+        for dir in actions { try catalog.load(directory: dir) }
+        return catalog
+    }
+
+    /// Runs `body` with the action catalogue (registries configured from `global`).
+    func withCatalog<T>(_ global: GlobalOptions, _ body: (ActionCatalog) async throws -> T) async throws -> T {
+        try await withRegistries(global) { registries in try await body(try catalog(registries)) }
+    }
+
     func engine(_ registries: Registries, observer: (@Sendable (String, [JournalEntry]) -> Void)? = nil) throws -> WorkflowEngine {
         try PrivateFiles.createDirectory(state)
         let store = try SQLiteWorkflowStore(path: state + "/workflows.sqlite")
-        var catalog = ActionCatalog.standard(registries: registries, stateDirectory: state)
-        for dir in actions { try catalog.load(directory: dir) }
+        let catalog = try catalog(registries)
         var credentials: [String: String] = [:]
         for (k, v) in ProcessInfo.processInfo.environment where k.hasPrefix("WARDEN_CREDENTIAL_") {
             credentials[String(k.dropFirst("WARDEN_CREDENTIAL_".count)).lowercased()] = v
@@ -204,11 +218,9 @@ struct RunCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : Bundle.main.executablePath!)
-        var args = ["runs", "resume", run, "--state", engineOptions.state]
-        for a in engineOptions.actions { args += ["--actions", a] }
-        if global.plainHTTP { args.append("--plain-http") }
-        for h in global.insecureRegistry { args += ["--insecure-registry", h] }
-        p.arguments = args
+        p.arguments = RunsJob.resumeArguments(
+            run: run, state: engineOptions.state, actions: engineOptions.actions, concurrency: engineOptions.concurrency,
+            registry: global.registrySettings)
         FileManager.default.createFile(atPath: dir + "/driver.log", contents: nil)
         let log = FileHandle(forWritingAtPath: dir + "/driver.log")
         p.standardOutput = log
@@ -471,8 +483,8 @@ struct ActionsCommand: AsyncParsableCommand {
         @OptionGroup var engineOptions: EngineOptions
         @OptionGroup var global: GlobalOptions
         func run() async throws {
-            try await engineOptions.withEngine(global) { engine in
-                let manifests = engine.catalog.manifests
+            try await engineOptions.withCatalog(global) { catalog in
+                let manifests = catalog.manifests
                 if global.output == .json {
                     print(Value.list(manifests.map(\.json)).jsonText())
                     return
@@ -493,10 +505,10 @@ struct ActionsCommand: AsyncParsableCommand {
         @OptionGroup var engineOptions: EngineOptions
         @OptionGroup var global: GlobalOptions
         func run() async throws {
-            try await engineOptions.withEngine(global) { engine in
+            try await engineOptions.withCatalog(global) { catalog in
                 let parts = name.split(separator: "@")
                 let major = parts.count == 2 ? Int(parts[1].dropFirst()) : nil
-                guard let m = engine.catalog.manifests.last(where: { $0.name == parts[0] && (major == nil || $0.major == major) }) else {
+                guard let m = catalog.manifests.last(where: { $0.name == parts[0] && (major == nil || $0.major == major) }) else {
                     printError("error: no action \(name); warden actions list shows them")
                     throw ExitCode(1)
                 }

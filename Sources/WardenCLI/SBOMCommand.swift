@@ -5,6 +5,7 @@ import Inventory
 import OCI
 import OCIRegistry
 import Trust
+import WardenApp
 
 struct SBOMCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -64,8 +65,7 @@ struct SBOMCommand: AsyncParsableCommand {
         do {
             inventory = try await scan(wanted, signingKey: signingKey, outputs: outputs)
         } catch let e as InventoryError {
-            printError("error: \(e.reason)")
-            throw ExitCode(e.code == .notFound ? 3 : 1)
+            throw failure(for: e)
         }
         for (format, file) in outputs {
             let data = try format.render(inventory)

@@ -4,6 +4,7 @@ import Foundation
 import OCI
 import OCIRegistry
 import Trust
+import WardenApp
 
 func readFile(_ path: String, what: String) throws -> String {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read \(what) \(path)") }
@@ -81,7 +82,6 @@ func loadKey(_ path: String, _ password: PasswordOptions) throws -> P256.Signing
     do {
         return try loadSigningKey(readFile(path, what: "--key"), source: path) { try password.password(confirm: false) }
     } catch let e as TrustError {
-        printError("error: \(e.reason)")
-        throw ExitCode(e.code == .wrongPassword ? 4 : 1)
+        throw failure(for: e)
     }
 }

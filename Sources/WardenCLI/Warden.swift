@@ -4,6 +4,7 @@ import Logging
 import OCI
 import OCIRegistry
 import Trust
+import WardenApp
 
 @main
 struct Warden: AsyncParsableCommand {
@@ -68,6 +69,12 @@ struct GlobalOptions: ParsableArguments {
         return logger
     }
 
+    var registrySettings: RegistrySettings {
+        RegistrySettings(
+            plainHTTP: plainHTTP, insecureRegistries: insecureRegistry, caFile: caFile, insecureTokenRealm: insecureTokenRealm, authfile: authfile,
+            verbose: verbose)
+    }
+
     func registryConfiguration(credentials: [String: Credentials] = [:]) -> RegistryConfiguration {
         var c = RegistryConfiguration()
         c.plainHTTP = plainHTTP
@@ -87,7 +94,7 @@ struct GlobalOptions: ParsableArguments {
 
 /// Bootstraps logging once, runs `body` with registries, and maps errors to documented exit codes.
 func withRegistries<T>(
-    _ options: GlobalOptions, credentials: [String: Credentials] = [:], adjust: (inout RegistryConfiguration) -> Void = { _ in },
+    _ options: GlobalOptions, credentials: [String: Credentials] = [:], configuration: RegistryConfiguration? = nil,
     _ body: (Registries) async throws -> T
 ) async throws -> T {
     LoggingSystem.bootstrap { label in
@@ -95,36 +102,23 @@ func withRegistries<T>(
         h.logLevel = options.verbose ? .debug : .warning
         return h
     }
-    var configuration = options.registryConfiguration(credentials: credentials)
-    adjust(&configuration)
+    let configuration = configuration ?? options.registryConfiguration(credentials: credentials)
     let registries = try Registries(configuration: configuration, logger: options.logger())
     // No awaited shutdown: the process ends right after the command, which closes every connection; waiting
     // for the pool to close them one by one only delays the exit. `Registries.deinit` starts the shutdown.
     do {
         return try await body(registries)
     } catch {
-        throw exit(for: error)
+        throw failure(for: error)
     }
 }
 
-func exit(for error: Error) -> Error {
-    if let e = error as? TrustError {
-        printError("error: \(e.reason)")
-        return ExitCode(e.code == .wrongPassword ? 4 : 1)
-    }
-    guard let e = error as? OCIError else {
-        if error is ExitCode || error is CleanExit { return error }
-        printError("error: \(error)")
-        return ExitCode(1)
-    }
-    printError("error: \(e.reason)")
-    switch e.code {
-    case .digestMismatch, .sizeMismatch: return ExitCode(2)
-    case .notFound: return ExitCode(3)
-    case .unauthorized, .denied: return ExitCode(4)
-    case .invalidReference, .invalidArgument, .invalidDigest: return ExitCode(64)
-    default: return ExitCode(1)
-    }
+/// The documented exit code for `error` (`ErrorDisposition`, the one table every surface uses), its reason printed.
+func failure(for error: Error) -> Error {
+    if error is ExitCode || error is CleanExit { return error }
+    let d = ErrorDisposition(error)
+    printError("error: \(d.reason)")
+    return ExitCode(d.exitCode)
 }
 
 func printError(_ s: String) {

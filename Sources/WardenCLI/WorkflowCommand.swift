@@ -2,6 +2,7 @@ import ArgumentParser
 import CEL
 import Foundation
 import Trust
+import WardenActions
 import Workflow
 
 struct WorkflowCommand: AsyncParsableCommand {

@@ -1,4 +1,5 @@
 import CEL
+import Documents
 import Foundation
 import Inventory
 import OCI

@@ -1,7 +1,6 @@
 import CEL
-import OCI
+import Documents
 import Foundation
-import Trust
 
 /// Action contract v1 (docs/actions.md). An action receives its inputs as a JSON value and a context; it returns
 /// outputs as a JSON object, optional output artifacts, and a status. Failures are classed: `retryable` (exit code
@@ -272,7 +271,16 @@ extension Value {
         }
     }
 
-    var stringValue: String? { if case .string(let s) = self { s } else { nil } }
+    public var stringValue: String? { if case .string(let s) = self { s } else { nil } }
 
-    static func object(_ fields: [(String, Value)]) -> Value { .map(fields.map { (.string($0.0), $0.1) }) }
+    public static func object(_ fields: [(String, Value)]) -> Value { .map(fields.map { (.string($0.0), $0.1) }) }
+}
+
+/// Schema helpers for the built-in manifests.
+public func schema(_ required: [String], _ properties: [(String, String)], additional: Bool = false) -> Value {
+    .object([
+        ("type", .string("object")), ("required", .list(required.map(Value.string))),
+        ("properties", .object(properties.map { ($0.0, $0.1 == "any" ? Value.object([]) : .object([("type", .string($0.1))])) })),
+        ("additionalProperties", .bool(additional)),
+    ])
 }

@@ -1,6 +1,6 @@
 import CEL
+import Documents
 import Foundation
-import Trust
 import Yams
 
 /// A workflow definition (`kind: Workflow`): typed inputs, steps that use versioned actions or control the run

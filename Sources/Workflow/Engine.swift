@@ -1,9 +1,8 @@
 import CEL
-import OCI
+import Documents
 import Foundation
 import Storage
 import Synchronization
-import Trust
 
 #if canImport(Glibc)
     import Glibc

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import CEL
 import Crypto
+import Documents
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -210,7 +211,7 @@ public final class CallbackServer: Sendable {
             s -> (Int, CheckedContinuation<ActionResult, Error>?, Result<ActionResult, ActionFailure>?) in
             if s.used.contains(token) { return (410, nil, nil) }
             guard var w = s.waiters[token] else { return (404, nil, nil) }
-            if let secret = w.secret, signature != webhookSignature(body, secret: secret) { return (401, nil, nil) }
+            if let secret = w.secret, !constantTimeEquals(signature ?? "", webhookSignature(body, secret: secret)) { return (401, nil, nil) }
             let r = Self.parse(body)
             s.used.insert(token)
             if let c = w.continuation {

@@ -1,20 +1,8 @@
 import CEL
+import Documents
 import Foundation
-import OCIRegistry
-import Trust
 
 extension ActionCatalog {
-    /// The built-in actions, using `registries` for the ones that reach registries.
-    public static func standard(registries: Registries, stateDirectory: String? = nil) -> ActionCatalog {
-        ActionCatalog([
-            ReplicateAction(registries: registries, stateDirectory: stateDirectory),
-            NoopAction(), ProcessAction(), WasmAction(), HTTPAction(), NotifyAction(), CopyAction(registries: registries),
-            VerifyAction(registries: registries),
-            PolicyEvalAction(registries: registries), SignAction(registries: registries), AttestAction(registries: registries),
-            SBOMAction(registries: registries),
-        ])
-    }
-
     /// Adds the actions of every manifest in `directory`: `DIR/NAME/action.yaml` or `DIR/*.yaml`.
     public mutating func load(directory: String) throws {
         let fm = FileManager.default

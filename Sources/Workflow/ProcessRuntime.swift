@@ -1,6 +1,6 @@
 import CEL
+import Documents
 import Foundation
-import OCI
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,9 +1,8 @@
 import CEL
 import Crypto
+import Documents
 import Foundation
-import OCI
 import Storage
-import Trust
 
 #if canImport(Glibc)
     import Glibc

@@ -1,6 +1,6 @@
 import CEL
+import Documents
 import Foundation
-import Trust
 import Yams
 
 /// A workflow template (`kind: WorkflowTemplate`): typed `parameters` and a `workflow:` body in which

@@ -191,6 +191,31 @@ import Trust
         try await regs.shutdown()
     }
 
+    /// `warden inspect` reads only "no such tag" as "no cosign attachment": a registry that refuses the lookup
+    /// (403) makes inspect fail with the reason, instead of showing an image without its signature.
+    @Test func inspectDoesNotReadARefusedCosignLookupAsNoSignature() async throws {
+        let up = try await RegistryProcess.start()
+        defer { up.stop() }
+        let regs = try makeRegistries()
+        var random = RandomContent(seed: 1415)
+        let repo = try regs.repository(Reference(parsing: "\(up.host)/team/app"))
+        let image = try await random.pushImage(to: repo, layerSizes: [1000])
+        try await repo.tag(image.descriptor, as: "v1")
+        try await regs.shutdown()
+        let proxy = try await ThrottlingProxy.start(
+            upstream: up.host,
+            options: .init(intercept: { _, uri in
+                uri.contains("/manifests/sha256-") && uri.hasSuffix(".sig") ? .init(status: 403, body: #"{"errors":[{"code":"DENIED","message":"no"}]}"#) : nil
+            }))
+        defer { proxy.stop() }
+        let (status, out, err) = try warden(["inspect", "\(proxy.host)/team/app:v1"])
+        #expect(status == 4, "\(out)\(err)")
+        #expect(err.contains("denied") || err.contains("DENIED") || err.contains("403"), "\(err)")
+        // Without the refusal, inspect shows the image (and no attachment).
+        let (ok, okOut, okErr) = try warden(["inspect", "\(up.host)/team/app:v1"])
+        #expect(ok == 0, "\(okOut)\(okErr)")
+    }
+
     /// A billion-laughs document (nine levels of nine aliases, under 1 KiB) in a workflow's `with:`, in a template,
     /// and in a replication file: refused at the first anchor with its position, in bounded time and memory.
     @Test func yamlAliasesAreRefusedEverywhere() throws {

@@ -98,6 +98,63 @@ import Workflow
         }
     }
 
+    /// One replication file, two surfaces: the file's per-registry settings (here the target's credentials, from
+    /// the environment variables it names) apply in `replicate@v1` exactly as in `warden replicate`.
+    @Test func replicateActionAppliesTheFilesRegistrySettingsAsTheCommandDoes() async throws {
+        let upstream = try await RegistryProcess.start()
+        defer { upstream.stop() }
+        let target = try await RegistryProcess.start(auth: ("mirror", "s3cret-pass"))
+        defer { target.stop() }
+        let dir = tempDir()
+        let env = ["WARDEN_PASSWORD": "", "MIRROR_USER": "mirror", "MIRROR_PASS": "s3cret-pass"]
+        _ = try warden(["testdata", "\(upstream.host)/team/app:1.0", "--layers", "2"])
+        _ = try warden(["key", "generate", "--output-key-prefix", dir + "/cosign"], environment: env)
+        let (s, _, se) = try warden(["sign", "\(upstream.host)/team/app:1.0", "--key", dir + "/cosign.key"], environment: env)
+        #expect(s == 0, "\(se)")
+        for (name, surface) in [("command", "warden replicate"), ("action", "replicate@v1")] {
+            try """
+            apiVersion: warden.dev/v1
+            kind: Replication
+            registries:
+              \(target.host): {usernameEnv: MIRROR_USER, passwordEnv: MIRROR_PASS}
+            defaults:
+              verify:
+                authorities:
+                  release: {key: \(dir)/cosign.pub}
+            artifacts:
+              - source: \(upstream.host)/team/app
+                target: \(target.host)/\(name)/app
+                tags: {exact: ["1.0"]}
+            """.write(toFile: dir + "/replication-\(name).yaml", atomically: true, encoding: .utf8)
+            let status: Int32
+            let output: String
+            if surface == "warden replicate" {
+                let (rc, out, err) = try warden(["replicate", "-f", dir + "/replication-\(name).yaml", "--no-state"], environment: env)
+                (status, output) = (rc, out + err)
+            } else {
+                try """
+                apiVersion: warden.dev/v1
+                kind: Workflow
+                name: mirror
+                steps:
+                  - id: mirror
+                    uses: replicate@v1
+                    with: {file: replication-\(name).yaml, state: false}
+                outputs:
+                  copied: ${{ steps.mirror.outputs.copied }}
+                """.write(toFile: dir + "/mirror.yaml", atomically: true, encoding: .utf8)
+                let (rc, out, err) = try warden(["run", dir + "/mirror.yaml", "--state", dir + "/state"], environment: env)
+                (status, output) = (rc, out + err)
+                #expect(out.contains(#"outputs: {"copied":1}"#), "\(output)")
+            }
+            #expect(status == 0, "\(surface): \(output)")
+            let (t, tagsOut, tagsErr) = try warden(
+                ["tags", "\(target.host)/\(name)/app"],
+                environment: ["WARDEN_REGISTRY_HOST": target.host, "WARDEN_REGISTRY_USERNAME": "mirror", "WARDEN_REGISTRY_PASSWORD": "s3cret-pass"])
+            #expect(t == 0 && tagsOut.contains("1.0"), "\(surface): \(tagsOut)\(tagsErr)")
+        }
+    }
+
     /// Approvals and cancellation come from other processes while a detached driver runs the workflow.
     @Test func approvalsAndCancellationReachADetachedRun() async throws {
         let dir = tempDir()
@@ -155,16 +212,16 @@ import Workflow
     }
 
     @Test func theActionCatalogueIsInspectable() throws {
-        let (rc, out, _) = try warden(["actions", "list"])
+        let (rc, out, _) = try warden(["actions", "list", "--state", tempDir() + "/state"])
         #expect(rc == 0)
         for name in [
             "oci/copy@v1", "trust/verify@v1", "trust/sign@v1", "trust/attest@v1", "policy/eval@v1", "http/notify@v1", "process@v1", "http@v1",
         ] {
             #expect(out.contains(name), "\(name) missing from\n\(out)")
         }
-        let (show, showOut, _) = try warden(["actions", "show", "oci/copy"])
+        let (show, showOut, _) = try warden(["actions", "show", "oci/copy", "--state", tempDir() + "/state"])
         #expect(show == 0 && showOut.contains("\"required\" : [") && showOut.contains("\"destination\""))
-        let (missing, _, missingErr) = try warden(["actions", "show", "acme/nothing"])
+        let (missing, _, missingErr) = try warden(["actions", "show", "acme/nothing", "--state", tempDir() + "/state"])
         #expect(missing == 1 && missingErr.contains("no action acme/nothing"))
     }
 

@@ -1,47 +1,158 @@
 import Foundation
 import Testing
 
-/// Dependencies point downward only (docs/architecture.md): a module never imports one of a higher layer.
-@Suite struct LayeringTests {
-    /// Layer of each project module: 0 foundation, 1 persistence, 2 domain, 3 engines, 4 surfaces. Test tools sit
-    /// beside the foundation and may be used only by surfaces and tests.
-    static let layers: [String: Int] = [
-        "OCI": 0, "OCIRegistry": 0, "OCITesting": 0, "Storage": 1, "CZlib": 0, "CEL": 2, "Trust": 2, "Policy": 2, "Inventory": 2, "Replicate": 3,
-        "Workflow": 3,
-        "WardenCLI": 4, "WardenFuzz": 4,
+/// The modules' dependencies, checked against an exact allow-list per module (docs/architecture.md), in both places
+/// they can be declared: the package graph (`swift package dump-package`) and every import in the sources, in any
+/// form (`import M`, `@preconcurrency import M`, `@_spi(S) import M`, `public import M`, `import struct M.T`).
+enum DependencyCheck {
+    /// What each module may depend on among the project's modules: nothing else, and only modules of a lower layer.
+    static let allowed: [String: Set<String>] = [
+        // Foundation
+        "CEL": [], "CZlib": [], "Storage": [],
+        "Documents": ["CEL"],
+        "OCI": ["Documents"],
+        "OCIRegistry": ["Documents", "OCI"],
+        "OCITesting": ["OCI"],
+        // Domain
+        "Trust": ["CEL", "Documents", "OCI"],
+        "Policy": ["CEL", "Documents", "OCI", "Trust"],
+        "Inventory": ["CEL", "CZlib", "OCI"],
+        // Engines
+        "Replicate": ["Documents", "OCI", "OCIRegistry", "Storage", "Trust"],
+        "Workflow": ["CEL", "Documents", "Storage"],
+        // Application layer
+        "WardenApp": ["Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust"],
+        // Surfaces
+        "WardenActions": ["CEL", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust", "WardenApp", "Workflow"],
+        "WardenCLI": [
+            "CEL", "Documents", "Inventory", "OCI", "OCIRegistry", "OCITesting", "Policy", "Replicate", "Storage", "Trust", "WardenActions",
+            "WardenApp", "Workflow",
+        ],
+        "WardenFuzz": ["CEL", "Documents", "Inventory", "OCI", "Policy", "Replicate", "Trust", "Workflow"],
     ]
-    static let testTools: Set<String> = ["OCITesting"]
 
-    static var sources: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Sources")
+    /// Layers, lowest first: an allowed dependency must sit in a lower layer.
+    static let layers: [[String]] = [
+        ["CEL", "CZlib", "Storage"], ["Documents"], ["OCI"], ["OCIRegistry", "OCITesting"], ["Trust", "Inventory"], ["Policy"],
+        ["Replicate", "Workflow"], ["WardenApp"], ["WardenActions"], ["WardenCLI", "WardenFuzz"],
+    ]
+
+    /// The modules a Swift file imports, whatever the import's attributes, access level or kind.
+    static func imports(in text: String) -> [String] {
+        let pattern = #/^\s*(?:@[A-Za-z_]+(?:\([^)]*\))?\s+)*(?:(?:public|package|internal|fileprivate|private)\s+)?import\s+(?:(?:struct|class|enum|protocol|typealias|func|var|let|actor)\s+)?([A-Za-z_][A-Za-z0-9_]*)/#
+        return text.split(separator: "\n", omittingEmptySubsequences: false).compactMap { line in
+            line.firstMatch(of: pattern).map { String($0.1) }
+        }
     }
 
-    @Test func everyModuleHasALayer() throws {
-        let modules = try FileManager.default.contentsOfDirectory(atPath: Self.sources.path).filter { !$0.hasPrefix(".") }
-        for m in modules { #expect(Self.layers[m] != nil, "module \(m) has no layer in LayeringTests.layers") }
-    }
-
-    @Test func importsPointDownward() throws {
-        var violations: [String] = []
-        for (module, layer) in Self.layers {
-            let dir = Self.sources.appendingPathComponent(module)
+    /// Every dependency outside the allow-list, and every module or allow-list entry that breaks the layering.
+    /// `graph`: each non-test target's project-module dependencies, as the package declares them.
+    static func violations(sources: URL, graph: [String: [String]], allowed: [String: Set<String>], layers: [[String]]) throws -> [String] {
+        var found: [String] = []
+        let layerOf = Dictionary(uniqueKeysWithValues: layers.enumerated().flatMap { i, ms in ms.map { ($0, i) } })
+        for (module, deps) in allowed.sorted(by: { $0.key < $1.key }) {
+            guard let l = layerOf[module] else {
+                found.append("\(module) has no layer")
+                continue
+            }
+            for d in deps.sorted() where (layerOf[d] ?? Int.max) >= l { found.append("\(module) may import \(d), which is not in a lower layer") }
+        }
+        let modules = Set(graph.keys)
+        for (module, deps) in graph.sorted(by: { $0.key < $1.key }) {
+            guard let ok = allowed[module] else {
+                found.append("\(module) has no allow-list entry")
+                continue
+            }
+            for d in deps where modules.contains(d) && !ok.contains(d) { found.append("Package.swift: \(module) depends on \(d), not in its allow-list") }
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: sources.path).filter { !$0.hasPrefix(".") }.sorted()
+        for module in names {
+            guard let ok = allowed[module] else {
+                found.append("Sources/\(module) has no allow-list entry")
+                continue
+            }
+            let dir = sources.appendingPathComponent(module)
             guard let files = FileManager.default.enumerator(atPath: dir.path) else { continue }
             for case let file as String in files where file.hasSuffix(".swift") {
                 let text = try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
-                for line in text.split(separator: "\n") where line.hasPrefix("import ") || line.hasPrefix("@testable import ") {
-                    let imported = String(line.split(separator: " ").last ?? "")
-                    guard let importedLayer = Self.layers[imported], imported != module else { continue }
-                    if importedLayer > layer { violations.append("\(module)/\(file) imports \(imported) (a higher layer)") }
-                    if Self.testTools.contains(imported), layer < 4 {
-                        violations.append("\(module)/\(file) imports the test tools \(imported)")
-                    }
-                    if layer == 0, imported == "OCIRegistry", module == "OCI" {
-                        violations.append("OCI/\(file) imports OCIRegistry: the model and stores must not depend on HTTP")
-                    }
+                for imported in imports(in: text) where imported != module && (modules.contains(imported) || allowed[imported] != nil) {
+                    if !ok.contains(imported) { found.append("\(module)/\(file) imports \(imported), not in its allow-list") }
                 }
             }
         }
-        #expect(violations.isEmpty, "\(violations)")
+        return found
+    }
+
+    /// The package's non-test targets and their dependencies, from `swift package dump-package` (run with a
+    /// scratch path of its own, so it does not wait for the build directory's lock held by `swift test`).
+    static func packageGraph(root: URL) throws -> [String: [String]] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["swift", "package", "--package-path", root.path, "--scratch-path", NSTemporaryDirectory() + "warden-dump-package", "dump-package"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let targets = json["targets"] as? [[String: Any]]
+        else { throw CheckError("swift package dump-package failed (status \(p.terminationStatus))") }
+        var graph: [String: [String]] = [:]
+        for t in targets where (t["type"] as? String) != "test" {
+            guard let name = t["name"] as? String else { continue }
+            var deps: [String] = []
+            for d in t["dependencies"] as? [[String: Any]] ?? [] {
+                for key in ["byName", "target"] { if let v = d[key] as? [Any], let n = v.first as? String { deps.append(n) } }
+            }
+            graph[name] = deps
+        }
+        return graph
+    }
+
+    struct CheckError: Error, CustomStringConvertible {
+        let description: String
+        init(_ d: String) { description = d }
+    }
+}
+
+@Suite struct LayeringTests {
+    static var root: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// The package itself: its graph and its sources stay within the allow-list.
+    @Test func dependenciesStayWithinTheAllowList() throws {
+        let graph = try DependencyCheck.packageGraph(root: Self.root)
+        #expect(graph["WardenCLI"]?.contains("WardenApp") == true, "the package graph was not read: \(graph)")
+        let found = try DependencyCheck.violations(
+            sources: Self.root.appendingPathComponent("Sources"), graph: graph, allowed: DependencyCheck.allowed, layers: DependencyCheck.layers)
+        #expect(found.isEmpty, "\(found.joined(separator: "\n"))")
+    }
+
+    /// The checker finds an upward or unlisted dependency in every form it can be written.
+    @Test func theCheckerFindsEachFormOfAForbiddenDependency() throws {
+        let dir = URL(fileURLWithPath: NSTemporaryDirectory() + "warden-layering-\(UUID().uuidString)")
+        let sources = dir.appendingPathComponent("Sources")
+        for m in ["Low", "High", "Loose"] { try FileManager.default.createDirectory(at: sources.appendingPathComponent(m), withIntermediateDirectories: true) }
+        let imports = [
+            "import Foundation", "@preconcurrency import High", "@_spi(Internal) import High", "public import High", "import struct High.Thing",
+            "@testable import High", "  import Loose",
+        ]
+        for (i, line) in imports.enumerated() {
+            try "\(line)\n".write(to: sources.appendingPathComponent("Low/f\(i).swift"), atomically: true, encoding: .utf8)
+        }
+        try "import Low\n".write(to: sources.appendingPathComponent("High/h.swift"), atomically: true, encoding: .utf8)
+        let allowed: [String: Set<String>] = ["Low": [], "High": ["Low"], "Loose": ["High"]]
+        let layers = [["Low"], ["High", "Loose"]]
+        let found = try DependencyCheck.violations(
+            sources: sources, graph: ["Low": ["High"], "High": ["Low"], "Loose": ["High"], "Unlisted": []], allowed: allowed, layers: layers)
+        #expect(found.contains("Package.swift: Low depends on High, not in its allow-list"))
+        #expect(found.contains("Unlisted has no allow-list entry"))
+        #expect(found.contains("Loose may import High, which is not in a lower layer"))
+        for i in 1...5 { #expect(found.contains("Low/f\(i).swift imports High, not in its allow-list"), "\(found)") }
+        #expect(found.contains("Low/f6.swift imports Loose, not in its allow-list"))
+        #expect(!found.contains { $0.hasPrefix("Low/f0.swift") })
+        #expect(!found.contains { $0.hasPrefix("High/") })
     }
 }

@@ -155,6 +155,19 @@ import Trust
         #expect(byName["slow"]?.error?.contains("evaluation exceeded the cost limit of 1000 steps") == true)
     }
 
+    /// IANA zones mean the same in a policy as in `cel eval`: one resolver for every document.
+    @Test func ianaTimeZonesWorkInPolicies() throws {
+        let doc = try parse(
+            """
+              - name: office-hours
+                deny: now.getHours("America/New_York") == 8 && now.getHours("Europe/Berlin") == 14
+
+            """)
+        let r = doc.evaluate(.map([]), now: Date(timeIntervalSince1970: 1_782_907_200))  // 2026-07-01T12:00:00Z
+        #expect(r.rules[0].error == nil, "\(r.rules[0].error ?? "")")
+        #expect(r.decision == .deny)
+    }
+
     @Test func variablesSeeEarlierVariablesAndNowIsABinding() throws {
         let doc = try parse(
             """

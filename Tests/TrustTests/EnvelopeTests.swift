@@ -1,4 +1,5 @@
 import Crypto
+import Documents
 import Foundation
 import OCI
 import OCITesting

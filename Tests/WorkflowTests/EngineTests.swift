@@ -490,6 +490,16 @@ let head = "apiVersion: warden.dev/v1\nkind: Workflow\nname: t\n"
         #expect(!LogLines.read(fifo) { _, _ in Issue.record("a FIFO was read") })
     }
 
+    /// IANA zones mean the same in a workflow condition as in `cel eval` and policies.
+    @Test func ianaTimeZonesWorkInWorkflowConditions() async throws {
+        let h = try Harness()
+        let (run, state) = try await h.run(
+            head
+                + "steps:\n  - id: a\n    uses: noop@v1\n    if: ${{ timestamp('2026-07-01T12:00:00Z').getHours('America/New_York') == 8 }}\n")
+        #expect(run.status == "succeeded", "\(run.error ?? "")")
+        #expect(state.steps["a"]?.status == .succeeded)
+    }
+
     @Test func theSameIdempotencyKeyIsOneRun() async throws {
         let h = try Harness()
         let yaml = head + "steps:\n  - id: a\n    uses: noop@v1\n"

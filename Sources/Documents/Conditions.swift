@@ -65,7 +65,7 @@ public struct CELCondition: Sendable {
     /// Evaluates to a bool; anything else (an error, another type) is described with the position.
     public func test(_ bindings: [String: Value], costLimit: Int = 1_000_000, timeLimit: Duration? = .seconds(1)) -> Result<Bool, YAMLError> {
         do {
-            let v = try program.evaluate(bindings, costLimit: costLimit, timeLimit: timeLimit)
+            let v = try program.evaluate(bindings, costLimit: costLimit, timeLimit: timeLimit, timeZones: TimeZones.iana)
             guard case .bool(let b) = v else {
                 return .failure(YAMLError(position: position, message: "the condition `\(source)` yielded \(v.typeName), not bool"))
             }
@@ -80,7 +80,7 @@ public struct CELCondition: Sendable {
     /// Evaluates to any value (message templates), with the same error positions.
     public func value(_ bindings: [String: Value], costLimit: Int = 1_000_000, timeLimit: Duration? = .seconds(1)) -> Result<Value, YAMLError> {
         do {
-            return .success(try program.evaluate(bindings, costLimit: costLimit, timeLimit: timeLimit))
+            return .success(try program.evaluate(bindings, costLimit: costLimit, timeLimit: timeLimit, timeZones: TimeZones.iana))
         } catch let e as CELError {
             return .failure(YAMLError(position: position(of: e), message: "`\(source)`: \(Self.detail(e))"))
         } catch {

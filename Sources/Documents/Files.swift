@@ -8,7 +8,7 @@ public enum PrivateFiles {
     public static func writeAtomically(_ data: Data, to path: String, mode: mode_t) throws {
         let tmp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw OCIError(.invalidArgument, "cannot create \(tmp): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw FileError("cannot create \(tmp): \(String(cString: strerror(errno)))") }
         var ok = false
         defer {
             if !ok { unlink(tmp) }
@@ -16,19 +16,19 @@ public enum PrivateFiles {
         do {
             defer { close(fd) }
             // The process umask may have narrowed `mode`; it never widens it. Set it exactly.
-            guard fchmod(fd, mode) == 0 else { throw OCIError(.invalidArgument, "cannot set the mode of \(tmp): \(String(cString: strerror(errno)))") }
+            guard fchmod(fd, mode) == 0 else { throw FileError("cannot set the mode of \(tmp): \(String(cString: strerror(errno)))") }
             try data.withUnsafeBytes { raw in
                 var offset = 0
                 while offset < raw.count {
                     let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
                     if n < 0, errno == EINTR { continue }
-                    guard n > 0 else { throw OCIError(.invalidArgument, "cannot write \(tmp): \(String(cString: strerror(errno)))") }
+                    guard n > 0 else { throw FileError("cannot write \(tmp): \(String(cString: strerror(errno)))") }
                     offset += n
                 }
             }
-            guard fsync(fd) == 0 else { throw OCIError(.invalidArgument, "cannot sync \(tmp): \(String(cString: strerror(errno)))") }
+            guard fsync(fd) == 0 else { throw FileError("cannot sync \(tmp): \(String(cString: strerror(errno)))") }
         }
-        guard rename(tmp, path) == 0 else { throw OCIError(.invalidArgument, "cannot rename \(tmp) to \(path): \(String(cString: strerror(errno)))") }
+        guard rename(tmp, path) == 0 else { throw FileError("cannot rename \(tmp) to \(path): \(String(cString: strerror(errno)))") }
         ok = true
     }
 
@@ -40,4 +40,11 @@ public enum PrivateFiles {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         chmod(path, 0o700)
     }
+}
+
+/// A file Warden could not create, write, sync or rename: the reason names the path and the system's error.
+public struct FileError: Error, Sendable, CustomStringConvertible {
+    public let reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
 }

@@ -1,5 +1,6 @@
 import CEL
 import Crypto
+import Documents
 import Foundation
 import Inventory
 import Logging
@@ -9,15 +10,8 @@ import Policy
 import Replicate
 import Storage
 import Trust
-
-/// Schema helpers for the built-in manifests.
-func schema(_ required: [String], _ properties: [(String, String)], additional: Bool = false) -> Value {
-    .object([
-        ("type", .string("object")), ("required", .list(required.map(Value.string))),
-        ("properties", .object(properties.map { ($0.0, $0.1 == "any" ? Value.object([]) : .object([("type", .string($0.1))])) })),
-        ("additionalProperties", .bool(additional)),
-    ])
-}
+import WardenApp
+import Workflow
 
 extension Value {
     func string(_ key: String) throws -> String {
@@ -49,21 +43,11 @@ func digestReference(_ l: Location, _ digest: OCI.Digest) -> String {
     }
 }
 
-/// OCI errors keep their retry class: missing content and refused credentials are permanent; the rest (network,
-/// throttling, 5xx) retryable.
+/// An error as a failed attempt: the retry class comes from `ErrorDisposition`, the table every surface uses.
 func classify(_ error: Error) -> ActionFailure {
     if let f = error as? ActionFailure { return f }
-    if let e = error as? OCIError {
-        switch e.code {
-        case .notFound, .unauthorized, .denied, .invalidReference, .invalidArgument, .invalidDigest, .digestMismatch, .sizeMismatch:
-            return ActionFailure(.permanent, e.reason)
-        default: return ActionFailure(.retryable, e.reason)
-        }
-    }
-    if let e = error as? TrustError { return ActionFailure(.permanent, e.reason) }
-    if let e = error as? YAMLError { return ActionFailure(.permanent, "\(e)") }
-    if error is CancellationError { return ActionFailure(.retryable, "cancelled") }
-    return ActionFailure(.retryable, "\(error)")
+    let d = ErrorDisposition(error)
+    return ActionFailure(d.retryable ? .retryable : .permanent, d.reason)
 }
 
 /// `oci/copy@v1`: copies an image, index or artifact with its referrers (the graph copy of `warden copy`).
@@ -83,16 +67,14 @@ public struct CopyAction: WorkflowAction {
 
     public func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
         do {
-            let (src, srcStore, srcRef) = try open(try inputs.string("source"), registries, create: false)
+            let (src, srcStore, _) = try open(try inputs.string("source"), registries, create: false)
             let (dst, dstStore, _) = try open(try inputs.string("destination"), registries, create: true)
-            _ = src
             var referrers = true
             if case .bool(false)? = inputs["referrers"] { referrers = false }
             let options = CopyOptions(referrers: referrers)
-            let tag = dst.digest == nil ? dst.tag ?? (srcRef.hasPrefix("sha256:") ? nil : srcRef) : nil
             context.log("copy \(try inputs.string("source")) → \(try inputs.string("destination"))")
             let report = try await GraphCopier(from: srcStore, to: dstStore, options: options, logger: Logger(label: "warden.workflow"))
-                .copy(reference: srcRef, destinationTag: tag)
+                .copy(reference: CopyJob.sourceReference(src), destinationTag: CopyJob.destinationTag(source: src, destination: dst))
             if !report.referrersRepaired.isEmpty {
                 context.log("listed \(report.referrersRepaired.count) referrer(s) present at the destination but missing from its listing")
             }
@@ -316,8 +298,6 @@ public struct SBOMAction: WorkflowAction {
                     ("digest", .string(subject.digest.description)), ("packages", .int(Int64(packages.count))),
                     ("sbom", .object([("format", .string("cyclonedx-json")), ("components", .list(components))])),
                 ]), artifacts: [OutputArtifact(name: "sbom.cdx.json", path: file)])
-        } catch let e as InventoryError {
-            throw ActionFailure(e.code == .notFound ? .permanent : .permanent, e.reason)
         } catch { throw classify(error) }
     }
 }
@@ -344,9 +324,12 @@ public struct ReplicateAction: WorkflowAction {
         var keepState = true
         if case .bool(false)? = inputs["state"] { keepState = false }
         if let dir = stateDirectory, keepState { state = try StateStore(path: dir + "/replication.sqlite") }
-        let replicator = Replicator(file: file, registries: registries, state: state)
-        let (items, failures) = await replicator.plan()
-        let reports = failures + (await replicator.run(items))
+        // The file's registries section applies here exactly as in `warden replicate`.
+        let configured: Registries
+        do {
+            configured = try Registries(configuration: try ReplicationJob.configuration(for: file, base: registries.configuration))
+        } catch { throw classify(error) }
+        let reports = await ReplicationJob.run(file, registries: configured, state: state).items
         var items_: [Value] = []
         for r in reports {
             context.log("\(r.action.rawValue) \(r.source) → \(r.target)\(r.reasons.isEmpty ? "" : ": " + r.reasons.joined(separator: "; "))")

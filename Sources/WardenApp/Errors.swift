@@ -1,0 +1,56 @@
+import Documents
+import Foundation
+import Inventory
+import OCI
+import Trust
+
+/// What an error means to every surface, decided in one place: the CLI's exit code, whether a workflow attempt that
+/// met it may be retried, and the HTTP status the API answers with. The reason names the input.
+public struct ErrorDisposition: Sendable, Equatable {
+    /// The exit code of a one-shot command (the table in `warden --help`).
+    public var exitCode: Int32
+    /// True when trying again may succeed (network, throttling, a registry's 5xx); false when it cannot (missing
+    /// content, refused credentials, malformed input, content that fails its digest).
+    public var retryable: Bool
+    /// The status of an HTTP answer about this error.
+    public var httpStatus: Int
+    public var reason: String
+
+    public init(exitCode: Int32, retryable: Bool, httpStatus: Int, reason: String) {
+        self.exitCode = exitCode
+        self.retryable = retryable
+        self.httpStatus = httpStatus
+        self.reason = reason
+    }
+
+    /// The disposition of `error`.
+    public init(_ error: Error) {
+        switch error {
+        case let e as OCIError:
+            switch e.code {
+            case .digestMismatch, .sizeMismatch: self.init(exitCode: 2, retryable: false, httpStatus: 502, reason: e.reason)
+            case .notFound: self.init(exitCode: 3, retryable: false, httpStatus: 404, reason: e.reason)
+            case .unauthorized, .denied: self.init(exitCode: 4, retryable: false, httpStatus: 403, reason: e.reason)
+            case .invalidReference, .invalidArgument, .invalidDigest: self.init(exitCode: 64, retryable: false, httpStatus: 400, reason: e.reason)
+            default: self.init(exitCode: 1, retryable: true, httpStatus: 502, reason: e.reason)
+            }
+        case let e as TrustError:
+            if e.code == .wrongPassword {
+                self.init(exitCode: 4, retryable: false, httpStatus: 403, reason: e.reason)
+            } else {
+                self.init(exitCode: 1, retryable: false, httpStatus: 422, reason: e.reason)
+            }
+        case let e as InventoryError:
+            if e.code == .notFound {
+                self.init(exitCode: 3, retryable: false, httpStatus: 404, reason: e.reason)
+            } else {
+                // A read that failed may succeed again; malformed or unsupported content will not.
+                self.init(exitCode: 1, retryable: e.code == .io, httpStatus: e.code == .io ? 500 : 422, reason: e.reason)
+            }
+        case let e as YAMLError: self.init(exitCode: 1, retryable: false, httpStatus: 400, reason: "\(e)")
+        case let e as FileError: self.init(exitCode: 1, retryable: true, httpStatus: 500, reason: e.reason)
+        case is CancellationError: self.init(exitCode: 1, retryable: true, httpStatus: 503, reason: "cancelled")
+        default: self.init(exitCode: 1, retryable: true, httpStatus: 500, reason: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import Crypto
+import Documents
+import Foundation
+import OCI
+import OCIRegistry
+import Replicate
+import Testing
+import Trust
+import WardenApp
+
+/// The rules the surfaces share, decided once in the application layer.
+@Suite struct JobRuleTests {
+    func location(_ s: String) throws -> Location { try Location(parsing: s) }
+
+    /// `warden copy` and `oci/copy@v1` write the same destination tag: a source given by digest (sha256 or sha512)
+    /// writes none, a destination's own tag wins even beside a digest.
+    @Test func theDestinationTagRule() throws {
+        let sha256 = "sha256:" + String(repeating: "a", count: 64)
+        let sha512 = "sha512:" + String(repeating: "b", count: 128)
+        let cases: [(String, String, String?)] = [
+            ("r.io/a:1.0", "r.io/b", "1.0"),
+            ("r.io/a", "r.io/b", "latest"),
+            ("r.io/a@\(sha256)", "r.io/b", nil),
+            ("r.io/a@\(sha512)", "r.io/b", nil),
+            ("r.io/a:1.0", "r.io/b:stable", "stable"),
+            ("r.io/a:1.0", "r.io/b@\(sha256)", nil),
+            ("r.io/a:1.0", "oci-layout:/tmp/x", "1.0"),
+        ]
+        for (source, destination, tag) in cases {
+            #expect(CopyJob.destinationTag(source: try location(source), destination: try location(destination)) == tag, "\(source) → \(destination)")
+        }
+        #expect(CopyJob.sourceReference(try location("r.io/a@\(sha512)")) == sha512)
+        #expect(CopyJob.sourceReference(try location("r.io/a")) == "latest")
+    }
+
+    /// Every surface maps an error the same way: exit code, retry class, HTTP status.
+    @Test func oneErrorTable() {
+        let cases: [(Error, Int32, Bool, Int)] = [
+            (OCIError(.digestMismatch, "d"), 2, false, 502),
+            (OCIError(.notFound, "n"), 3, false, 404),
+            (OCIError(.unauthorized, "u"), 4, false, 403),
+            (OCIError(.invalidReference, "i"), 64, false, 400),
+            (OCIError(.throttled, "t"), 1, true, 502),
+            (TrustError(.wrongPassword, "w"), 4, false, 403),
+            (CancellationError(), 1, true, 503),
+        ]
+        for (error, exit, retryable, status) in cases {
+            let d = ErrorDisposition(error)
+            #expect(d.exitCode == exit && d.retryable == retryable && d.httpStatus == status, "\(error): \(d)")
+        }
+    }
+
+    /// The file's registry settings, applied on top of the surface's own, with nothing written to a temporary file.
+    @Test func aReplicationFilesRegistrySettings() throws {
+        let dir = NSTemporaryDirectory() + "warden-app-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "-----BEGIN CERTIFICATE-----\n".write(toFile: dir + "/ca.pem", atomically: true, encoding: .utf8)
+        try P256.Signing.PrivateKey().publicKey.pemRepresentation.write(toFile: dir + "/k.pub", atomically: true, encoding: .utf8)
+        let text = """
+            apiVersion: warden.dev/v1
+            kind: Replication
+            registries:
+              mirror.example: {usernameEnv: U, passwordEnv: P, caFile: \(dir)/ca.pem, requestsPerSecond: 5}
+              plain.example:5000: {plainHTTP: true}
+            defaults:
+              verify:
+                authorities:
+                  release: {key: \(dir)/k.pub}
+            artifacts:
+              - source: up.example/a
+                target: mirror.example/a
+                tags: {exact: ["1"]}
+            """
+        let file = try ReplicationFile.parse(text, file: dir + "/r.yaml", baseDirectory: dir)
+        let tmpBefore = Set(try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()))
+        var base = RegistryConfiguration()
+        base.caBundlePath = "/etc/ssl/certs/ca-certificates.crt"
+        let c = try ReplicationJob.configuration(for: file, base: base, environment: ["U": "user", "P": "pass"])
+        #expect(c.credentials.explicit["mirror.example"]?.username == "user")
+        #expect(c.plainHTTPHosts.contains("plain.example:5000"))
+        #expect(c.requestsPerSecond["mirror.example"] == 5)
+        #expect(c.caBundlePath == "/etc/ssl/certs/ca-certificates.crt" && c.additionalCABundlePaths == ["\(dir)/ca.pem"])
+        let created = Set(try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())).subtracting(tmpBefore)
+        #expect(!created.contains { $0.hasPrefix("warden-ca-") })
+        #expect(throws: OCIError.self) { try ReplicationJob.configuration(for: file, base: base, environment: [:]) }
+    }
+}
+
+/// A detached run's driver gets every setting of the command that detached it.
+@Suite struct DetachedDriverTests {
+    @Test func theDriverIsStartedWithEverySetting() {
+        let registry = RegistrySettings(
+            plainHTTP: true, insecureRegistries: ["a:5000", "b:5000"], caFile: "/etc/ca.pem", insecureTokenRealm: true, authfile: "/run/auth.json",
+            verbose: true)
+        let args = RunsJob.resumeArguments(run: "r1", state: "/s", actions: ["/acts"], concurrency: 3, registry: registry)
+        #expect(
+            args == [
+                "runs", "resume", "r1", "--state", "/s", "--concurrency", "3", "--actions", "/acts", "--plain-http", "--insecure-registry", "a:5000",
+                "--insecure-registry", "b:5000", "--ca-file", "/etc/ca.pem", "--insecure-token-realm", "--authfile", "/run/auth.json", "--verbose",
+            ])
+        #expect(RunsJob.resumeArguments(run: "r", state: "s", actions: [], concurrency: 32, registry: RegistrySettings()) == [
+            "runs", "resume", "r", "--state", "s", "--concurrency", "32",
+        ])
+    }
+}
+
+/// HMAC signatures (webhook callbacks) are compared in constant time, and correctly.
+@Suite struct SecretComparisonTests {
+    @Test func constantTimeEqualityIsEquality() {
+        #expect(constantTimeEquals("sha256=abc", "sha256=abc"))
+        #expect(!constantTimeEquals("sha256=abc", "sha256=abd"))
+        #expect(!constantTimeEquals("sha256=abc", "sha256=ab"))
+        #expect(!constantTimeEquals("", "x"))
+        #expect(constantTimeEquals("", ""))
+    }
+}
