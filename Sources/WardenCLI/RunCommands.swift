@@ -289,7 +289,7 @@ struct RunsCommand: AsyncParsableCommand {
                             ]))
                     }
                     let summary = RunSummary(record)
-                    let head = try Value.parseJSON(String(decoding: try JSONEncoder().encode(summary), as: UTF8.self))
+                    let head = try Value.parseJSON(String(decoding: try RFC3339.encoder(pretty: false).encode(summary), as: UTF8.self))
                     guard case .map(var fields) = head else { return }
                     fields.append((.string("steps"), .list(steps)))
                     print(Value.map(fields).jsonText())
@@ -335,11 +335,12 @@ struct RunsCommand: AsyncParsableCommand {
                 let record = try await engineOptions.resolve(run, engine)
                 let f = ISO8601DateFormatter()
                 f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-                for e in try await engine.store.journal(run: record.id) where step == nil || e.step == step {
-                    if global.output == .json {
-                        try printJSON(e)
-                        continue
-                    }
+                let entries = try await engine.store.journal(run: record.id).filter { step == nil || $0.step == step }
+                if global.output == .json {
+                    // One document: the journal's entries in order.
+                    return try printJSON(entries)
+                }
+                for e in entries {
                     var where_ = e.step ?? ""
                     if let i = e.item, i > 0 { where_ += "[\(i)]" }
                     if let a = e.attempt { where_ += "#\(a)" }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Documents
 import Foundation
 import Logging
 import OCI
@@ -125,10 +126,9 @@ func printError(_ s: String) {
     FileHandle.standardError.write(Data((s + "\n").utf8))
 }
 
+/// One JSON document; times as RFC 3339 strings.
 func printJSON<T: Encodable>(_ value: T) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    print(String(decoding: try RFC3339.encoder().encode(value), as: UTF8.self))
 }
 
 /// A location's store and the tag or digest inside it.

@@ -155,6 +155,30 @@ import Workflow
         }
     }
 
+    /// Run views in JSON use RFC 3339 times everywhere, and `runs logs --output json` is one document.
+    @Test func runViewsUseRFC3339TimesAndLogsAreOneDocument() throws {
+        let dir = tempDir()
+        let state = dir + "/state"
+        try "apiVersion: warden.dev/v1\nkind: Workflow\nname: t\nsteps:\n  - id: a\n    uses: noop@v1\n".write(
+            toFile: dir + "/w.yaml", atomically: true, encoding: .utf8)
+        let (rc, out, err) = try warden(["run", dir + "/w.yaml", "--state", state, "--output", "json"])
+        #expect(rc == 0, "\(out)\(err)")
+        let rfc3339 = #/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/#
+        let (_, listOut, _) = try warden(["runs", "list", "--state", state, "--output", "json"])
+        guard case .list(let runs) = try json(listOut), let run = runs.first else { throw WorkflowTestError("runs list: \(listOut)") }
+        for key in ["createdAt", "updatedAt"] {
+            let value = try #require(run[key]?.stringValue, "\(key) in \(listOut)")
+            #expect(value.wholeMatch(of: rfc3339) != nil, "\(key): \(value)")
+        }
+        let id = try #require(run["id"]?.stringValue)
+        let (_, showOut, _) = try warden(["runs", "show", id, "--state", state, "--output", "json"])
+        #expect(try #require(try json(showOut)["createdAt"]?.stringValue).wholeMatch(of: rfc3339) != nil, "\(showOut)")
+        let (_, logsOut, _) = try warden(["runs", "logs", id, "--state", state, "--output", "json"])
+        guard case .list(let entries) = try json(logsOut) else { throw WorkflowTestError("runs logs is not one JSON array: \(logsOut)") }
+        #expect(entries.count >= 4)
+        for e in entries { #expect(e["at"]?.stringValue?.wholeMatch(of: rfc3339) != nil, "\(e.jsonText())") }
+    }
+
     /// Approvals and cancellation come from other processes while a detached driver runs the workflow.
     @Test func approvalsAndCancellationReachADetachedRun() async throws {
         let dir = tempDir()
