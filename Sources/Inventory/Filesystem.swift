@@ -93,6 +93,11 @@ public typealias CapturePolicy = @Sendable (_ path: String, _ size: Int, _ mode:
 public struct FilesystemBuilder {
     public private(set) var filesystem = ImageFilesystem()
     let capture: CapturePolicy
+    /// The paths of `filesystem`, as a tree: what a whiteout, an opaque directory or a replaced directory hides.
+    var tree = PathTree()
+    /// Paths visited to apply what layers hide (a measure of the work done, for tests: it grows with the paths
+    /// written and hidden, not with layers times paths).
+    var entriesVisited = 0
     /// Files larger than this are never read into memory.
     public static let maxKeptFile = 256 << 20
 
@@ -145,7 +150,9 @@ public struct FilesystemBuilder {
         apply(try await Self.read(layer, tar: source, capture: capture))
     }
 
-    /// Applies a layer read with `read` on top of the layers applied so far.
+    /// Applies a layer read with `read` on top of the layers applied so far. The work is proportional to the layer's
+    /// entries and to the lower paths it hides, never to the whole filesystem: whiteouts, opaque directories and
+    /// files replacing directories reach what they hide through `tree`.
     public mutating func apply(_ listing: Listing) {
         let index = filesystem.layers.count
         var info = listing.layer
@@ -165,7 +172,7 @@ public struct FilesystemBuilder {
             if h.kind == .directory, let old = filesystem.files[h.path], old.kind == .directory {
                 record.layer = old.layer  // re-listing a directory does not rewrite what is in it
             }
-            filesystem.files[h.path] = record
+            if filesystem.files.updateValue(record, forKey: h.path) == nil { tree.insert(h.path) }
             added.insert(h.path)
             if let kept {
                 filesystem.versions[h.path, default: []].append((index, kept))
@@ -176,23 +183,125 @@ public struct FilesystemBuilder {
             }
         }
         guard !deleted.isEmpty || !opaque.isEmpty || !replaced.isEmpty else { return }
-        func hidden(_ path: String) -> Bool {
-            var p = Substring(path)
-            if deleted.contains(path) { return true }
-            while let slash = p.lastIndex(of: "/") {
-                p = p[..<slash]
-                let s = String(p)
-                if deleted.contains(s) || opaque.contains(s) || replaced.contains(s) { return true }
+        // What the layer hides: a deleted path and everything below it; everything below an opaque directory or a
+        // replaced path; everything, for an opaque root. A root inside another one is covered by it, so each path
+        // is visited at most once.
+        var roots: [(node: Int, withSelf: Bool)] = []
+        if opaque.contains("") {
+            roots = [(PathTree.root, false)]
+        } else {
+            var found: [Int: Bool] = [:]
+            for (paths, withSelf) in [(deleted, true), (opaque, false), (replaced, false)] {
+                for path in paths {
+                    guard let node = tree.find(path) else { continue }
+                    let before = found[node] ?? false
+                    found[node] = withSelf || before
+                }
             }
-            return opaque.contains("")
+            for (node, withSelf) in found where !tree.ancestors(of: node).contains(where: { found[$0] != nil }) {
+                roots.append((node, withSelf))
+            }
         }
-        for (path, record) in filesystem.files where record.layer < index && !added.contains(path) && hidden(path) {
-            filesystem.files[path] = nil
-            filesystem.versions[path] = nil
+        var parents: [Int] = []
+        for (root, withSelf) in roots {
+            parents.append(tree.nodes[root].parent)
+            for node in tree.subtree(root) {
+                entriesVisited += 1
+                if node != root || withSelf, let path = tree.nodes[node].path {
+                    if let record = filesystem.files[path], record.layer < index, !added.contains(path) {
+                        filesystem.files[path] = nil
+                        filesystem.versions[path] = nil
+                        tree.nodes[node].path = nil
+                    } else if let versions = filesystem.versions[path] {
+                        // Written again by this layer: the versions below the deletion are gone.
+                        let kept = versions.filter { $0.layer == index }
+                        filesystem.versions[path] = kept.isEmpty ? nil : kept
+                    }
+                }
+                tree.removeIfEmpty(node)
+            }
         }
-        for (path, versions) in filesystem.versions where hidden(path) {
-            let kept = versions.filter { $0.layer == index }
-            filesystem.versions[path] = kept.isEmpty ? nil : kept
+        for parent in parents { tree.prune(parent) }
+    }
+}
+
+/// The paths of a filesystem as a tree of components: each path with a record, and the directories its components
+/// name (listed or only implied by what is below them). Nodes live in an array and are reused once removed.
+struct PathTree {
+    struct Node {
+        var parent: Int
+        var name: Substring
+        var children: [Substring: Int] = [:]
+        /// The full path, while the filesystem has a record for it; nil for a directory only implied by its children.
+        var path: String?
+    }
+    static let root = 0
+    var nodes: [Node] = [Node(parent: -1, name: "")]
+    var free: [Int] = []
+
+    /// Gives `path` (normalised, not empty) a node, with its ancestors.
+    mutating func insert(_ path: String) {
+        var n = Self.root
+        for name in path.split(separator: "/") {
+            if let child = nodes[n].children[name] {
+                n = child
+                continue
+            }
+            let child: Int
+            if let reused = free.popLast() {
+                child = reused
+                nodes[child] = Node(parent: n, name: name)
+            } else {
+                child = nodes.count
+                nodes.append(Node(parent: n, name: name))
+            }
+            nodes[n].children[name] = child
+            n = child
+        }
+        nodes[n].path = path
+    }
+
+    /// The node of `path`, written exactly as a normalised path is (`a/`, `a//b` and the empty path name none).
+    func find(_ path: String) -> Int? {
+        var n = Self.root
+        for name in path.split(separator: "/", omittingEmptySubsequences: false) {
+            guard let child = nodes[n].children[name] else { return nil }
+            n = child
+        }
+        return n == Self.root ? nil : n
+    }
+
+    /// The nodes above `node`, up to (not including) the root.
+    func ancestors(of node: Int) -> some Sequence<Int> {
+        sequence(first: nodes[node].parent) { [nodes] in nodes[$0].parent }.prefix { $0 > Self.root }
+    }
+
+    /// `node` and every node below it, each after the nodes below it (so they can be removed in this order).
+    func subtree(_ node: Int) -> [Int] {
+        var order: [Int] = []
+        var stack = [node]
+        while let n = stack.popLast() {
+            order.append(n)
+            stack.append(contentsOf: nodes[n].children.values)
+        }
+        return order.reversed()
+    }
+
+    /// Removes `node` if it holds neither a record nor children.
+    mutating func removeIfEmpty(_ node: Int) {
+        guard node != Self.root, nodes[node].parent >= 0, nodes[node].path == nil, nodes[node].children.isEmpty else { return }
+        nodes[nodes[node].parent].children[nodes[node].name] = nil
+        nodes[node] = Node(parent: -1, name: "")
+        free.append(node)
+    }
+
+    /// Removes `node` and its ancestors for as long as they are empty (already removed nodes are left alone).
+    mutating func prune(_ node: Int) {
+        var n = node
+        while n > Self.root, nodes[n].parent >= 0, nodes[n].path == nil, nodes[n].children.isEmpty {
+            let parent = nodes[n].parent
+            removeIfEmpty(n)
+            n = parent
         }
     }
 }

@@ -81,4 +81,117 @@ import Testing
         #expect(GoBinaries.section(b, named: ".go.buildinfo") == 1024)
         #expect(GoBinaries.buildInfo(b)?.0 == "go1.21.0")
     }
+
+    // MARK: layers
+
+    static func header(_ path: String, _ kind: TarHeader.Kind = .file, link: String = "") -> TarHeader {
+        TarHeader(path: path, kind: kind, size: kind == .file ? 1 : 0, mode: 0o644, linkTarget: link)
+    }
+
+    /// 400 layers of 1,000 files, each layer deleting a directory, emptying one (opaque), replacing one with a file
+    /// and deleting a file of the layer below (before: every layer scanned the whole filesystem map, about
+    /// 400 × 140,000 paths; such an image took a minute).
+    @Test func layerApplicationIsLinearInThePathsWritten() {
+        var builder = FilesystemBuilder { _, _, _ in nil }
+        var written = 0
+        for l in 0..<400 {
+            var listing = FilesystemBuilder.Listing(layer: LayerInfo(index: l, digest: "sha256:\(l)", mediaType: "", size: 0))
+            for f in 0..<1000 { listing.entries.append((Self.header("l\(l)/d\(f % 10)/f\(f)"), nil)) }
+            if l > 0 {
+                listing.deleted.insert("l\(l - 1)/d0")
+                listing.opaque.insert("l\(l - 1)/d1")
+                listing.entries.append((Self.header("l\(l - 1)/d2"), nil))
+                listing.deleted.insert("l\(l - 1)/d3/f3")
+            }
+            written += listing.entries.count + listing.deleted.count + listing.opaque.count
+            builder.apply(listing)
+        }
+        // Each lower layer keeps d4…d9 (600 files), d3 but f3 (99) and the file that replaced d2.
+        #expect(builder.filesystem.files.count == 399 * 700 + 1000)
+        #expect(builder.filesystem.files["l398/d2"]?.layer == 399 && builder.filesystem.files["l398/d2/f2"] == nil)
+        #expect(builder.filesystem.files["l398/d3/f13"] != nil && builder.filesystem.files["l398/d3/f3"] == nil)
+        #expect(builder.entriesVisited <= 2 * written, "apply visited \(builder.entriesVisited) paths for \(written) written")
+    }
+
+    /// The tree that finds what a layer hides gives exactly the overlayfs view the full scan of every path gave:
+    /// random layers of whiteouts (odd ones too), opaque directories (the root too), files replacing directories,
+    /// re-listed directories, hard links and captured versions, compared with that scan.
+    @Test func layerApplicationMatchesTheFullScan() {
+        var rng = CorruptionTests.Rng(state: 11)
+        let names = ["a", "b", "c"]
+        func path() -> String { (0...rng.below(3)).map { _ in names[rng.below(names.count)] }.joined(separator: "/") }
+        func key(_ fs: ImageFilesystem) -> [String] {
+            fs.files.values.map { "\($0.path) \($0.kind) \($0.layer)" }.sorted()
+                + fs.versions.map { "\($0.key): " + $0.value.map { "\($0.layer)=\($0.bytes)" }.joined(separator: ",") }.sorted()
+        }
+        for _ in 0..<400 {
+            var builder = FilesystemBuilder { _, _, _ in nil }
+            var reference = ImageFilesystem()
+            for l in 0..<(1 + rng.below(6)) {
+                var listing = FilesystemBuilder.Listing(layer: LayerInfo(index: l, digest: "sha256:\(l)", mediaType: "", size: 0))
+                for _ in 0..<rng.below(12) {
+                    switch rng.below(10) {
+                    case 0, 1: listing.entries.append((Self.header(path(), .directory), nil))
+                    case 2: listing.entries.append((Self.header(path(), .symlink, link: path()), nil))
+                    case 3: listing.entries.append((Self.header(path(), .hardlink, link: path()), nil))
+                    case 4: listing.entries.append((Self.header(path()), nil))
+                    default: listing.entries.append((Self.header(path()), [UInt8(l), UInt8(rng.below(256))]))
+                    }
+                }
+                for _ in 0..<rng.below(3) {
+                    let odd = ["", "a/", "a//b", "a/.", "/a"]
+                    listing.deleted.insert(rng.below(8) == 0 ? odd[rng.below(odd.count)] : path())
+                }
+                for _ in 0..<rng.below(2) { listing.opaque.insert(rng.below(6) == 0 ? "" : path()) }
+                builder.apply(listing)
+                Self.fullScanApply(&reference, listing)
+                #expect(key(builder.filesystem) == key(reference))
+            }
+        }
+    }
+
+    /// How layers were applied before the path tree: every hidden path found by scanning the whole map.
+    static func fullScanApply(_ filesystem: inout ImageFilesystem, _ listing: FilesystemBuilder.Listing) {
+        let index = filesystem.layers.count
+        var info = listing.layer
+        info.index = index
+        filesystem.layers.append(info)
+        let deleted = listing.deleted
+        let opaque = listing.opaque
+        var added: Set<String> = []
+        var replaced: Set<String> = []
+        for (h, kept) in listing.entries {
+            if h.kind != .directory { replaced.insert(h.path) }
+            var record = FileRecord(path: h.path, kind: h.kind, size: h.size, mode: h.mode, linkTarget: h.linkTarget, layer: index)
+            if h.kind == .directory, let old = filesystem.files[h.path], old.kind == .directory { record.layer = old.layer }
+            filesystem.files[h.path] = record
+            added.insert(h.path)
+            if let kept {
+                filesystem.versions[h.path, default: []].append((index, kept))
+            } else if h.kind == .hardlink, let target = filesystem.versions[h.linkTarget]?.last {
+                filesystem.versions[h.path, default: []].append((index, target.bytes))
+            } else if filesystem.versions[h.path] != nil {
+                filesystem.versions[h.path] = nil
+            }
+        }
+        guard !deleted.isEmpty || !opaque.isEmpty || !replaced.isEmpty else { return }
+        func hidden(_ path: String) -> Bool {
+            var p = Substring(path)
+            if deleted.contains(path) { return true }
+            while let slash = p.lastIndex(of: "/") {
+                p = p[..<slash]
+                let s = String(p)
+                if deleted.contains(s) || opaque.contains(s) || replaced.contains(s) { return true }
+            }
+            return opaque.contains("")
+        }
+        for (path, record) in filesystem.files where record.layer < index && !added.contains(path) && hidden(path) {
+            filesystem.files[path] = nil
+            filesystem.versions[path] = nil
+        }
+        for (path, versions) in filesystem.versions where hidden(path) {
+            let kept = versions.filter { $0.layer == index }
+            filesystem.versions[path] = kept.isEmpty ? nil : kept
+        }
+    }
 }
