@@ -25,6 +25,8 @@ public enum ImageSource {
         public var subjectDigest: String?
         public var platform: Platform?
         public var config: [UInt8]?
+        /// Layer blobs read and decompressed (a layer listed more than once is read once).
+        public var layersRead = 0
     }
 
     /// The image `subject` in `store`; for an index, the entry for `platform` (default: the host's).
@@ -48,21 +50,37 @@ public enum ImageSource {
             throw InventoryError(.unsupported, "\(manifestDescriptor.digest) is not an image manifest")
         }
         let config = try await store.fetchVerified(manifest.config).collect(limit: 8 << 20)
-        // Layers are read concurrently (decompression dominates) and applied in order.
-        let listings = OrderedListings(count: manifest.layers.count)
-        try await concurrentForEach(Array(manifest.layers.enumerated()), limit: layerConcurrency) { (i, layer) in
-            let info = LayerInfo(index: i, digest: layer.digest.description, mediaType: layer.mediaType, size: layer.size)
-            let source = try await decompressed(StreamChunks(try await store.fetchVerified(layer)), what: "layer \(layer.digest)")
-            await listings.set(i, try await FilesystemBuilder.read(info, tar: source, capture: capture))
+        // Layers are read concurrently (decompression dominates) and applied in order. A layer the manifest lists
+        // more than once (the same digest) is read once and applied at each of its positions.
+        var distinct: [Descriptor] = []
+        var slots: [Int] = []
+        var slotOf: [OCI.Digest: Int] = [:]
+        for layer in manifest.layers {
+            if slotOf[layer.digest] == nil {
+                slotOf[layer.digest] = distinct.count
+                distinct.append(layer)
+            }
+            slots.append(slotOf[layer.digest]!)
         }
+        let listings = OrderedListings(count: distinct.count)
+        try await concurrentForEach(Array(distinct.enumerated()), limit: layerConcurrency) { (slot, layer) in
+            let info = LayerInfo(index: slot, digest: layer.digest.description, mediaType: layer.mediaType, size: layer.size)
+            let source = try await decompressed(StreamChunks(try await store.fetchVerified(layer)), what: "layer \(layer.digest)")
+            await listings.set(slot, try await FilesystemBuilder.read(info, tar: source, capture: capture))
+        }
+        let read = await listings.values
         var builder = FilesystemBuilder(capture: capture)
-        for listing in await listings.values { builder.apply(listing) }
+        for (i, layer) in manifest.layers.enumerated() {
+            var listing = read[slots[i]]
+            listing.layer = LayerInfo(index: i, digest: layer.digest.description, mediaType: layer.mediaType, size: layer.size)
+            builder.apply(listing)
+        }
         if chosen == nil, let c = try? JSONDecoder().decode(ImageConfig.self, from: config) {
             chosen = Platform(os: c.os, architecture: c.architecture, variant: c.variant)
         }
         return Resolved(
             filesystem: builder.filesystem, manifestDigest: manifestDescriptor.digest.description, subjectDigest: subject.digest.description,
-            platform: chosen, config: [UInt8](config))
+            platform: chosen, config: [UInt8](config), layersRead: distinct.count)
     }
 
     /// The stream decompressed according to its first bytes: gzip, zstd (through the system's libzstd) or plain tar.
@@ -117,16 +135,33 @@ public enum ImageSource {
         var config: [UInt8] = []
         while let c = try await configSource.next() { config += c }
         var builder = FilesystemBuilder(capture: capture)
-        for name in manifest.Layers {
-            let h = try entry(name)
+        // A layer listed more than once (the same archive member) is read once and applied at each of its positions;
+        // its listing is kept only until its last position.
+        let layers = try manifest.Layers.map { ($0, try entry($0)) }
+        var uses: [Int: Int] = [:]
+        for (_, h) in layers { uses[h.contentOffset, default: 0] += 1 }
+        var reused: [Int: FilesystemBuilder.Listing] = [:]
+        var layersRead = 0
+        for (name, h) in layers {
             let info = LayerInfo(index: 0, digest: layerLabel(name), mediaType: "application/vnd.docker.image.rootfs.diff.tar", size: Int64(h.size))
-            try await builder.add(info, tar: try await decompressed(slice(h), what: "layer \(name)"))
+            var listing: FilesystemBuilder.Listing
+            if let earlier = reused[h.contentOffset] {
+                listing = earlier
+                listing.layer = info
+            } else {
+                listing = try await FilesystemBuilder.read(info, tar: try await decompressed(slice(h), what: "layer \(name)"), capture: capture)
+                layersRead += 1
+            }
+            uses[h.contentOffset]! -= 1
+            reused[h.contentOffset] = uses[h.contentOffset]! > 0 ? listing : nil
+            builder.apply(listing)
         }
         var platform: Platform?
         if let c = try? JSONDecoder().decode(ImageConfig.self, from: Data(config)) {
             platform = Platform(os: c.os, architecture: c.architecture, variant: c.variant)
         }
-        return Resolved(filesystem: builder.filesystem, manifestDigest: nil, subjectDigest: nil, platform: platform, config: config)
+        return Resolved(
+            filesystem: builder.filesystem, manifestDigest: nil, subjectDigest: nil, platform: platform, config: config, layersRead: layersRead)
     }
 
     /// `blobs/sha256/<hex>` → `sha256:<hex>`; `<hex>/layer.tar` → `sha256:<hex>` (older docker); else the name.

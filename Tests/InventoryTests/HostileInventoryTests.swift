@@ -150,6 +150,46 @@ import Testing
         }
     }
 
+    /// A manifest that lists one layer twice: the blob is fetched and decompressed once, and applied at both
+    /// positions (before: read and decompressed at each).
+    @Test func aLayerListedTwiceIsReadOnce() async throws {
+        let base = MemoryStore()
+        let a = tar {
+            $0.file("etc/os-release", "ID=alpine\n")
+            $0.file("x", "from a")
+        }
+        let b = tar {
+            $0.file("etc/os-release", "ID=debian\n")
+            $0.whiteout("x")
+        }
+        let image = try await pushImage([a, b, a], to: base)
+        let store = CountingStore(base)
+        let r = try await ImageSource.filesystem(of: image, in: store) { _, _, _ in .whole }
+        guard case .image(let manifest) = try await base.fetchManifest(image).parsed() else { throw InventoryError(.malformed, "not an image") }
+        let fetched = await store.fetched
+        #expect(fetched[manifest.layers[0].digest.description] == 1 && fetched[manifest.layers[1].digest.description] == 1)
+        #expect(r.layersRead == 2)
+        let fs = r.filesystem
+        #expect(fs.layers.map(\.index) == [0, 1, 2])
+        #expect(fs.layers.map(\.digest) == manifest.layers.map(\.digest.description))
+        #expect(fs.content("etc/os-release") == Array("ID=alpine\n".utf8) && fs.files["x"]?.layer == 2)
+        #expect(fs.versions["etc/os-release"]?.map(\.layer) == [0, 1, 2])
+
+        // The same in a `docker save` archive: the member named twice is read once.
+        let dir = tempDirectory()
+        let outer = tar {
+            $0.file("manifest.json", #"[{"Config":"cfg.json","Layers":["a/layer.tar","b/layer.tar","./a/layer.tar"]}]"#)
+            $0.file("cfg.json", #"{"architecture":"amd64","os":"linux"}"#)
+            $0.file("a/layer.tar", a)
+            $0.file("b/layer.tar", try! gzip(b))
+        }
+        try Data(outer).write(to: URL(fileURLWithPath: dir + "/image.tar"))
+        let d = try await ImageSource.dockerArchive(path: dir + "/image.tar") { _, _, _ in .whole }
+        #expect(d.layersRead == 2)
+        #expect(d.filesystem.layers.map(\.digest) == ["a/layer.tar", "b/layer.tar", "./a/layer.tar"])
+        #expect(d.filesystem.content("etc/os-release") == Array("ID=alpine\n".utf8) && d.filesystem.files["x"]?.layer == 2)
+    }
+
     /// How layers were applied before the path tree: every hidden path found by scanning the whole map.
     static func fullScanApply(_ filesystem: inout ImageFilesystem, _ listing: FilesystemBuilder.Listing) {
         let index = filesystem.layers.count
@@ -193,5 +233,25 @@ import Testing
             let kept = versions.filter { $0.layer == index }
             filesystem.versions[path] = kept.isEmpty ? nil : kept
         }
+    }
+}
+
+/// A store that counts the blobs and manifests fetched from it, by digest.
+actor CountingStore: ContentStore {
+    let base: MemoryStore
+    private(set) var fetched: [String: Int] = [:]
+    nonisolated var displayName: String { base.displayName }
+    init(_ base: MemoryStore) { self.base = base }
+    func fetch(_ descriptor: Descriptor) async throws -> ByteStream {
+        fetched[descriptor.digest.description, default: 0] += 1
+        return try await base.fetch(descriptor)
+    }
+    func exists(_ descriptor: Descriptor) async throws -> Bool { try await base.exists(descriptor) }
+    func push(_ descriptor: Descriptor, content: ByteStream) async throws { try await base.push(descriptor, content: content) }
+    func resolve(_ reference: String) async throws -> Descriptor { try await base.resolve(reference) }
+    func tag(_ descriptor: Descriptor, as tag: String) async throws { try await base.tag(descriptor, as: tag) }
+    func listTags() async throws -> [String] { try await base.listTags() }
+    func referrers(of subject: Descriptor, artifactType: String?) async throws -> [Descriptor] {
+        try await base.referrers(of: subject, artifactType: artifactType)
     }
 }
