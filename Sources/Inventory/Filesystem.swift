@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One layer of an image, in order from the base.
 public struct LayerInfo: Sendable, Equatable, Codable {
     public var index: Int
@@ -17,6 +19,15 @@ public struct FileRecord: Sendable, Equatable {
     public var layer: Int
 }
 
+/// A file whose content a cataloger asked for but that was not kept, and why (the image's limit on captured
+/// contents was reached).
+public struct SkippedContent: Sendable, Equatable {
+    public var path: String
+    /// The layer that wrote the file.
+    public var layer: Int
+    public var reason: String
+}
+
 /// The squashed view of an image's layers (as overlayfs would present them): whiteouts applied, each file
 /// attributed to the layer that last wrote it, and the contents of the files catalogers asked for — with the
 /// versions each layer wrote, so a package can be attributed to the layer that introduced it.
@@ -25,6 +36,8 @@ public struct ImageFilesystem: Sendable {
     public var files: [String: FileRecord] = [:]
     /// Captured contents: per path, the versions written since the path was last deleted (oldest first).
     public var versions: [String: [(layer: Int, bytes: [UInt8])]] = [:]
+    /// Files whose content was asked for but not kept, in the order their layers were applied.
+    public var skipped: [SkippedContent] = []
 
     public init() {}
 
@@ -85,6 +98,34 @@ public struct Capture: Sendable {
     public init(transform: (@Sendable (_ path: String, _ content: [UInt8]) -> [UInt8]?)?) { self.transform = transform }
 }
 
+/// The captured bytes an image may hold in total, shared by its layers (read concurrently or not). Each capture
+/// takes its size (the whole file, or the summary a transform made of it) if it fits what is left; one that does
+/// not fit is not kept, and smaller ones after it still may be. Bytes are counted when captured, whether or not a
+/// later layer deletes the file.
+public final class CaptureBudget: Sendable {
+    public let limit: Int
+    private let used = Mutex(0)
+
+    public init(limit: Int) { self.limit = limit }
+
+    /// The bytes captured so far.
+    public var captured: Int { used.withLock { $0 } }
+
+    /// Takes `bytes` if they fit what is left; false (and nothing taken) if not.
+    func take(_ bytes: Int) -> Bool {
+        used.withLock { used in
+            guard bytes <= limit - used else { return false }
+            used += bytes
+            return true
+        }
+    }
+
+    /// Why a capture of `bytes` was refused.
+    func refusal(_ bytes: Int) -> String {
+        "content not kept: \(bytes) bytes would take the captured contents past the limit for the image (\(limit) bytes)"
+    }
+}
+
 /// Decides, from a regular file's path, size and mode, whether and how its content is captured.
 public typealias CapturePolicy = @Sendable (_ path: String, _ size: Int, _ mode: Int) -> Capture?
 
@@ -98,11 +139,16 @@ public struct FilesystemBuilder {
     /// Paths visited to apply what layers hide (a measure of the work done, for tests: it grows with the paths
     /// written and hidden, not with layers times paths).
     var entriesVisited = 0
+    /// What the image's captured contents may still take (all layers together).
+    public let budget: CaptureBudget
     /// Files larger than this are never read into memory.
     public static let maxKeptFile = 256 << 20
+    /// The captured contents an image may hold in total, unless a builder is given another limit.
+    public static let maxCapturedTotal = 256 << 20
 
-    public init(capture: @escaping CapturePolicy) {
+    public init(capture: @escaping CapturePolicy, maxCaptured: Int = FilesystemBuilder.maxCapturedTotal) {
         self.capture = capture
+        self.budget = CaptureBudget(limit: maxCaptured)
     }
 
     /// One layer read but not yet applied: its entries in archive order, with the contents captured.
@@ -111,10 +157,15 @@ public struct FilesystemBuilder {
         var entries: [(header: TarHeader, kept: [UInt8]?)] = []
         var deleted: Set<String> = []
         var opaque: Set<String> = []
+        /// Files whose content was asked for but did not fit `budget`, and why.
+        var skipped: [(path: String, reason: String)] = []
     }
 
-    /// Reads one layer's (decompressed) tar stream. Layers can be read concurrently; `apply` them in order.
-    public static func read<S: ChunkSource>(_ layer: LayerInfo, tar source: S, capture: CapturePolicy) async throws -> Listing {
+    /// Reads one layer's (decompressed) tar stream. Layers can be read concurrently; `apply` them in order. What is
+    /// captured is taken from `budget` (none: no limit but the per-file one).
+    public static func read<S: ChunkSource>(
+        _ layer: LayerInfo, tar source: S, capture: CapturePolicy, budget: CaptureBudget? = nil
+    ) async throws -> Listing {
         var reader = TarReader(source)
         var listing = Listing(layer: layer)
         do {
@@ -132,10 +183,23 @@ public struct FilesystemBuilder {
                     continue
                 }
                 var kept: [UInt8]?
-                if h.kind == .file, h.size <= maxKeptFile, let c = capture(h.path, h.size, h.mode),
-                    let bytes = try await reader.readContent(limit: maxKeptFile)
-                {
-                    kept = c.transform.map { $0(h.path, bytes) } ?? bytes
+                if h.kind == .file, h.size <= maxKeptFile, let c = capture(h.path, h.size, h.mode) {
+                    if c.transform == nil, let budget, !budget.take(h.size) {
+                        listing.skipped.append((h.path, budget.refusal(h.size)))  // not even read
+                    } else if let bytes = try await reader.readContent(limit: maxKeptFile) {
+                        if let transform = c.transform {
+                            // A summary is counted once it is made.
+                            if let summary = transform(h.path, bytes) {
+                                if let budget, !budget.take(summary.count) {
+                                    listing.skipped.append((h.path, budget.refusal(summary.count)))
+                                } else {
+                                    kept = summary
+                                }
+                            }
+                        } else {
+                            kept = bytes
+                        }
+                    }
                 }
                 listing.entries.append((h, kept))
             }
@@ -147,7 +211,7 @@ public struct FilesystemBuilder {
 
     /// Adds the next layer from its (decompressed) tar stream.
     public mutating func add<S: ChunkSource>(_ layer: LayerInfo, tar source: S) async throws {
-        apply(try await Self.read(layer, tar: source, capture: capture))
+        apply(try await Self.read(layer, tar: source, capture: capture, budget: budget))
     }
 
     /// Applies a layer read with `read` on top of the layers applied so far. The work is proportional to the layer's
@@ -158,6 +222,7 @@ public struct FilesystemBuilder {
         var info = listing.layer
         info.index = index
         filesystem.layers.append(info)
+        filesystem.skipped += listing.skipped.map { SkippedContent(path: $0.path, layer: index, reason: $0.reason) }
         // Deletions apply to lower layers only, after the whole layer (a layer may list a whiteout after files it
         // adds in the same directory).
         let deleted = listing.deleted

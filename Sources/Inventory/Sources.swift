@@ -29,9 +29,11 @@ public enum ImageSource {
         public var layersRead = 0
     }
 
-    /// The image `subject` in `store`; for an index, the entry for `platform` (default: the host's).
+    /// The image `subject` in `store`; for an index, the entry for `platform` (default: the host's). Captured contents
+    /// are limited to `maxCaptured` bytes for the whole image (see `CaptureBudget`).
     public static func filesystem(
-        of subject: Descriptor, in store: any ContentStore, platform: Platform? = nil, capture: @escaping CapturePolicy
+        of subject: Descriptor, in store: any ContentStore, platform: Platform? = nil, capture: @escaping CapturePolicy,
+        maxCaptured: Int = FilesystemBuilder.maxCapturedTotal
     ) async throws -> Resolved {
         var manifestDescriptor = subject
         var raw = try await store.fetchManifest(subject)
@@ -62,14 +64,15 @@ public enum ImageSource {
             }
             slots.append(slotOf[layer.digest]!)
         }
+        var builder = FilesystemBuilder(capture: capture, maxCaptured: maxCaptured)
+        let budget = builder.budget
         let listings = OrderedListings(count: distinct.count)
         try await concurrentForEach(Array(distinct.enumerated()), limit: layerConcurrency) { (slot, layer) in
             let info = LayerInfo(index: slot, digest: layer.digest.description, mediaType: layer.mediaType, size: layer.size)
             let source = try await decompressed(StreamChunks(try await store.fetchVerified(layer)), what: "layer \(layer.digest)")
-            await listings.set(slot, try await FilesystemBuilder.read(info, tar: source, capture: capture))
+            await listings.set(slot, try await FilesystemBuilder.read(info, tar: source, capture: capture, budget: budget))
         }
         let read = await listings.values
-        var builder = FilesystemBuilder(capture: capture)
         for (i, layer) in manifest.layers.enumerated() {
             var listing = read[slots[i]]
             listing.layer = LayerInfo(index: i, digest: layer.digest.description, mediaType: layer.mediaType, size: layer.size)
@@ -101,7 +104,9 @@ public enum ImageSource {
 
     /// A `docker save` (or `podman save`) archive: `manifest.json` names the config and the layers, which are read
     /// in place from the archive file.
-    public static func dockerArchive(path: String, capture: @escaping CapturePolicy) async throws -> Resolved {
+    public static func dockerArchive(
+        path: String, capture: @escaping CapturePolicy, maxCaptured: Int = FilesystemBuilder.maxCapturedTotal
+    ) async throws -> Resolved {
         var reader = TarReader(StreamChunks(ByteStream.file(at: path)))
         var entries: [String: TarHeader] = [:]
         var manifestJSON: [UInt8]?
@@ -134,7 +139,7 @@ public enum ImageSource {
         var configSource = slice(configEntry)
         var config: [UInt8] = []
         while let c = try await configSource.next() { config += c }
-        var builder = FilesystemBuilder(capture: capture)
+        var builder = FilesystemBuilder(capture: capture, maxCaptured: maxCaptured)
         // A layer listed more than once (the same archive member) is read once and applied at each of its positions;
         // its listing is kept only until its last position.
         let layers = try manifest.Layers.map { ($0, try entry($0)) }
@@ -149,7 +154,8 @@ public enum ImageSource {
                 listing = earlier
                 listing.layer = info
             } else {
-                listing = try await FilesystemBuilder.read(info, tar: try await decompressed(slice(h), what: "layer \(name)"), capture: capture)
+                listing = try await FilesystemBuilder.read(
+                    info, tar: try await decompressed(slice(h), what: "layer \(name)"), capture: capture, budget: builder.budget)
                 layersRead += 1
             }
             uses[h.contentOffset]! -= 1
@@ -174,8 +180,12 @@ public enum ImageSource {
 
     // MARK: directories
 
-    /// A directory read as a one-layer image (symlinks are recorded, never followed).
-    public static func directory(path root: String, capture: @escaping CapturePolicy) throws -> Resolved {
+    /// A directory read as a one-layer image (symlinks are recorded, never followed), its captured contents limited to
+    /// `maxCaptured` bytes in total.
+    public static func directory(
+        path root: String, capture: @escaping CapturePolicy, maxCaptured: Int = FilesystemBuilder.maxCapturedTotal
+    ) throws -> Resolved {
+        let budget = CaptureBudget(limit: maxCaptured)
         var fs = ImageFilesystem()
         fs.layers = [LayerInfo(index: 0, digest: "dir:" + root, mediaType: "directory", size: 0)]
         let fm = FileManager.default
@@ -200,10 +210,21 @@ public enum ImageSource {
                 fs.files[path] = FileRecord(path: path, kind: .symlink, size: 0, mode: mode, linkTarget: target, layer: 0)
             case .typeRegular?:
                 fs.files[path] = FileRecord(path: path, kind: .file, size: size, mode: mode, linkTarget: "", layer: 0)
-                if size <= FilesystemBuilder.maxKeptFile, let c = capture(path, size, mode), let data = fm.contents(atPath: full),
-                    let kept = c.transform.map({ $0(path, [UInt8](data)) }) ?? [UInt8](data)
-                {
-                    fs.versions[path] = [(0, kept)]
+                guard size <= FilesystemBuilder.maxKeptFile, let c = capture(path, size, mode) else { continue }
+                if c.transform == nil, !budget.take(size) {
+                    fs.skipped.append(SkippedContent(path: path, layer: 0, reason: budget.refusal(size)))  // not even read
+                    continue
+                }
+                guard let data = fm.contents(atPath: full) else { continue }
+                if let transform = c.transform {
+                    guard let summary = transform(path, [UInt8](data)) else { continue }
+                    guard budget.take(summary.count) else {
+                        fs.skipped.append(SkippedContent(path: path, layer: 0, reason: budget.refusal(summary.count)))
+                        continue
+                    }
+                    fs.versions[path] = [(0, summary)]
+                } else {
+                    fs.versions[path] = [(0, [UInt8](data))]
                 }
             default: continue
             }

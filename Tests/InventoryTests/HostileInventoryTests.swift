@@ -190,6 +190,47 @@ import Testing
         #expect(d.filesystem.content("etc/os-release") == Array("ID=alpine\n".utf8) && d.filesystem.files["x"]?.layer == 2)
     }
 
+    /// Many large metadata files: what is captured is capped for the whole image (here at 350,000 bytes). Past the
+    /// cap a file's content is not kept, and the file is recorded with the reason; smaller files still fit
+    /// (before: every file up to the per-file limit was kept, however many).
+    @Test func capturedContentsAreCappedForTheImage() async throws {
+        let big = { (i: Int) in #"{"name":"p\#(i)","version":"1.0.0","description":""# + String(repeating: "x", count: 100_000) + #""}"# }
+        let layer = tar {
+            for i in 0..<10 { $0.file("app/node_modules/p\(i)/package.json", big(i)) }
+            $0.file("etc/os-release", "ID=alpine\n")
+        }
+        var builder = FilesystemBuilder(capture: Catalogers.capture, maxCaptured: 350_000)
+        try await builder.add(LayerInfo(index: 0, digest: "sha256:a", mediaType: "", size: 0), tar: BytesSource(layer))
+        let fs = builder.filesystem
+        let kept = fs.versions.values.flatMap { $0 }.reduce(0) { $0 + $1.bytes.count }
+        #expect(kept <= 350_000 && builder.budget.captured == kept)
+        #expect((0..<3).allSatisfy { fs.content("app/node_modules/p\($0)/package.json") != nil })
+        #expect((3..<10).allSatisfy { fs.content("app/node_modules/p\($0)/package.json") == nil })
+        #expect(fs.content("etc/os-release") == Array("ID=alpine\n".utf8), "a small file after the large ones still fits")
+        #expect(fs.skipped.map(\.path) == (3..<10).map { "app/node_modules/p\($0)/package.json" })
+        #expect(fs.skipped.allSatisfy { $0.layer == 0 && $0.reason.contains("limit for the image (350000 bytes)") })
+        #expect(Catalogers.catalog(fs).1.map(\.name) == ["p0", "p1", "p2"])
+
+        // Layers read concurrently share the cap; a layer listed twice is read, and counted, once.
+        let store = MemoryStore()
+        let layers = (0..<4).map { l in tar { for i in 0..<3 { $0.file("l\(l)/p\(i)/package.json", big(i)) } } }
+        let image = try await pushImage(layers + [layers[0]], to: store)
+        let r = try await ImageSource.filesystem(of: image, in: store, capture: Catalogers.capture, maxCaptured: 700_000)
+        let captured = Set(r.filesystem.versions.keys)
+        let skipped = Set(r.filesystem.skipped.map(\.path))
+        #expect(captured.count == 6 && skipped.count == 6 && captured.isDisjoint(with: skipped) && captured.union(skipped).count == 12)
+        #expect(r.filesystem.versions.values.flatMap { $0 }.allSatisfy { $0.bytes.count > 100_000 })
+
+        // A directory source too.
+        let dir = tempDirectory()
+        for i in 0..<4 {
+            try FileManager.default.createDirectory(atPath: dir + "/p\(i)", withIntermediateDirectories: true)
+            try Data(big(i).utf8).write(to: URL(fileURLWithPath: dir + "/p\(i)/package.json"))
+        }
+        let d = try ImageSource.directory(path: dir, capture: Catalogers.capture, maxCaptured: 250_000)
+        #expect(d.filesystem.versions.count == 2 && d.filesystem.skipped.count == 2)
+    }
+
     /// How layers were applied before the path tree: every hidden path found by scanning the whole map.
     static func fullScanApply(_ filesystem: inout ImageFilesystem, _ listing: FilesystemBuilder.Listing) {
         let index = filesystem.layers.count
