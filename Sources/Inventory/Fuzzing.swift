@@ -17,7 +17,8 @@ public enum InventoryFuzzing {
             _ = GoBinaries.embeddedVersion(bytes)
         },
         "java": { bytes in
-            _ = Java.packages(in: bytes, name: "fuzz.jar", nestedPath: [], depth: 0)
+            var budget = Java.inflationBudget(archiveSize: bytes.count)
+            _ = Java.packages(in: bytes, name: "fuzz.jar", nestedPath: [], depth: 0, budget: &budget)
             _ = Java.manifestFields(bytes)
             _ = Java.properties(bytes)
         },

@@ -5,7 +5,15 @@ import CZlib
 /// `META-INF/maven/<group>/<artifact>/pom.properties`, else the manifest's title and version, else the file name.
 enum Java {
     static let extensions = [".jar", ".war", ".ear", ".jpi", ".hpi", ".par", ".sar", ".nar", ".kar", ".rar", ".lpkg"]
+    /// Archives nested deeper than this (an archive in an archive … in the file) are not opened.
     static let maxNesting = 4
+    /// Bytes an archive's entries may inflate to in total, nested archives included (counted against the file they
+    /// are in): 16 times the file's size, at least 16 MiB and at most 1 GiB. Entries are counted at the size they
+    /// declare (the buffer inflated into), stored ones at theirs, so a directory that lists a large entry many
+    /// times, or entries whose data overlap, stop costing work once the budget is spent.
+    static func inflationBudget(archiveSize: Int) -> Int {
+        min(1 << 30, max(16 << 20, archiveSize.multipliedReportingOverflow(by: 16).overflow ? Int.max : archiveSize * 16))
+    }
 
     static func isArchive(_ path: String) -> Bool {
         let lower = path.lowercased()
@@ -14,7 +22,8 @@ enum Java {
 
     /// Reads the archive once and keeps a JSON list of the packages found in it (nested archives included).
     static let capture = Capture { path, bytes in
-        let found = packages(in: bytes, name: String(path.split(separator: "/").last ?? ""), nestedPath: [], depth: 0)
+        var budget = inflationBudget(archiveSize: bytes.count)
+        let found = packages(in: bytes, name: String(path.split(separator: "/").last ?? ""), nestedPath: [], depth: 0, budget: &budget)
         let list = Value.list(
             found.map { p in
                 .map([
@@ -33,14 +42,17 @@ enum Java {
         var licenses: [String]
     }
 
-    static func packages(in bytes: [UInt8], name fileName: String, nestedPath: [String], depth: Int) -> [Found] {
+    /// The packages of the archive `bytes` and of the archives nested in it; `budget` is what entries may still
+    /// inflate to (see `inflationBudget`).
+    static func packages(in bytes: [UInt8], name fileName: String, nestedPath: [String], depth: Int, budget: inout Int) -> [Found] {
         guard let zip = ZipArchive(bytes) else { return [] }
         var out: [Found] = []
         var poms: [[String: String]] = []
         for entry in zip.entries where entry.name.hasPrefix("META-INF/maven/") && entry.name.hasSuffix("/pom.properties") {
-            if let data = zip.content(entry) { poms.append(properties(data)) }
+            if let data = zip.content(entry, budget: &budget) { poms.append(properties(data)) }
         }
-        let manifest = zip.entries.first { $0.name == "META-INF/MANIFEST.MF" }.flatMap { zip.content($0) }.map(manifestFields) ?? [:]
+        let manifestEntry = zip.entries.first { $0.name == "META-INF/MANIFEST.MF" }
+        let manifest = manifestEntry.flatMap { zip.content($0, budget: &budget) }.map(manifestFields) ?? [:]
         let nested = nestedPath.joined(separator: ":")
         // The archive's own coordinates: the pom.properties whose artifact matches the file name, or the only one.
         let stem = fileStem(fileName)
@@ -68,10 +80,10 @@ enum Java {
         }
         if depth < maxNesting {
             for entry in zip.entries where isArchive(entry.name) {
-                if let data = zip.content(entry) {
+                if let data = zip.content(entry, budget: &budget) {
                     out += packages(
                         in: data, name: String(entry.name.split(separator: "/").last ?? ""), nestedPath: nestedPath + [entry.name],
-                        depth: depth + 1)
+                        depth: depth + 1, budget: &budget)
                 }
             }
         }
@@ -144,7 +156,9 @@ enum Java {
     }
 }
 
-/// A zip archive read from memory: the central directory, and entries inflated on demand (stored or deflate).
+/// A zip archive read from memory: the central directory, and entries inflated on demand (stored or deflate). A
+/// directory record naming the local header of an earlier one is dropped: a local header holds one entry's data,
+/// and a directory that lists it again (a zip bomb's trick) would have it inflated again for each listing.
 struct ZipArchive {
     struct Entry {
         var name: String
@@ -177,6 +191,7 @@ struct ZipArchive {
         guard eocd >= 0 else { return nil }
         let count = u16(eocd + 10)
         var p = u32(eocd + 16)
+        var headers: Set<Int> = []
         for _ in 0..<count {
             guard p + 46 <= bytes.count, u32(p) == 0x0201_4B50 else { return nil }
             let nameLength = u16(p + 28)
@@ -184,24 +199,26 @@ struct ZipArchive {
             let comment = u16(p + 32)
             guard p + 46 + nameLength <= bytes.count else { return nil }
             let name = String(decoding: bytes[(p + 46)..<(p + 46 + nameLength)], as: UTF8.self)
-            entries.append(Entry(name: name, method: u16(p + 10), compressedSize: u32(p + 20), size: u32(p + 24), localHeader: u32(p + 42)))
+            let entry = Entry(name: name, method: u16(p + 10), compressedSize: u32(p + 20), size: u32(p + 24), localHeader: u32(p + 42))
+            if headers.insert(entry.localHeader).inserted { entries.append(entry) }
             p += 46 + nameLength + extra + comment
         }
     }
 
-    func content(_ e: Entry) -> [UInt8]? {
+    /// The entry's content, if it fits `budget` (what entries may still inflate to), which it is then charged.
+    func content(_ e: Entry, budget: inout Int) -> [UInt8]? {
         guard e.size <= Self.maxEntry, e.compressedSize <= Self.maxEntry else { return nil }
+        let cost = e.method == 0 ? e.compressedSize : e.size
+        guard cost <= budget else { return nil }
         func u16(_ i: Int) -> Int { i + 2 <= bytes.count ? Int(bytes[i]) | Int(bytes[i + 1]) << 8 : 0 }
         let h = e.localHeader
         guard h + 30 <= bytes.count, bytes[h] == 0x50, bytes[h + 1] == 0x4B, bytes[h + 2] == 0x03, bytes[h + 3] == 0x04 else { return nil }
         let start = h + 30 + u16(h + 26) + u16(h + 28)
         guard start + e.compressedSize <= bytes.count else { return nil }
+        guard e.method == 0 || e.method == 8 else { return nil }
+        budget -= cost
         let data = Array(bytes[start..<(start + e.compressedSize)])
-        switch e.method {
-        case 0: return data
-        case 8: return inflateRaw(data, expected: e.size)
-        default: return nil
-        }
+        return e.method == 0 ? data : inflateRaw(data, expected: e.size)
     }
 }
 

@@ -1,3 +1,4 @@
+import CEL
 import Foundation
 import OCI
 import Testing
@@ -231,6 +232,63 @@ import Testing
         #expect(d.filesystem.versions.count == 2 && d.filesystem.skipped.count == 2)
     }
 
+    // MARK: zip archives
+
+    static func packageNames(_ summary: [UInt8]?) throws -> [String] {
+        guard let summary, case .list(let items) = try Value.parseJSON(summary) else { return [] }
+        return items.compactMap { if case .string(let n)? = $0["name"] { n } else { nil } }
+    }
+
+    /// A jar holding `pom.properties` for `artifact`, padded with a stored entry of `padding` zeros.
+    static func jar(_ artifact: String, padding: Int = 0, nested: [(String, [UInt8])] = []) throws -> [UInt8] {
+        var zip = ZipWriter()
+        let pom = "META-INF/maven/org.example/\(artifact)/pom.properties"
+        zip.list(pom, try zip.add(pom, Array("groupId=org.example\nartifactId=\(artifact)\nversion=1.0\n".utf8)))
+        if padding > 0 { zip.list("padding", try zip.add("padding", [UInt8](repeating: 0, count: padding))) }
+        for (name, bytes) in nested { zip.list(name, try zip.add(name, bytes, deflate: true)) }
+        return zip.finish()
+    }
+
+    /// A directory that lists one nested archive 2,000 times, every record naming the same local header: it is
+    /// inflated and read once (before: once per record, 2,000 × 256 KiB inflated, and its package reported 2,000
+    /// times).
+    @Test func zipDirectoryListingOneEntryManyTimes() throws {
+        let inner = try Self.jar("inner", padding: 256 << 10)
+        var outer = ZipWriter()
+        let local = try outer.add("lib/inner-1.0.jar", inner, deflate: true)
+        for i in 0..<2000 { outer.list(i % 2 == 0 ? "lib/inner-1.0.jar" : "lib/copy-\(i).jar", local) }
+        let archive = outer.finish()
+        #expect(try Self.packageNames(Java.capture.transform?("opt/outer.jar", archive)) == ["inner"])
+        var budget = Java.inflationBudget(archiveSize: archive.count)
+        let start = budget
+        _ = Java.packages(in: archive, name: "outer.jar", nestedPath: [], depth: 0, budget: &budget)
+        let pom = "groupId=org.example\nartifactId=inner\nversion=1.0\n"
+        #expect(start - budget == inner.count + pom.utf8.count, "the nested archive and its pom.properties, once")
+    }
+
+    /// 64 distinct nested archives of 1 MiB each, deflated to about a kilobyte: what entries inflate to stops at
+    /// the archive's budget (16 MiB here, the least an archive gets: its size is about 70 KiB), so 15 of them
+    /// are read; nesting stops 4 archives deep.
+    @Test func zipEntriesInflateWithinTheArchiveBudget() throws {
+        var outer = ZipWriter()
+        for i in 0..<64 {
+            let name = "lib/a\(i)-1.0.jar"
+            outer.list(name, try outer.add(name, try Self.jar("a\(i)", padding: 1 << 20), deflate: true))
+        }
+        let archive = outer.finish()
+        #expect(archive.count < 100_000 && Java.inflationBudget(archiveSize: archive.count) == 16 << 20)
+        let names = try Self.packageNames(Java.capture.transform?("opt/outer.jar", archive))
+        #expect(names == (0..<15).map { "a\($0)" })
+        var budget = 16 << 20
+        _ = Java.packages(in: archive, name: "outer.jar", nestedPath: [], depth: 0, budget: &budget)
+        #expect(budget >= 0 && budget < (1 << 20) + 400, "spent up to the budget, never past it")
+        #expect(Java.inflationBudget(archiveSize: 8 << 20) == 128 << 20 && Java.inflationBudget(archiveSize: 256 << 20) == 1 << 30)
+
+        var nested = try Self.jar("level9")
+        for level in (0..<9).reversed() { nested = try Self.jar("level\(level)", nested: [("lib/level\(level + 1).jar", nested)]) }
+        #expect(try Self.packageNames(Java.capture.transform?("opt/level0.jar", nested)) == (0...4).map { "level\($0)" })
+    }
+
     /// How layers were applied before the path tree: every hidden path found by scanning the whole map.
     static func fullScanApply(_ filesystem: inout ImageFilesystem, _ listing: FilesystemBuilder.Listing) {
         let index = filesystem.layers.count
@@ -294,5 +352,44 @@ actor CountingStore: ContentStore {
     func listTags() async throws -> [String] { try await base.listTags() }
     func referrers(of subject: Descriptor, artifactType: String?) async throws -> [Descriptor] {
         try await base.referrers(of: subject, artifactType: artifactType)
+    }
+}
+
+/// Zip archives written by hand, so that a central directory can list what no zip tool would: entries are added
+/// (a local header and the data, stored or deflated), then listed in the directory any number of times.
+struct ZipWriter {
+    struct Local {
+        var offset: Int
+        var method: Int
+        var compressedSize: Int
+        var size: Int
+    }
+    var bytes: [UInt8] = []
+    var directory: [UInt8] = []
+    var count = 0
+
+    static func le16(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF)] }
+    static func le32(_ v: Int) -> [UInt8] { le16(v & 0xFFFF) + le16(v >> 16 & 0xFFFF) }
+
+    /// Deflated data is gzip's output without its 10-byte header and 8-byte trailer (the zip reader checks no CRC).
+    mutating func add(_ name: String, _ content: [UInt8], deflate: Bool = false) throws -> Local {
+        let data = deflate ? Array(try gzip(content).dropFirst(10).dropLast(8)) : content
+        let local = Local(offset: bytes.count, method: deflate ? 8 : 0, compressedSize: data.count, size: content.count)
+        bytes += Self.le32(0x0403_4B50) + Self.le16(20) + Self.le16(0) + Self.le16(local.method) + Self.le16(0) + Self.le16(0)
+        bytes += Self.le32(0) + Self.le32(data.count) + Self.le32(content.count) + Self.le16(name.utf8.count) + Self.le16(0)
+        bytes += Array(name.utf8) + data
+        return local
+    }
+
+    mutating func list(_ name: String, _ local: Local) {
+        directory += Self.le32(0x0201_4B50) + Self.le16(20) + Self.le16(20) + Self.le16(0) + Self.le16(local.method) + Self.le16(0)
+        directory += Self.le16(0) + Self.le32(0) + Self.le32(local.compressedSize) + Self.le32(local.size) + Self.le16(name.utf8.count)
+        directory += Self.le16(0) + Self.le16(0) + Self.le16(0) + Self.le16(0) + Self.le32(0) + Self.le32(local.offset) + Array(name.utf8)
+        count += 1
+    }
+
+    func finish() -> [UInt8] {
+        bytes + directory + Self.le32(0x0605_4B50) + Self.le16(0) + Self.le16(0) + Self.le16(count) + Self.le16(count)
+            + Self.le32(directory.count) + Self.le32(bytes.count) + Self.le16(0)
     }
 }
