@@ -131,6 +131,17 @@ public typealias CapturePolicy = @Sendable (_ path: String, _ size: Int, _ mode:
 
 /// Builds an `ImageFilesystem` layer by layer. `capture` decides which regular files have their contents (or a
 /// summary of them) kept; everything else is indexed without being held.
+///
+/// Limits on what an image can make `warden sbom` do:
+/// - a file's content is captured only up to `maxKeptFile` (256 MiB), and the captured contents of the whole image
+///   up to `maxCapturedTotal` (256 MiB, `maxCaptured` to change it); a file past the total keeps its record, not
+///   its content, and is listed in `ImageFilesystem.skipped` with the reason;
+/// - applying a layer costs its entries and the lower paths it hides, not the size of the filesystem; a layer
+///   listed more than once is read once;
+/// - tar headers: `TarReader.maxExtendedHeader` (1 MiB) and `TarReader.maxPathLength` (64 KiB);
+/// - Java archives: entries over 128 MiB are not inflated, all entries together inflate to at most 16 times the
+///   file's size (at least 16 MiB, at most 1 GiB, nested archives included), a directory record repeating another's
+///   local header is dropped, and nested archives are opened 4 levels deep (`Java.inflationBudget`).
 public struct FilesystemBuilder {
     public private(set) var filesystem = ImageFilesystem()
     let capture: CapturePolicy
