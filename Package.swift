@@ -178,6 +178,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CELTests", dependencies: ["CEL"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(
             name: "AppTests",
             dependencies: ["WardenApp", "Documents", "OCI", "OCIRegistry", "Replicate", "Trust", .product(name: "Crypto", package: "swift-crypto")]),

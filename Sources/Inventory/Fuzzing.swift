@@ -33,7 +33,9 @@ public enum InventoryFuzzing {
             defer { done.signal() }
             guard let source = try? await ImageSource.decompressed(FuzzChunks(bytes), what: "fuzz layer") else { return }
             var builder = FilesystemBuilder(capture: Catalogers.capture)
-            guard let listing = try? await FilesystemBuilder.read(LayerInfo(index: 0, digest: "sha256:fuzz", mediaType: "", size: 0), tar: source, capture: Catalogers.capture)
+            guard
+                let listing = try? await FilesystemBuilder.read(
+                    LayerInfo(index: 0, digest: "sha256:fuzz", mediaType: "", size: 0), tar: source, capture: Catalogers.capture)
             else { return }
             builder.apply(listing)
             _ = Catalogers.catalog(builder.filesystem)

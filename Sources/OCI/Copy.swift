@@ -135,7 +135,6 @@ public struct GraphCopier: Sendable {
     }
 }
 
-
 /// The state of one copy: de-duplication of in-flight work and the report.
 final class CopyRun: Sendable {
     let copier: GraphCopier
@@ -300,7 +299,8 @@ final class CopyRun: Sendable {
                 if let filter = self.copier.options.referrerFilter { found = found.filter(filter) }
                 if found.isEmpty { return }
                 if depth > Self.maxReferrerDepth {
-                    return self.refuse("referrers of \(subject.digest) are \(depth) levels below the copied artifact; the limit is \(Self.maxReferrerDepth)")
+                    return self.refuse(
+                        "referrers of \(subject.digest) are \(depth) levels below the copied artifact; the limit is \(Self.maxReferrerDepth)")
                 }
                 // What the destination lists under the subject decides, not whether the referrer is stored there: a
                 // referrer stored but not listed is invisible to every client (one lookup for all of them).
@@ -310,7 +310,8 @@ final class CopyRun: Sendable {
                     if chain.contains(referrer.digest) {
                         self.refuse("\(referrer.digest) is listed as a referrer of \(subject.digest) but is that manifest or one above it")
                     } else if !MediaType.isManifest(referrer.mediaType) {
-                        self.refuse("\(referrer.digest), listed as a referrer of \(subject.digest), has media type \(referrer.mediaType), not a manifest's")
+                        self.refuse(
+                            "\(referrer.digest), listed as a referrer of \(subject.digest), has media type \(referrer.mediaType), not a manifest's")
                     } else {
                         accepted.append(referrer)
                     }

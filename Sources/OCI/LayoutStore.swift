@@ -39,7 +39,8 @@ public actor LayoutStore: ContentStore {
             guard !fm.fileExists(atPath: indexFile.path) else {
                 throw OCIError(
                     .layout,
-                    "\(path) has an index.json but no oci-layout file: not an OCI layout, and Warden does not write over it (add {\"imageLayoutVersion\": \"1.0.0\"} as oci-layout, or choose an empty directory)")
+                    "\(path) has an index.json but no oci-layout file: not an OCI layout, and Warden does not write over it (add {\"imageLayoutVersion\": \"1.0.0\"} as oci-layout, or choose an empty directory)"
+                )
             }
             try fm.createDirectory(at: root.appendingPathComponent("blobs/sha256"), withIntermediateDirectories: true)
             try Data(#"{"imageLayoutVersion":"1.0.0"}"#.utf8).write(to: layoutFile, options: .atomic)

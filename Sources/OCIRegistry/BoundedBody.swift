@@ -30,7 +30,8 @@ struct BoundedBody: AsyncSequence, Sendable {
             if let deadline = body.deadline, now > deadline {
                 throw OCIError(
                     .transport,
-                    "\(body.what): the response did not arrive within \(Int(body.timeout.seconds)) s (headers and body); the registry is too slow or stalling")
+                    "\(body.what): the response did not arrive within \(Int(body.timeout.seconds)) s (headers and body); the registry is too slow or stalling"
+                )
             }
             if let rate = body.minimumRate {
                 windowBytes += chunk.readableBytes

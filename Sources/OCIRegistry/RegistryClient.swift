@@ -141,7 +141,8 @@ public final class RegistryClient: Sendable {
     /// Repository names in the registry's catalog, following `Link` pagination.
     public func catalog(pageSize: Int = 1000) async throws -> [String] {
         struct Page: Decodable { var repositories: [String]? }
-        let all = try await paginate("\(baseURL)/v2/_catalog?n=\(pageSize)", scopes: ["registry:catalog:*"]) { (page: Page) in page.repositories ?? [] }
+        let all = try await paginate("\(baseURL)/v2/_catalog?n=\(pageSize)", scopes: ["registry:catalog:*"]) { (page: Page) in page.repositories ?? []
+        }
         let invalid = all.filter { !Reference.isValidRepository($0) }
         for name in invalid.prefix(20) { logger.warning("\(host) listed repository \"\(name.prefix(200))\", which is not a valid name; ignored") }
         return invalid.isEmpty ? all : all.filter(Reference.isValidRepository)
@@ -158,7 +159,8 @@ public final class RegistryClient: Sendable {
         while let url = next {
             pages += 1
             guard seen.insert(url).inserted else {
-                throw OCIError(.registry, "GET \(first): page \(pages) links back to \(url), which was already read; the registry's Link headers loop")
+                throw OCIError(
+                    .registry, "GET \(first): page \(pages) links back to \(url), which was already read; the registry's Link headers loop")
             }
             guard pages <= limits.pages else {
                 throw OCIError(.registry, "GET \(first): more than \(limits.pages) pages; the registry's Link headers do not end")
@@ -169,7 +171,9 @@ public final class RegistryClient: Sendable {
             do {
                 body = try await response.body.collect(upTo: allowed)
             } catch is NIOTooManyBytesError {
-                throw OCIError(.registry, "GET \(first): the listing is larger than \(min(limits.bytes, 64 << 20) >> 20) MiB (page \(pages)); refusing to read further")
+                throw OCIError(
+                    .registry,
+                    "GET \(first): the listing is larger than \(min(limits.bytes, 64 << 20) >> 20) MiB (page \(pages)); refusing to read further")
             }
             bytes += body.readableBytes
             guard response.status == .ok else { throw try await error(for: response, what: "GET \(url)", body: body) }

@@ -184,7 +184,8 @@ public struct RegistryRepository: ContentStore, BlobMounter, ManifestByReference
                 guard result.count <= limits.items / 10, bytes <= limits.bytes / 4 else {
                     throw OCIError(
                         .registry,
-                        "referrers lookup GET \(url): more than \(limits.items / 10) referrers or \((limits.bytes / 4) >> 20) MiB in \(seen.count) pages; refusing to read further")
+                        "referrers lookup GET \(url): more than \(limits.items / 10) referrers or \((limits.bytes / 4) >> 20) MiB in \(seen.count) pages; refusing to read further"
+                    )
                 }
                 next = response.headers.first(name: "Link").flatMap { client.nextLink($0) }
             }

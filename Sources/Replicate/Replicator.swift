@@ -220,7 +220,9 @@ public final class Replicator: Sendable {
             // tag has not moved (the common case), the check costs one round trip, not two.
             let speculative: Task<AttachmentSnapshot, Error>? = record.flatMap { r in
                 guard let digest = try? Digest(parsing: r.sourceDigest) else { return nil }
-                return Task { try await AttachmentSnapshot.take(of: Descriptor(mediaType: MediaType.imageManifest, digest: digest, size: 0), in: source) }
+                return Task {
+                    try await AttachmentSnapshot.take(of: Descriptor(mediaType: MediaType.imageManifest, digest: digest, size: 0), in: source)
+                }
             }
             let root: Descriptor
             do {
@@ -253,7 +255,8 @@ public final class Replicator: Sendable {
                 report.action = .refused
                 report.reasons = (record.detail ?? "").components(separatedBy: "; ").filter { !$0.isEmpty }
                 report.reasons.append(
-                    "digest, attachments and replication file unchanged since \(ISO8601DateFormatter().string(from: record.updatedAt)): not verified again")
+                    "digest, attachments and replication file unchanged since \(ISO8601DateFormatter().string(from: record.updatedAt)): not verified again"
+                )
             }
             return .done(report)
         } catch {

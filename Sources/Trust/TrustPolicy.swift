@@ -232,7 +232,6 @@ public struct TrustPolicy: Sendable {
 
 }
 
-
 /// The offline parts of a sigstore `trusted_root.json`: certificate authorities and transparency-log keys.
 public struct TrustedRoot: Sendable {
     public var authorities: CertificateAuthorities

@@ -66,4 +66,3 @@ public func referrerTree(of subject: Descriptor, in store: any ContentStore, max
     let nodes = try await walk(subject, 0)
     return (nodes, truncated)
 }
-

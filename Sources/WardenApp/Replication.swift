@@ -26,7 +26,9 @@ public enum ReplicationJob {
             if r.plainHTTP { c.plainHTTPHosts.insert(host) }
             if let rps = r.requestsPerSecond { c.requestsPerSecond[host] = rps }
             if let ca = r.caFile {
-                guard FileManager.default.isReadableFile(atPath: ca) else { throw OCIError(.invalidArgument, "registry \(host): cannot read CA file \(ca)") }
+                guard FileManager.default.isReadableFile(atPath: ca) else {
+                    throw OCIError(.invalidArgument, "registry \(host): cannot read CA file \(ca)")
+                }
                 if ca != c.caBundlePath && !c.additionalCABundlePaths.contains(ca) { c.additionalCABundlePaths.append(ca) }
             }
         }

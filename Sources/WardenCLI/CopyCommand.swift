@@ -72,7 +72,9 @@ struct CopyCommand: AsyncParsableCommand {
         let dst = try parseLocation(destination)
         var creds: [String: Credentials] = [:]
         if case .registry(let r) = src, let c = try srcCreds ?? readCredentialsFile(srcCredsFile) { creds[r.registry] = try Credentials(parsing: c) }
-        if case .registry(let r) = dst, let c = try destCreds ?? readCredentialsFile(destCredsFile) { creds[r.registry] = try Credentials(parsing: c) }
+        if case .registry(let r) = dst, let c = try destCreds ?? readCredentialsFile(destCredsFile) {
+            creds[r.registry] = try Credentials(parsing: c)
+        }
         let platforms = try platform.map { try Platform(parsing: $0) }
         let report = try await withRegistries(global, credentials: creds) { registries in
             let (srcStore, srcRef) = try open(src, registries, create: false)

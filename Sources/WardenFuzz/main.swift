@@ -14,7 +14,8 @@ let targets: [String: @Sendable ([UInt8]) -> Void] = InventoryFuzzing.targets.me
     [
         "cel": { bytes in
             guard let program = try? Program(String(decoding: bytes, as: UTF8.self)) else { return }
-            _ = try? program.evaluate(["x": .int(1), "s": .string("abc"), "l": .list([.int(1), .int(2)])], costLimit: 10_000, timeLimit: .seconds(1))
+            _ = try? program.evaluate(
+                ["x": .int(1), "s": .string("abc"), "l": .list([.int(1), .int(2)])], costLimit: 10_000, timeLimit: .seconds(1))
         },
         "json": { bytes in _ = try? Value.parseJSON(bytes) },
         "yaml": { bytes in _ = try? YAMLValue.parse(String(decoding: bytes, as: UTF8.self), file: "fuzz.yaml") },
@@ -28,7 +29,8 @@ let targets: [String: @Sendable ([UInt8]) -> Void] = InventoryFuzzing.targets.me
         "intoto": { bytes in _ = try? InTotoStatement(json: Data(bytes), source: "fuzz") },
         "bundle": { bytes in _ = try? SigstoreBundle(json: Data(bytes), source: "fuzz") },
         "pem": { bytes in _ = try? PEMBlock(parsing: String(decoding: bytes, as: UTF8.self), source: "fuzz") },
-        "trustpolicy": { bytes in _ = try? TrustPolicy.parse(String(decoding: bytes, as: UTF8.self), file: "fuzz.yaml", baseDirectory: "/nonexistent") },
+        "trustpolicy": { bytes in _ = try? TrustPolicy.parse(String(decoding: bytes, as: UTF8.self), file: "fuzz.yaml", baseDirectory: "/nonexistent")
+        },
         "replication": { bytes in
             _ = try? ReplicationFile.parse(String(decoding: bytes, as: UTF8.self), file: "fuzz.yaml", baseDirectory: "/nonexistent")
         },
@@ -45,25 +47,25 @@ guard let target = targets[name] else {
 }
 
 #if WARDEN_FUZZ
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+    ) -> CInt
 
-nonisolated(unsafe) var selected: (@Sendable ([UInt8]) -> Void)? = target
-var argc = CommandLine.argc
-var argv = CommandLine.unsafeArgv
-exit(
-    LLVMFuzzerRunDriver(&argc, &argv) { data, count in
-        selected?(count == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: count)))
-        return 0
-    })
+    nonisolated(unsafe) var selected: (@Sendable ([UInt8]) -> Void)? = target
+    var argc = CommandLine.argc
+    var argv = CommandLine.unsafeArgv
+    exit(
+        LLVMFuzzerRunDriver(&argc, &argv) { data, count in
+            selected?(count == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: count)))
+            return 0
+        })
 #else
-// Without libFuzzer: run the target once over each file named on the command line (a corpus replay).
-for path in CommandLine.arguments.dropFirst() {
-    guard let data = FileManager.default.contents(atPath: path) else { continue }
-    target([UInt8](data))
-}
-print("\(name): \(CommandLine.arguments.count - 1) inputs replayed; build with scripts/fuzz.sh to fuzz")
+    // Without libFuzzer: run the target once over each file named on the command line (a corpus replay).
+    for path in CommandLine.arguments.dropFirst() {
+        guard let data = FileManager.default.contents(atPath: path) else { continue }
+        target([UInt8](data))
+    }
+    print("\(name): \(CommandLine.arguments.count - 1) inputs replayed; build with scripts/fuzz.sh to fuzz")
 #endif

@@ -276,7 +276,8 @@ public struct LogLines: Sendable {
     /// Calls `body` with each line (without its newline) or piece of a long line; returns false when the file cannot
     /// be opened.
     @discardableResult
-    public static func read(_ path: String, pieceLimit: Int = LogLines.pieceLimit, _ body: (_ text: Substring, _ continuation: Bool) -> Void) -> Bool {
+    public static func read(_ path: String, pieceLimit: Int = LogLines.pieceLimit, _ body: (_ text: Substring, _ continuation: Bool) -> Void) -> Bool
+    {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return false }
         defer { close(fd) }

@@ -79,7 +79,10 @@ final class RunDriver {
                         "attempt.finished", step: id, item: i, attempt: u.attempt,
                         [
                             ("status", .string("failed")), ("class", .string("permanent")),
-                            ("error", .string("the process driving the run crashed during \(limit) attempts of this step in a row; not started again")),
+                            (
+                                "error",
+                                .string("the process driving the run crashed during \(limit) attempts of this step in a row; not started again")
+                            ),
                         ])
                 }
             }

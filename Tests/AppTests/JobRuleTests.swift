@@ -98,9 +98,10 @@ import WardenApp
                 "runs", "resume", "r1", "--state", "/s", "--concurrency", "3", "--actions", "/acts", "--plain-http", "--insecure-registry", "a:5000",
                 "--insecure-registry", "b:5000", "--ca-file", "/etc/ca.pem", "--insecure-token-realm", "--authfile", "/run/auth.json", "--verbose",
             ])
-        #expect(RunsJob.resumeArguments(run: "r", state: "s", actions: [], concurrency: 32, registry: RegistrySettings()) == [
-            "runs", "resume", "r", "--state", "s", "--concurrency", "32",
-        ])
+        #expect(
+            RunsJob.resumeArguments(run: "r", state: "s", actions: [], concurrency: 32, registry: RegistrySettings()) == [
+                "runs", "resume", "r", "--state", "s", "--concurrency", "32",
+            ])
     }
 }
 

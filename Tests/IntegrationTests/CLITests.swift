@@ -60,7 +60,9 @@ import Testing
         #expect(!okErr.contains(Data("carol:pw".utf8).base64EncodedString()))
         // The same from a file: the password stays off the command line.
         try "carol:pw\n".write(toFile: dir + "/dest.creds", atomically: true, encoding: .utf8)
-        let (fromFile, _, fromFileErr) = try warden(["copy", "oci-layout:\(dir)/src:v1", "\(auth.host)/cli/app:v2", "--dest-creds-file", dir + "/dest.creds"])
+        let (fromFile, _, fromFileErr) = try warden([
+            "copy", "oci-layout:\(dir)/src:v1", "\(auth.host)/cli/app:v2", "--dest-creds-file", dir + "/dest.creds",
+        ])
         #expect(fromFile == 0, "\(fromFileErr)")
     }
 

@@ -125,7 +125,8 @@ import Trust
         try await src.tag(x.descriptor, as: "v1")
         var referrers: [Descriptor] = []
         for i in 0..<5 {
-            referrers.append(try referrerDescriptor(for: try await random.pushArtifact(to: src, subject: x.descriptor, artifactType: "application/x-\(i)")))
+            referrers.append(
+                try referrerDescriptor(for: try await random.pushArtifact(to: src, subject: x.descriptor, artifactType: "application/x-\(i)")))
         }
         for r in referrers { try await Self.writeFallbackIndex(src, subject: r.digest, entries: referrers) }
         let (status, out, err) = try Self.wardenBounded(["inspect", "\(a.host)/app:v1", "--output", "json"])
@@ -205,7 +206,8 @@ import Trust
         let proxy = try await ThrottlingProxy.start(
             upstream: up.host,
             options: .init(intercept: { _, uri in
-                uri.contains("/manifests/sha256-") && uri.hasSuffix(".sig") ? .init(status: 403, body: #"{"errors":[{"code":"DENIED","message":"no"}]}"#) : nil
+                uri.contains("/manifests/sha256-") && uri.hasSuffix(".sig")
+                    ? .init(status: 403, body: #"{"errors":[{"code":"DENIED","message":"no"}]}"#) : nil
             }))
         defer { proxy.stop() }
         let (status, out, err) = try warden(["inspect", "\(proxy.host)/team/app:v1"])
@@ -296,7 +298,9 @@ import Trust
         #expect(status == 1, "\(out)\(err)")  // the secret step exits 2 (permanent) once it has seen its credential
         #expect(!FileManager.default.fileExists(atPath: dir + "/PWNED"))
         #expect(try String(contentsOfFile: dir + "/said", encoding: .utf8) == hostile)
-        let leftovers = FileManager.default.enumerator(atPath: dir + "/state")?.compactMap { $0 as? String }.filter { $0.contains(".warden-credentials") }
+        let leftovers = FileManager.default.enumerator(atPath: dir + "/state")?.compactMap { $0 as? String }.filter {
+            $0.contains(".warden-credentials")
+        }
         #expect(leftovers == [], "\(leftovers ?? [])")
     }
 

@@ -141,7 +141,9 @@ import Testing
         if signal == SIGILL {
             #expect(interrupted.allSatisfy { $0.data.contains(#""crashed":true"#) })
             #expect(run.status == "failed", "\(outcome)")
-            #expect(run.error?.contains("slow: the process driving the run crashed during 3 attempts of this step in a row") == true, "\(run.error ?? "")")
+            #expect(
+                run.error?.contains("slow: the process driving the run crashed during 3 attempts of this step in a row") == true, "\(run.error ?? "")"
+            )
             #expect(started == 3)
         } else {
             #expect(interrupted.allSatisfy { $0.data.contains(#""crashed":false"#) })

@@ -16,7 +16,10 @@ import Testing
     /// `Source:` present but empty (before: index out of range in the dpkg cataloger).
     @Test func dpkgParagraphWithAnEmptySource() async throws {
         let fs = try await Self.filesystem {
-            $0.file("var/lib/dpkg/status", "Package: a\nStatus: install ok installed\nVersion: 1\nSource:\n\nPackage: b\nStatus: install ok installed\nVersion: 2\nSource:  \n\n")
+            $0.file(
+                "var/lib/dpkg/status",
+                "Package: a\nStatus: install ok installed\nVersion: 1\nSource:\n\nPackage: b\nStatus: install ok installed\nVersion: 2\nSource:  \n\n"
+            )
         }
         let (_, packages) = Catalogers.catalog(fs)
         #expect(packages.map(\.name).sorted() == ["a", "b"])

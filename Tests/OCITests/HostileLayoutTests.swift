@@ -46,7 +46,8 @@ import Testing
     /// A directory with an `index.json` and no `oci-layout` file is not taken over: its index stays as it was.
     @Test func anIndexWithoutALayoutFileIsNotOverwritten() throws {
         let path = Self.tempDir()
-        let original = #"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:\#(String(repeating: "a", count: 64))","size":1,"annotations":{"org.opencontainers.image.ref.name":"keep"}}]}"#
+        let original =
+            #"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:\#(String(repeating: "a", count: 64))","size":1,"annotations":{"org.opencontainers.image.ref.name":"keep"}}]}"#
         try Data(original.utf8).write(to: URL(fileURLWithPath: path + "/index.json"))
         #expect {
             _ = try LayoutStore(path: path)

@@ -39,7 +39,8 @@ enum DependencyCheck {
 
     /// The modules a Swift file imports, whatever the import's attributes, access level or kind.
     static func imports(in text: String) -> [String] {
-        let pattern = #/^\s*(?:@[A-Za-z_]+(?:\([^)]*\))?\s+)*(?:(?:public|package|internal|fileprivate|private)\s+)?import\s+(?:(?:struct|class|enum|protocol|typealias|func|var|let|actor)\s+)?([A-Za-z_][A-Za-z0-9_]*)/#
+        let pattern =
+            #/^\s*(?:@[A-Za-z_]+(?:\([^)]*\))?\s+)*(?:(?:public|package|internal|fileprivate|private)\s+)?import\s+(?:(?:struct|class|enum|protocol|typealias|func|var|let|actor)\s+)?([A-Za-z_][A-Za-z0-9_]*)/#
         return text.split(separator: "\n", omittingEmptySubsequences: false).compactMap { line in
             line.firstMatch(of: pattern).map { String($0.1) }
         }
@@ -63,7 +64,9 @@ enum DependencyCheck {
                 found.append("\(module) has no allow-list entry")
                 continue
             }
-            for d in deps where modules.contains(d) && !ok.contains(d) { found.append("Package.swift: \(module) depends on \(d), not in its allow-list") }
+            for d in deps where modules.contains(d) && !ok.contains(d) {
+                found.append("Package.swift: \(module) depends on \(d), not in its allow-list")
+            }
         }
         let names = try FileManager.default.contentsOfDirectory(atPath: sources.path).filter { !$0.hasPrefix(".") }.sorted()
         for module in names {
@@ -88,7 +91,9 @@ enum DependencyCheck {
     static func packageGraph(root: URL) throws -> [String: [String]] {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["swift", "package", "--package-path", root.path, "--scratch-path", NSTemporaryDirectory() + "warden-dump-package", "dump-package"]
+        p.arguments = [
+            "swift", "package", "--package-path", root.path, "--scratch-path", NSTemporaryDirectory() + "warden-dump-package", "dump-package",
+        ]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
@@ -134,7 +139,9 @@ enum DependencyCheck {
     @Test func theCheckerFindsEachFormOfAForbiddenDependency() throws {
         let dir = URL(fileURLWithPath: NSTemporaryDirectory() + "warden-layering-\(UUID().uuidString)")
         let sources = dir.appendingPathComponent("Sources")
-        for m in ["Low", "High", "Loose"] { try FileManager.default.createDirectory(at: sources.appendingPathComponent(m), withIntermediateDirectories: true) }
+        for m in ["Low", "High", "Loose"] {
+            try FileManager.default.createDirectory(at: sources.appendingPathComponent(m), withIntermediateDirectories: true)
+        }
         let imports = [
             "import Foundation", "@preconcurrency import High", "@_spi(Internal) import High", "public import High", "import struct High.Thing",
             "@testable import High", "  import Loose",

@@ -426,7 +426,8 @@ let head = "apiVersion: warden.dev/v1\nkind: Workflow\nname: t\n"
         let stopped = try await h.start(yaml)
         try await h.engine.store.append(run: stopped.id, journal(stopped.id, crashedBefore: false), update: RunUpdate(status: "running"))
         #expect(try await h.engine.drive(stopped.id).status == "succeeded")
-        #expect(try await h.journal(stopped.id).contains { $0.type == "attempt.interrupted" && $0.attempt == 3 && $0.data.contains(#""crashed":false"#) })
+        #expect(
+            try await h.journal(stopped.id).contains { $0.type == "attempt.interrupted" && $0.attempt == 3 && $0.data.contains(#""crashed":false"#) })
     }
 
     /// Outputs larger than the journal keeps fail the step (or the run) with the reason; nothing that size is written.
@@ -449,7 +450,9 @@ let head = "apiVersion: warden.dev/v1\nkind: Workflow\nname: t\n"
 
         // The run's own outputs.
         let (whole, _) = try await h.run(
-            head + "steps:\n  - id: a\n    uses: noop@v1\n    with: {x: \(String(repeating: "z", count: 300))}\noutputs:\n  a: ${{ steps.a.outputs.x }}\n  b: ${{ steps.a.outputs.x }}\n")
+            head
+                + "steps:\n  - id: a\n    uses: noop@v1\n    with: {x: \(String(repeating: "z", count: 300))}\noutputs:\n  a: ${{ steps.a.outputs.x }}\n  b: ${{ steps.a.outputs.x }}\n"
+        )
         #expect(whole.status == "failed")
         #expect(whole.error?.contains("the run's outputs are") == true)
     }
@@ -461,7 +464,8 @@ let head = "apiVersion: warden.dev/v1\nkind: Workflow\nname: t\n"
         defer { umask(old) }
         let h = try Harness()
         chmod(h.directory, 0o755)
-        let (run, _) = try await h.run(head + "steps:\n  - id: p\n    uses: process@v1\n    with: {command: 'echo secret >&2; ls -ld \"$WARDEN_WORKDIR\" >&2'}\n")
+        let (run, _) = try await h.run(
+            head + "steps:\n  - id: p\n    uses: process@v1\n    with: {command: 'echo secret >&2; ls -ld \"$WARDEN_WORKDIR\" >&2'}\n")
         #expect(run.status == "succeeded")
         func mode(_ path: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? -1) ?? -1 }
         let logs = h.directory + "/runs/\(run.id)/logs"
