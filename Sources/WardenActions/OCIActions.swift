@@ -280,11 +280,10 @@ public struct SBOMAction: WorkflowAction {
             let subject = try await store.resolve(ref)
             let platform = try inputs["platform"]?.stringValue.map { try Platform(parsing: $0) }
             let resolved = try await ImageSource.filesystem(of: subject, in: store, platform: platform, capture: Catalogers.capture)
-            let (distro, packages) = Catalogers.catalog(resolved.filesystem)
-            let inventory = Inventory(
-                subject: .init(
-                    name: try inputs.string("image"), digest: resolved.subjectDigest, manifestDigest: resolved.manifestDigest,
-                    platform: resolved.platform?.description), distro: distro, layers: resolved.filesystem.layers, packages: packages)
+            let result = InventoryJob.inventory(of: resolved, name: try inputs.string("image"))
+            for line in InventoryJob.describe(result.skipped) { context.log("warning: \(line)") }
+            let inventory = result.inventory
+            let packages = inventory.packages
             let file = context.workDirectory + "/sbom.cdx.json"
             try SBOMFormat.cyclonedxJSON.render(inventory).write(to: URL(fileURLWithPath: file))
             let components: [Value] = packages.map {

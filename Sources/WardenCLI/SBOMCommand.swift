@@ -110,10 +110,10 @@ struct SBOMCommand: AsyncParsableCommand {
         }
     }
 
+    /// The inventory (`InventoryJob`); files whose contents were not read are named on stderr.
     func inventory(_ r: ImageSource.Resolved, name: String) -> Inventory {
-        let (distro, packages) = Catalogers.catalog(r.filesystem)
-        return Inventory(
-            subject: .init(name: name, digest: r.subjectDigest, manifestDigest: r.manifestDigest, platform: r.platform?.description), distro: distro,
-            layers: r.filesystem.layers, packages: packages)
+        let result = InventoryJob.inventory(of: r, name: name)
+        for line in InventoryJob.describe(result.skipped) { printError("warning: \(line)") }
+        return result.inventory
     }
 }
