@@ -89,7 +89,7 @@ public let replicationPredicateType = "https://warden.dev/replication/v1"
 public final class Replicator: Sendable {
     public let file: ReplicationFile
     let registries: Registries
-    let state: StateStore?
+    let state: (any ReplicationStateStore)?
     /// Raw key bytes (the key type itself is not Sendable).
     let attestKeyBytes: Data?
     let logger: Logger
@@ -98,7 +98,7 @@ public final class Replicator: Sendable {
     let ledger = BlobLedger()
 
     public init(
-        file: ReplicationFile, registries: Registries, state: StateStore?, attestKey: P256.Signing.PrivateKey? = nil,
+        file: ReplicationFile, registries: Registries, state: (any ReplicationStateStore)?, attestKey: P256.Signing.PrivateKey? = nil,
         logger: Logger = Logger(label: "warden.replicate"), progress: (@Sendable (ItemReport) -> Void)? = nil
     ) {
         self.file = file

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// What the last replication did for one target tag: the source digest it verified and copied (or refused).
 public struct ReplicationRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
@@ -36,11 +37,31 @@ public struct ReplicationRecord: Codable, Sendable, Equatable, FetchableRecord, 
     }
 }
 
+/// Where replication keeps what it decided per target tag. SQLite (`StateStore`) by default; the in-memory twin
+/// (`MemoryReplicationState`) serves unit tests; both pass `ReplicationStateContractTests`.
+public protocol ReplicationStateStore: Sendable {
+    /// The record of `target` (`registry/repository:tag`), nil when there is none.
+    func replication(target: String) throws -> ReplicationRecord?
+    /// Writes `record`, replacing the record of its target.
+    func save(_ record: ReplicationRecord) throws
+    /// Every record, ordered by target.
+    func allReplications() throws -> [ReplicationRecord]
+}
+
+/// The in-memory twin of the replication state.
+public final class MemoryReplicationState: ReplicationStateStore {
+    private let records = Mutex<[String: ReplicationRecord]>([:])
+    public init() {}
+    public func replication(target: String) throws -> ReplicationRecord? { records.withLock { $0[target] } }
+    public func save(_ record: ReplicationRecord) throws { records.withLock { $0[record.target] = record } }
+    public func allReplications() throws -> [ReplicationRecord] { records.withLock { $0.values.sorted { $0.target < $1.target } } }
+}
+
 /// Warden's local state in one SQLite file (GRDB). Every write is a transaction: a process killed at any point
 /// leaves the file as it was before or after the write, never in between. The file is in WAL mode with
 /// `synchronous = NORMAL`: a killed process loses nothing it committed; a power cut may lose the last commits
 /// (which a re-run redoes), never the file's consistency.
-public final class StateStore: Sendable {
+public final class StateStore: ReplicationStateStore {
     let db: DatabasePool
     public let path: String
 

@@ -319,7 +319,7 @@ public struct ReplicateAction: WorkflowAction {
     public func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
         let file: ReplicationFile
         do { file = try ReplicationFile.load(path: context.resolve(try inputs.string("file"))) } catch { throw ActionFailure(.permanent, "\(error)") }
-        var state: StateStore?
+        var state: (any ReplicationStateStore)?
         var keepState = true
         if case .bool(false)? = inputs["state"] { keepState = false }
         if let dir = stateDirectory, keepState { state = try StateStore(path: dir + "/replication.sqlite") }

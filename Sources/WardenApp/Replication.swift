@@ -38,7 +38,8 @@ public enum ReplicationJob {
     /// Plans and runs the file: every selected tag verified, then copied or refused; the state (if any) records
     /// what was decided.
     public static func run(
-        _ file: ReplicationFile, registries: Registries, state: StateStore?, attestKey: P256.Signing.PrivateKey? = nil, dryRun: Bool = false,
+        _ file: ReplicationFile, registries: Registries, state: (any ReplicationStateStore)?, attestKey: P256.Signing.PrivateKey? = nil,
+        dryRun: Bool = false,
         progress: (@Sendable (ItemReport) -> Void)? = nil, planned: ((Int) -> Void)? = nil
     ) async -> ReplicationReport {
         let start = ContinuousClock.now

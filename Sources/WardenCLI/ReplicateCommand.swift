@@ -78,7 +78,7 @@ struct ReplicateCommand: AsyncParsableCommand {
     }
 
     /// The state file; a dry run reads it when it exists and never creates it.
-    func openState() throws -> StateStore? {
+    func openState() throws -> (any ReplicationStateStore)? {
         guard !noState else { return nil }
         if dryRun && !FileManager.default.fileExists(atPath: state + "/replication.sqlite") { return nil }
         do {
