@@ -118,7 +118,7 @@ let package = Package(
         .target(
             name: "WardenApp",
             dependencies: [
-                "Documents", "OCI", "OCIRegistry", "Trust", "Policy", "Inventory", "Replicate", "Storage",
+                "Documents", "OCI", "OCIRegistry", "Trust", "Policy", "Inventory", "Replicate", "Storage", "Workflow",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -181,7 +181,9 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(
             name: "AppTests",
-            dependencies: ["WardenApp", "Documents", "OCI", "OCIRegistry", "Replicate", "Trust", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: [
+                "WardenApp", "Documents", "OCI", "OCIRegistry", "Replicate", "Trust", "Workflow", .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "CEL", "Trust", "Storage", "OCITesting"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "OCI", "CEL", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(

@@ -3,6 +3,7 @@ import Foundation
 import Inventory
 import OCI
 import Trust
+import Workflow
 
 /// What an error means to every surface, decided in one place: the CLI's exit code, whether a workflow attempt that
 /// met it may be retried, and the HTTP status the API answers with. The reason names the input.
@@ -47,6 +48,16 @@ public struct ErrorDisposition: Sendable, Equatable {
                 // A read that failed may succeed again; malformed or unsupported content will not.
                 self.init(exitCode: 1, retryable: e.code == .io, httpStatus: e.code == .io ? 500 : 422, reason: e.reason)
             }
+        case let e as WorkflowError:
+            let status =
+                switch e.code {
+                case .invalid: 400
+                case .notFound: 404
+                case .conflict: 409
+                case .forbidden: 403
+                default: 500
+                }
+            self.init(exitCode: 1, retryable: e.code == .failed, httpStatus: status, reason: e.description)
         case let e as YAMLError: self.init(exitCode: 1, retryable: false, httpStatus: 400, reason: "\(e)")
         case let e as FileError: self.init(exitCode: 1, retryable: true, httpStatus: 500, reason: e.reason)
         case is CancellationError: self.init(exitCode: 1, retryable: true, httpStatus: 503, reason: "cancelled")

@@ -57,9 +57,35 @@ public struct EngineConfiguration: Sendable {
     }
 }
 
-public struct WorkflowError: Error, CustomStringConvertible, Sendable {
+/// A workflow error: an extensible code (equality on the code, as swift-certificates does) and a reason that names
+/// the run, step or input. Surfaces map the code (`ErrorDisposition`): `invalid` is an HTTP 400, `notFound` a 404,
+/// `conflict` a 409, `forbidden` a 403; a command exits 1 with the reason.
+public struct WorkflowError: Error, CustomStringConvertible, Sendable, Equatable {
+    public struct Code: Hashable, Sendable, RawRepresentable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+        /// A definition, input or argument that cannot be used as given.
+        public static let invalid = Code(rawValue: "invalid")
+        /// No such run or step.
+        public static let notFound = Code(rawValue: "not-found")
+        /// The run is in a state that refuses the request (finished, driven by another live process).
+        public static let conflict = Code(rawValue: "conflict")
+        /// Who asks may not do it (not an approver of the step).
+        public static let forbidden = Code(rawValue: "forbidden")
+        /// Anything else (storage, files).
+        public static let failed = Code(rawValue: "failed")
+    }
+
+    public var code: Code
     public var description: String
-    public init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.init(.invalid, description) }
+    public init(_ code: Code, _ description: String) {
+        self.code = code
+        self.description = description
+    }
+
+    public static func == (a: WorkflowError, b: WorkflowError) -> Bool { a.code == b.code }
 }
 
 /// Measurements for benchmarks: journal entries written and the delay between a step's completion and the start of
@@ -138,10 +164,11 @@ public final class WorkflowEngine: Sendable {
     /// Drives `runID` until it finishes; returns its final record. Fails when another live process drives it.
     @discardableResult
     public func drive(_ runID: String) async throws -> RunRecord {
-        guard let record = try await store.run(id: runID) else { throw WorkflowError("no run \(runID)") }
+        guard let record = try await store.run(id: runID) else { throw WorkflowError(.notFound, "no run \(runID)") }
         if record.finished { return record }
         guard try await store.claim(run: runID, owner: configuration.owner, isGone: EngineConfiguration.ownerIsGone) else {
-            throw WorkflowError("run \(runID) is driven by \(record.owner ?? "another process"); approve, reject or cancel it with warden runs")
+            throw WorkflowError(
+                .conflict, "run \(runID) is driven by \(record.owner ?? "another process"); approve, reject or cancel it with warden runs")
         }
         CrashTrace.install(stateDirectory: configuration.stateDirectory, owner: configuration.owner)
         let def = try parse(record.definition, file: record.file)
@@ -171,27 +198,27 @@ public final class WorkflowEngine: Sendable {
     /// Records a request to cancel `runID`; the driving process stops its attempts. A run nobody drives is finished
     /// here.
     public func cancel(_ runID: String, by: String) async throws {
-        guard let record = try await store.run(id: runID) else { throw WorkflowError("no run \(runID)") }
-        guard !record.finished else { throw WorkflowError("run \(runID) already \(record.status)") }
+        guard let record = try await store.run(id: runID) else { throw WorkflowError(.notFound, "no run \(runID)") }
+        guard !record.finished else { throw WorkflowError(.conflict, "run \(runID) already \(record.status)") }
         try await store.signal(RunSignal(run: runID, kind: "cancel", by: by))
     }
 
     /// Records an approval decision for `step` of `runID`, after checking that the step is an approval that waits and
     /// that `by` is one of its approvers.
     public func decide(_ runID: String, step: String, approve: Bool, by: String, comment: String?) async throws {
-        guard let record = try await store.run(id: runID) else { throw WorkflowError("no run \(runID)") }
-        guard !record.finished else { throw WorkflowError("run \(runID) already \(record.status)") }
+        guard let record = try await store.run(id: runID) else { throw WorkflowError(.notFound, "no run \(runID)") }
+        guard !record.finished else { throw WorkflowError(.conflict, "run \(runID) already \(record.status)") }
         let def = try parse(record.definition, file: record.file)
         guard let s = def.steps.first(where: { $0.id == step }) else {
-            throw WorkflowError("run \(runID) has no step \"\(step)\" (steps: \(def.steps.map(\.id).joined(separator: ", ")))")
+            throw WorkflowError(.notFound, "run \(runID) has no step \"\(step)\" (steps: \(def.steps.map(\.id).joined(separator: ", ")))")
         }
         guard case .approval(let a) = s.kind else { throw WorkflowError("step \"\(step)\" is not an approval") }
         if !a.approvers.isEmpty && !a.approvers.contains(by) {
-            throw WorkflowError("\(by) is not an approver of step \"\(step)\" (approvers: \(a.approvers.joined(separator: ", ")))")
+            throw WorkflowError(.forbidden, "\(by) is not an approver of step \"\(step)\" (approvers: \(a.approvers.joined(separator: ", ")))")
         }
         let state = RunState.replay(try await store.journal(run: runID), stepIDs: def.steps.map(\.id))
         guard state.steps[step]?.status == .waiting else {
-            throw WorkflowError("step \"\(step)\" is \(state.steps[step]?.status.rawValue ?? "unknown"), not waiting for approval")
+            throw WorkflowError(.conflict, "step \"\(step)\" is \(state.steps[step]?.status.rawValue ?? "unknown"), not waiting for approval")
         }
         try await store.signal(RunSignal(run: runID, kind: approve ? "approve" : "reject", step: step, by: by, comment: comment))
     }

@@ -7,6 +7,7 @@ import Replicate
 import Testing
 import Trust
 import WardenApp
+import Workflow
 
 /// The rules the surfaces share, decided once in the application layer.
 @Suite struct JobRuleTests {
@@ -43,6 +44,10 @@ import WardenApp
             (OCIError(.throttled, "t"), 1, true, 502),
             (TrustError(.wrongPassword, "w"), 4, false, 403),
             (CancellationError(), 1, true, 503),
+            (WorkflowError(.notFound, "no run r"), 1, false, 404),
+            (WorkflowError(.conflict, "run r already succeeded"), 1, false, 409),
+            (WorkflowError(.forbidden, "mallory is not an approver"), 1, false, 403),
+            (WorkflowError("--input x: expected NAME=VALUE"), 1, false, 400),
         ]
         for (error, exit, retryable, status) in cases {
             let d = ErrorDisposition(error)
