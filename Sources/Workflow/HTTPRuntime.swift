@@ -24,7 +24,9 @@ public struct HTTPAction: WorkflowAction {
     let fixed: Value?
     let callbacks: CallbackServer
 
-    public init() {
+    /// `callbacks`: where asynchronous results arrive (the CLI's own listener by default; `warden serve` mounts the
+    /// route on its router).
+    public init(callbacks: CallbackServer = CallbackServer()) {
         manifest = ActionManifest(
             name: "http", version: "1.0.0", runtime: "http",
             description: "POSTs inputs to a webhook (HMAC-signed); a synchronous JSON answer or an asynchronous callback is the result.",
@@ -32,14 +34,14 @@ public struct HTTPAction: WorkflowAction {
                 ["url"], [("url", "string"), ("input", "any"), ("secret", "string"), ("callback", "boolean"), ("callbackTimeout", "string")]),
             outputSchema: .object([("type", .string("object"))]))
         fixed = nil
-        callbacks = CallbackServer()
+        self.callbacks = callbacks
     }
 
-    public init(manifest: ActionManifest) throws {
+    public init(manifest: ActionManifest, callbacks: CallbackServer = CallbackServer()) throws {
         guard case .string? = manifest.settings["url"] else { throw ActionFailure(.permanent, "http.url is missing") }
         self.manifest = manifest
         fixed = manifest.settings
-        callbacks = CallbackServer()
+        self.callbacks = callbacks
     }
 
     public func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
@@ -149,24 +151,39 @@ public struct NotifyAction: WorkflowAction {
     }
 }
 
+/// Where callbacks arrive: something that answers `POST BASE/callbacks/TOKEN` by calling
+/// `CallbackServer.deliver(token:body:signature:)`. The CLI uses its own listener (`StandaloneCallbackListener`);
+/// a server mounts the route on its router and says where (`MountedCallbacks`).
+public protocol CallbackEndpoint: Sendable {
+    /// The base URL (`scheme://host:port`, optionally a path prefix) of the callback route, ready to receive for
+    /// `server` (a listener starts on first use).
+    func base(for server: CallbackServer) async throws -> String
+}
+
+/// A callback route that a server already serves at `base` (it forwards `POST /callbacks/TOKEN` to `deliver`).
+public struct MountedCallbacks: CallbackEndpoint {
+    public let baseURL: String
+    public init(baseURL: String) { self.baseURL = baseURL }
+    public func base(for server: CallbackServer) async throws -> String { baseURL }
+}
+
 /// One-time callback URLs for asynchronous webhook results: `POST /callbacks/TOKEN` with a result document, signed
 /// like the request when the action has a secret. The first valid POST is the result (204); later ones get 410,
-/// unknown tokens 404, bad signatures 401. Listens on loopback (`WARDEN_CALLBACK_HOST`/`WARDEN_CALLBACK_PORT`
-/// change the address and the URL's host).
+/// unknown tokens 404, bad signatures 401.
 public final class CallbackServer: Sendable {
     struct Waiter {
         var secret: String?
         var continuation: CheckedContinuation<ActionResult, Error>?
         var early: Result<ActionResult, ActionFailure>?
     }
-    let state = Mutex<(waiters: [String: Waiter], used: Set<String>, base: String?)>(([:], [], nil))
-    let startLock = Mutex<Bool>(false)
+    let state = Mutex<(waiters: [String: Waiter], used: Set<String>)>(([:], []))
+    let endpoint: any CallbackEndpoint
 
-    public init() {}
+    public init(endpoint: any CallbackEndpoint = StandaloneCallbackListener()) { self.endpoint = endpoint }
 
     /// A new token and its URL (the listener starts on first use).
-    func register(secret: String?) async throws -> (String, String) {
-        let base = try await start()
+    public func register(secret: String?) async throws -> (token: String, url: String) {
+        let base = try await endpoint.base(for: self)
         var bytes = [UInt8](repeating: 0, count: 24)
         for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
         let token = bytes.map { String(format: "%02x", $0) }.joined()
@@ -174,14 +191,14 @@ public final class CallbackServer: Sendable {
         return (token, base + "/callbacks/" + token)
     }
 
-    func forget(_ token: String) {
+    public func forget(_ token: String) {
         state.withLock { s in
             s.waiters[token] = nil
             s.used.insert(token)
         }
     }
 
-    func wait(_ token: String, timeout: Duration) async throws -> ActionResult {
+    public func wait(_ token: String, timeout: Duration) async throws -> ActionResult {
         try await withThrowingTaskGroup(of: ActionResult.self) { group in
             group.addTask {
                 try await withCheckedThrowingContinuation { c in
@@ -205,8 +222,8 @@ public final class CallbackServer: Sendable {
         }
     }
 
-    /// Handles a callback POST; returns the HTTP status to answer.
-    func deliver(token: String, body: [UInt8], signature: String?) -> Int {
+    /// Handles a callback POST (from any endpoint's route); returns the HTTP status to answer.
+    public func deliver(token: String, body: [UInt8], signature: String?) -> Int {
         let (status, continuation, result) = state.withLock {
             s -> (Int, CheckedContinuation<ActionResult, Error>?, Result<ActionResult, ActionFailure>?) in
             if s.used.contains(token) { return (410, nil, nil) }
@@ -238,26 +255,33 @@ public final class CallbackServer: Sendable {
         }
     }
 
-    func start() async throws -> String {
-        if let base = state.withLock({ $0.base }) { return base }
+}
+
+/// The CLI's callback listener: its own HTTP server on loopback (`WARDEN_CALLBACK_HOST`/`WARDEN_CALLBACK_PORT`
+/// change the address and the URL's host), started on first use, one per endpoint.
+public final class StandaloneCallbackListener: CallbackEndpoint {
+    let base = Mutex<String?>(nil)
+    public init() {}
+
+    public func base(for server: CallbackServer) async throws -> String {
+        if let base = base.withLock({ $0 }) { return base }
         let env = ProcessInfo.processInfo.environment
         let host = env["WARDEN_CALLBACK_HOST"] ?? "127.0.0.1"
         let port = Int(env["WARDEN_CALLBACK_PORT"] ?? "0") ?? 0
-        let server = self
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap { channel.pipeline.addHandler(CallbackHandler(server: server)) }
             }
             .bind(host: host, port: port).get()
-        let base = "http://\(host):\(channel.localAddress?.port ?? port)"
-        return state.withLock { s in
-            if let existing = s.base {
+        let url = "http://\(host):\(channel.localAddress?.port ?? port)"
+        return base.withLock { b in
+            if let existing = b {
                 channel.close(promise: nil)
                 return existing
             }
-            s.base = base
-            return base
+            b = url
+            return url
         }
     }
 }

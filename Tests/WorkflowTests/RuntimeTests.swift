@@ -49,6 +49,21 @@ final class WebhookReceiver {
 }
 
 @Suite struct RuntimeTests {
+    /// A server mounts the callback route on its own router: the URLs point at it, and what its route hands to
+    /// `deliver` completes the waiting attempt — with the same signature check, once.
+    @Test func aServerCanMountTheCallbackRoute() async throws {
+        let callbacks = CallbackServer(endpoint: MountedCallbacks(baseURL: "https://warden.example/api/v1"))
+        let (token, url) = try await callbacks.register(secret: "s3cret")
+        #expect(url == "https://warden.example/api/v1/callbacks/" + token)
+        let body = Array(#"{"status":"succeeded","outputs":{"ok":true}}"#.utf8)
+        #expect(callbacks.deliver(token: token, body: body, signature: "sha256=00") == 401)
+        #expect(callbacks.deliver(token: "unknown", body: body, signature: nil) == 404)
+        #expect(callbacks.deliver(token: token, body: body, signature: webhookSignature(body, secret: "s3cret")) == 204)
+        let result = try await callbacks.wait(token, timeout: .seconds(10))
+        #expect(result.outputs.jsonText() == #"{"ok":true}"#)
+        #expect(callbacks.deliver(token: token, body: body, signature: webhookSignature(body, secret: "s3cret")) == 410)
+    }
+
     @Test func theHTTPRuntimeSignsRequestsAndTakesSynchronousAndCallbackResults() async throws {
         let receiver = try WebhookReceiver(secret: "s3cret")
         let h = try Harness(credentials: ["hook": "s3cret"])
