@@ -88,7 +88,10 @@ import Trust
         let referrers = try await repo.referrers(of: image.descriptor, artifactType: SigstoreBundle.mediaTypeV03)
         #expect(referrers.count == 1)
         #expect(referrers.first?.annotations?["dev.sigstore.bundle.predicateType"] == "https://cyclonedx.org/bom")
-        guard let r = referrers.first, case .image(let m) = try await repo.fetchManifest(r).parsed() else { return }
+        guard let r = referrers.first, case .image(let m) = try await repo.fetchManifest(r).parsed() else {
+            Issue.record("expected an image manifest")
+            return
+        }
         #expect(m.config.mediaType == MediaType.emptyJSON)
         #expect(m.subject?.digest == image.digest)
         try await repo.fetchVerified(m.layers[0]).collect(limit: 1 << 20).write(to: URL(fileURLWithPath: dir + "/bundle.json"))
@@ -224,7 +227,10 @@ import Trust
         let (ok, _, _) = try warden(["verify", "\(a.host)/swap/app:v1", "--key", dir + "/k.pub"])
         #expect(ok == 0)
 
-        guard case .image(var m) = try image.parsed() else { return }
+        guard case .image(var m) = try image.parsed() else {
+            Issue.record("expected an image manifest")
+            return
+        }
         let evil = random.layer(size: 400, name: "evil.bin")
         m.layers[1] = Descriptor.of(evil, mediaType: MediaType.imageLayer)
         try await repo.push(m.layers[1], bytes: evil)

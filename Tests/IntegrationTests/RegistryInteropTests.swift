@@ -199,7 +199,10 @@ import Testing
         var random = RandomContent(seed: 105)
         let image = try await random.pushImage(to: src, layerSizes: [40_000, 40_000])
         try await src.tag(image.descriptor, as: "v1")
-        guard case .image(let m) = try image.parsed() else { return }
+        guard case .image(let m) = try image.parsed() else {
+            Issue.record("expected an image manifest")
+            return
+        }
         let victim = m.layers[1]
         let path = a.blobDataPath(victim.digest.hex)
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -331,7 +334,10 @@ import Testing
         #expect(try await regs.client(host: a.host).catalog(pageSize: 2) == ["pages/one", "pages/three", "pages/two"])
 
         let manifest = try await repo.fetchManifest(repo.resolve("two-a"))
-        guard case .image(let m) = try manifest.parsed() else { return }
+        guard case .image(let m) = try manifest.parsed() else {
+            Issue.record("expected an image manifest")
+            return
+        }
         let layer = m.layers[0]
         let whole = try await repo.fetchVerified(layer).collect(limit: 1 << 20)
         let tail = try await repo.fetch(layer, offset: 1000).collect(limit: 1 << 20)

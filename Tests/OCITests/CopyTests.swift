@@ -80,7 +80,10 @@ import Testing
         var options = CopyOptions()
         options.platforms = [Platform(os: "linux", architecture: "arm64")]
         let report = try await GraphCopier(from: src, to: dst, options: options).copy(reference: index.digest.description, destinationTag: "arm")
-        guard case .index(let idx) = try index.parsed() else { return }
+        guard case .index(let idx) = try index.parsed() else {
+            Issue.record("expected an index")
+            return
+        }
         #expect(report.root.digest == idx.manifests[1].digest)
         #expect(try await dst.resolve("arm").digest == idx.manifests[1].digest)
         #expect(try await !dst.exists(idx.manifests[0]))
@@ -112,7 +115,10 @@ import Testing
         let dst = MemoryStore()
         var random = RandomContent(seed: 4)
         let image = try await random.pushImage(to: src, layerSizes: [1000, 1000, 1000])
-        guard case .image(let m) = try image.parsed() else { return }
+        guard case .image(let m) = try image.parsed() else {
+            Issue.record("expected an image manifest")
+            return
+        }
         var bad = try await src.fetch(m.layers[1]).collect(limit: 1 << 20)
         bad[600] ^= 0xff
         await src.corrupt(m.layers[1].digest, with: bad)

@@ -21,7 +21,10 @@ import Trust
 
         // An attacker edits the payload (another repository) and keeps the signature: rejected.
         let sigTag = "\(image.digest.tagSchema).sig"
-        guard case .image(var m) = try await store.fetchManifest(store.resolve(sigTag)).parsed() else { return }
+        guard case .image(var m) = try await store.fetchManifest(store.resolve(sigTag)).parsed() else {
+            Issue.record("expected an image manifest")
+            return
+        }
         let original = try await store.fetchVerified(m.layers[0]).collect(limit: 1 << 20)
         let edited = Data(String(decoding: original, as: UTF8.self).replacingOccurrences(of: "example.com/app", with: "evil.com/app").utf8)
         var layer = Descriptor.of(edited, mediaType: MediaType.cosignSimpleSigning)
