@@ -78,6 +78,8 @@ let package = Package(
         ),
         // The system zlib (gzip layers).
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // prctl(PR_SET_CHILD_SUBREAPER) for the process runtime's reaper (prctl is variadic).
+        .systemLibrary(name: "CProcess"),
         // Domain: image filesystems (layers, whiteouts, tar), package catalogers, SBOM formats.
         .target(
             name: "Inventory",
@@ -87,7 +89,7 @@ let package = Package(
         .target(
             name: "Workflow",
             dependencies: [
-                "CEL", "Documents", "Storage",
+                "CEL", "CProcess", "Documents", "Storage",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

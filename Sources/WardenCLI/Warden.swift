@@ -6,6 +6,7 @@ import OCI
 import OCIRegistry
 import Trust
 import WardenApp
+import Workflow
 
 @main
 struct Warden: AsyncParsableCommand {
@@ -28,6 +29,7 @@ struct Warden: AsyncParsableCommand {
             CatalogCommand.self, SBOMCommand.self, WorkflowCommand.self, RunCommand.self, RunsCommand.self, ActionsCommand.self,
             DemoCommand.self,
             TestdataCommand.self, BenchIngestCommand.self, BenchPolicyCommand.self, BenchWorkflowCommand.self, TestProxyCommand.self,
+            ReapCommand.self,
         ]
     )
 }
@@ -150,4 +152,13 @@ func formatBytes(_ n: Int64) -> String {
         i += 1
     }
     return i == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[i])
+}
+
+/// The process runtime's reaper (`Reaper`): not for people to type.
+struct ReapCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: Reaper.command, shouldDisplay: false)
+    @Argument(parsing: .captureForPassthrough) var command: [String] = []
+    func run() throws {
+        Reaper.run(command.first == "--" ? Array(command.dropFirst()) : command)
+    }
 }

@@ -73,12 +73,25 @@ public enum ChildProcess {
     public enum Containment: String, Sendable {
         /// A cgroup per attempt: every descendant ends with the attempt, even one that left the process group.
         case cgroup
-        /// The process group only (no writable cgroup2 hierarchy): a descendant that calls `setsid` survives.
+        /// A reaper per attempt (`Reaper`: a child subreaper), where no cgroup can be made: descendants that leave
+        /// the process group are re-parented to it and ended with the attempt.
+        case subreaper
+        /// The process group only (neither is available): a descendant that calls `setsid` survives.
         case processGroup = "process group"
     }
 
-    /// What this process can use, decided once.
-    public static var containment: Containment { AttemptCgroup.parent != nil ? .cgroup : .processGroup }
+    /// What this process uses: the best available, or what `WARDEN_PROCESS_CONTAINMENT` (`cgroup`, `subreaper`,
+    /// `group`) asks for when it is available. Decided once.
+    public static let containment: Containment = {
+        let asked = ProcessInfo.processInfo.environment["WARDEN_PROCESS_CONTAINMENT"]
+        switch asked {
+        case "group": return .processGroup
+        case "subreaper": return Reaper.executable != nil ? .subreaper : .processGroup
+        default:
+            if AttemptCgroup.parent != nil { return .cgroup }
+            return Reaper.executable != nil ? .subreaper : .processGroup
+        }
+    }()
 
     public static func run(
         executable: String, arguments: [String], environment: [String: String], directory: String, stdin: String, stdout: String,
@@ -101,7 +114,12 @@ public enum ChildProcess {
         }
         // Where cgroups are available, the program starts inside its attempt's cgroup: a small shell enters it,
         // then becomes the program.
-        let cgroup = AttemptCgroup.create()
+        let mode = Self.containment
+        let cgroup = mode == .cgroup ? AttemptCgroup.create() : nil
+        if mode == .subreaper, let reaper = Reaper.executable {
+            argv = [reaper, Reaper.command, "--"] + argv
+            path = reaper
+        }
         if let cgroup {
             // The shell's own PWD is not passed on: the program gets exactly the declared environment.
             let pwd = environment["PWD"].map { "PWD=" + WorkflowDefinition.Argument.shellQuote($0) } ?? "unset PWD"
@@ -168,7 +186,8 @@ public enum ChildProcess {
                     cgroup?.signal(SIGTERM)
                 }
             }
-            DispatchQueue.global().asyncAfter(deadline: .now() + 2) {
+            // A reaper ends what escaped the group itself, 2 s after SIGTERM: it is given longer before the group goes.
+            DispatchQueue.global().asyncAfter(deadline: .now() + (mode == .subreaper ? 5 : 2)) {
                 // Still running after the grace period: the whole group (and cgroup) is killed.
                 // Under the lock: once the leader is reaped, its pid and its (reusable) cgroup are someone else's.
                 exited.withLock { done in

@@ -152,6 +152,53 @@ import Testing
         }
     }
 
+    /// Where no cgroup can be made, a reaper (Warden's binary as a child subreaper) holds the attempt: a grandchild
+    /// that calls `setsid` ends with the attempt, whether the step exits or times out. With the process group
+    /// alone (`group`) the same grandchild survives — what the reaper is for.
+    @Test(arguments: ["subreaper exits", "subreaper times out", "group exits"]) func aReaperEndsDescendantsThatLeftTheGroup(_ mode: String)
+        async throws
+    {
+        let dir = tempDir()
+        let pidFile = dir + "/escaped"
+        let after = mode.hasSuffix("exits") ? "exit 0" : "sleep 30"
+        try """
+        apiVersion: warden.dev/v1
+        kind: Workflow
+        name: escape
+        steps:
+          - id: daemon
+            uses: process@v1
+            with:
+              command: ["/bin/sh", "-c", "setsid -f /bin/sh -c 'echo $$ > \(pidFile); exec sleep 60'; while [ ! -s \(pidFile) ]; do sleep 0.01; done; \(after)"]
+            timeout: 2s
+        """.write(toFile: dir + "/w.yaml", atomically: true, encoding: .utf8)
+        let containment = mode.hasPrefix("subreaper") ? "subreaper" : "group"
+        let (rc, out, err) = try warden(
+            ["run", dir + "/w.yaml", "--state", dir + "/state"], environment: ["WARDEN_PROCESS_CONTAINMENT": containment])
+        if containment == "subreaper" { #expect(rc == (mode.hasSuffix("exits") ? 0 : 1), "\(out)\(err)") }
+        let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        var gone = false
+        for _ in 0..<300 {
+            if Self.processGone(pid) {
+                gone = true
+                break
+            }
+            usleep(20_000)
+        }
+        if containment == "group" {
+            #expect(!gone, "without a reaper or a cgroup the escapee should survive; it did not, so this test proves nothing")
+            kill(pid, SIGKILL)
+        } else {
+            #expect(gone, "process \(pid) outlived its attempt")
+        }
+    }
+
+    static func processGone(_ pid: Int32) -> Bool {
+        if kill(pid, 0) != 0 { return true }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return true }
+        return stat[stat.index(close, offsetBy: 2)] == "Z"
+    }
+
     /// Queues the 50 runs, then starts `warden runs resume --all` and SIGKILLs it after a random 150–700 ms, until
     /// one exits by itself with every run succeeded. Returns the start statuses, the kill count, and whether it ended.
     static func startAndKill(dir: String, state: String, executable: String) -> ([Int32], Int, Bool) {

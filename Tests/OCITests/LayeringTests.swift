@@ -8,7 +8,7 @@ enum DependencyCheck {
     /// What each module may depend on among the project's modules: nothing else, and only modules of a lower layer.
     static let allowed: [String: Set<String>] = [
         // Foundation
-        "CEL": [], "CZlib": [], "Storage": [],
+        "CEL": [], "CZlib": [], "CProcess": [], "Storage": [],
         "Documents": ["CEL"],
         "OCI": ["Documents"],
         "OCIRegistry": ["Documents", "OCI"],
@@ -19,7 +19,7 @@ enum DependencyCheck {
         "Inventory": ["CEL", "CZlib", "OCI"],
         // Engines
         "Replicate": ["Documents", "OCI", "OCIRegistry", "Storage", "Trust"],
-        "Workflow": ["CEL", "Documents", "Storage"],
+        "Workflow": ["CEL", "CProcess", "Documents", "Storage"],
         // Application layer
         "WardenApp": ["Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust", "Workflow"],
         // Surfaces
@@ -33,7 +33,7 @@ enum DependencyCheck {
 
     /// Layers, lowest first: an allowed dependency must sit in a lower layer.
     static let layers: [[String]] = [
-        ["CEL", "CZlib", "Storage"], ["Documents"], ["OCI"], ["OCIRegistry", "OCITesting"], ["Trust", "Inventory"], ["Policy"],
+        ["CEL", "CZlib", "CProcess", "Storage"], ["Documents"], ["OCI"], ["OCIRegistry", "OCITesting"], ["Trust", "Inventory"], ["Policy"],
         ["Replicate", "Workflow"], ["WardenApp"], ["WardenActions"], ["WardenCLI", "WardenFuzz"],
     ]
 
