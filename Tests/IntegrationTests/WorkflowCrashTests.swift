@@ -169,7 +169,7 @@ import Testing
           - id: daemon
             uses: process@v1
             with:
-              command: ["/bin/sh", "-c", "setsid -f /bin/sh -c 'echo $$ > \(pidFile); exec sleep 60'; while [ ! -s \(pidFile) ]; do sleep 0.01; done; \(after)"]
+              command: ["/bin/sh", "-c", "\(TestProcesses.escapingDaemon(pidFile: pidFile, after: after))"]
             timeout: 2s
         """.write(toFile: dir + "/w.yaml", atomically: true, encoding: .utf8)
         let containment = mode.hasPrefix("subreaper") ? "subreaper" : "group"
@@ -179,7 +179,7 @@ import Testing
         let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         var gone = false
         for _ in 0..<300 {
-            if Self.processGone(pid) {
+            if TestProcesses.isGone(pid) {
                 gone = true
                 break
             }
@@ -191,12 +191,6 @@ import Testing
         } else {
             #expect(gone, "process \(pid) outlived its attempt")
         }
-    }
-
-    static func processGone(_ pid: Int32) -> Bool {
-        if kill(pid, 0) != 0 { return true }
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return true }
-        return stat[stat.index(close, offsetBy: 2)] == "Z"
     }
 
     /// Queues the 50 runs, then starts `warden runs resume --all` and SIGKILLs it after a random 150–700 ms, until

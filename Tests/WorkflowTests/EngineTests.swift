@@ -1,5 +1,6 @@
 import CEL
 import Foundation
+import OCITesting
 import Storage
 import Synchronization
 import Testing
@@ -205,7 +206,7 @@ let head = "apiVersion: warden.dev/v1\nkind: Workflow\nname: t\n"
                   - id: daemon
                     uses: process@v1
                     with:
-                      command: ["/bin/sh", "-c", "setsid -f /bin/sh -c 'echo $$ > \(pidFile); exec sleep 60'; while [ ! -s \(pidFile) ]; do sleep 0.01; done; \(after)"]
+                      command: ["/bin/sh", "-c", "\(TestProcesses.escapingDaemon(pidFile: pidFile, after: after))"]
                     timeout: 2s
                 """)
         let pid = Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
@@ -594,11 +595,7 @@ let head = "apiVersion: warden.dev/v1\nkind: Workflow\nname: t\n"
 }
 
 /// The process no longer runs: gone, or a zombie its (re)parent has not reaped yet.
-func processGone(_ pid: Int32) -> Bool {
-    if kill(pid, 0) != 0 { return true }
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return true }
-    return stat[stat.index(close, offsetBy: 2)] == "Z"
-}
+func processGone(_ pid: Int32) -> Bool { TestProcesses.isGone(pid) }
 
 /// Polls `condition` every 20 ms for up to 10 s.
 func waitFor(_ condition: () async throws -> Bool) async throws {
