@@ -122,6 +122,7 @@ let package = Package(
             dependencies: [
                 "Documents", "OCI", "OCIRegistry", "Trust", "Policy", "Inventory", "Replicate", "Storage", "Workflow",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -185,6 +186,7 @@ let package = Package(
             name: "AppTests",
             dependencies: [
                 "WardenApp", "Documents", "OCI", "OCIRegistry", "Replicate", "Trust", "Workflow", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"),
             ]),
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "CEL", "Trust", "Storage", "OCITesting"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "OCI", "CEL", .product(name: "Crypto", package: "swift-crypto")]),

@@ -91,14 +91,18 @@ public struct CopyAction: WorkflowAction {
 
 /// The trust policy an action input names: `policy` (trust policy file) or `key` (public key file).
 func trustPolicy(_ inputs: Value, _ context: ActionContext) throws -> TrustPolicy {
-    if case .string(let p)? = inputs["policy"] { return try TrustPolicy.load(path: context.resolve(p)) }
-    if case .string(let k)? = inputs["key"] {
-        let path = context.resolve(k)
-        guard let text = FileManager.default.contents(atPath: path) else { throw ActionFailure(.permanent, "key \(path): cannot read the file") }
-        let key = try loadVerificationKey(String(decoding: text, as: UTF8.self), source: path)
-        return ImageVerification.adHocPolicy([Authority(name: "key \(k)", kind: .key(key), rekorKeys: [])])
+    let spec: AuthoritySpec
+    if case .string(let p)? = inputs["policy"] {
+        spec = AuthoritySpec(policy: context.resolve(p))
+    } else if case .string(let k)? = inputs["key"] {
+        spec = AuthoritySpec(key: context.resolve(k))
+    } else {
+        throw ActionFailure(.permanent, "give policy (a trust policy file) or key (a public key file)")
     }
-    throw ActionFailure(.permanent, "give policy (a trust policy file) or key (a public key file)")
+    return try VerificationJob.trustPolicy(spec) { path, _ in
+        guard let text = FileManager.default.contents(atPath: path) else { throw ActionFailure(.permanent, "key \(path): cannot read the file") }
+        return String(decoding: text, as: UTF8.self)
+    }
 }
 
 /// `trust/verify@v1`: verifies an image's signatures (and required attestations) against a trust policy or key.

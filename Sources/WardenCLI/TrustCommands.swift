@@ -3,7 +3,7 @@ import Foundation
 import OCI
 import OCIRegistry
 import Trust
-import X509
+import WardenApp
 
 /// Who must have signed: a key, certificates with identities, or a trust policy file.
 struct AuthorityOptions: ParsableArguments {
@@ -41,48 +41,15 @@ struct AuthorityOptions: ParsableArguments {
         guard given == 1 else { throw ValidationError("give exactly one of --key, --certificate-chain/--trusted-root, or --policy") }
     }
 
-    /// The policy to verify with; `attestations` become requirements of the ad-hoc policy built from flags.
+    /// The policy to verify with (`VerificationJob`); `attestations` become requirements of the ad-hoc policy built
+    /// from flags.
     func trustPolicy(attestations: [String] = []) throws -> TrustPolicy {
-        if let policy {
-            do { return try TrustPolicy.load(path: policy) } catch let e as TrustError { throw ValidationError(e.reason) }
-        }
+        let spec = AuthoritySpec(
+            policy: policy, key: key, certificateChain: certificateChain, trustedRoot: trustedRoot, certificateIdentity: certificateIdentity,
+            certificateIdentityRegexp: certificateIdentityRegexp, certificateOidcIssuer: certificateOidcIssuer,
+            certificateOidcIssuerRegexp: certificateOidcIssuerRegexp, rekorKeys: rekorKey)
         do {
-            var rekor = try rekorKey.map { try loadVerificationKey(readFile($0, what: "--rekor-key"), source: $0) }
-            let authority: Authority
-            if let key {
-                authority = Authority(
-                    name: "key \(key)", kind: .key(try loadVerificationKey(readFile(key, what: "--key"), source: key)), rekorKeys: rekor)
-            } else {
-                var roots: [Certificate] = []
-                var intermediates: [Certificate] = []
-                if let certificateChain {
-                    for c in try CertificateAuthorities.loadPEM(readFile(certificateChain, what: "--certificate-chain"), source: certificateChain) {
-                        if c.issuer == c.subject { roots.append(c) } else { intermediates.append(c) }
-                    }
-                }
-                if let trustedRoot {
-                    let t = try TrustedRoot(json: Data(readFile(trustedRoot, what: "--trusted-root").utf8), source: trustedRoot)
-                    roots += t.authorities.roots
-                    intermediates += t.authorities.intermediates
-                    if rekor.isEmpty { rekor = t.tlogKeys }
-                }
-                guard !roots.isEmpty else { throw ValidationError("no self-signed root certificate in --certificate-chain/--trusted-root") }
-                let matcher = IdentityMatcher(
-                    subject: certificateIdentity, subjectRegExp: certificateIdentityRegexp, issuer: certificateOidcIssuer,
-                    issuerRegExp: certificateOidcIssuerRegexp)
-                try matcher.validate(source: "command line")
-                guard certificateIdentity != nil || certificateIdentityRegexp != nil else {
-                    throw ValidationError("certificate verification needs --certificate-identity or --certificate-identity-regexp")
-                }
-                guard certificateOidcIssuer != nil || certificateOidcIssuerRegexp != nil else {
-                    throw ValidationError("certificate verification needs --certificate-oidc-issuer or --certificate-oidc-issuer-regexp")
-                }
-                authority = Authority(
-                    name: "certificate",
-                    kind: .certificates(CertificateAuthorities(roots: roots, intermediates: intermediates), identities: [matcher]),
-                    rekorKeys: rekor)
-            }
-            return ImageVerification.adHocPolicy([authority], attestations: attestations)
+            return try VerificationJob.trustPolicy(spec, attestations: attestations) { path, what in try readFile(path, what: what) }
         } catch let e as TrustError {
             throw ValidationError(e.reason)
         }

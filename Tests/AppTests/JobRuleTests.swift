@@ -4,10 +4,12 @@ import Foundation
 import OCI
 import OCIRegistry
 import Replicate
+import SwiftASN1
 import Testing
 import Trust
 import WardenApp
 import Workflow
+import X509
 
 /// The rules the surfaces share, decided once in the application layer.
 @Suite struct JobRuleTests {
@@ -88,6 +90,41 @@ import Workflow
         let created = Set(try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())).subtracting(tmpBefore)
         #expect(!created.contains { $0.hasPrefix("warden-ca-") })
         #expect(throws: OCIError.self) { try ReplicationJob.configuration(for: file, base: base, environment: [:]) }
+    }
+}
+
+/// One trust-policy builder for `warden verify` and `trust/verify@v1`: the files it reads are named the surface's way.
+@Suite struct VerificationJobTests {
+    @Test func aKeyBecomesTheOneAuthorityAndEachFileIsReadUnderItsName() throws {
+        let pem = P256.Signing.PrivateKey().publicKey.pemRepresentation
+        var reads: [String] = []
+        let policy = try VerificationJob.trustPolicy(AuthoritySpec(key: "/k.pub", rekorKeys: ["/rekor.pub"])) { path, what in
+            reads.append("\(what) \(path)")
+            return pem
+        }
+        #expect(reads == ["--rekor-key /rekor.pub", "--key /k.pub"])
+        #expect(Array(policy.authorities.keys) == ["key /k.pub"])
+        #expect(policy.authorities["key /k.pub"]?.rekorKeys.count == 1)
+    }
+
+    @Test func certificatesNeedAnIdentityAndAnIssuer() throws {
+        let key = P256.Signing.PrivateKey()
+        let name = try DistinguishedName { CommonName("Warden test root") }
+        let root = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey), notValidBefore: Date(),
+            notValidAfter: Date().addingTimeInterval(3600),
+            issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try .init { Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil)) }, issuerPrivateKey: .init(key))
+        var serializer = DER.Serializer()
+        try serializer.serialize(root)
+        let pem = try PEMDocument(type: "CERTIFICATE", derBytes: serializer.serializedBytes).pemString
+        #expect {
+            try VerificationJob.trustPolicy(AuthoritySpec(certificateChain: "/ca.pem", certificateOidcIssuer: "https://issuer")) { _, _ in pem }
+        } throws: { ($0 as? TrustError)?.reason.contains("--certificate-identity") == true }
+        let ok = try VerificationJob.trustPolicy(
+            AuthoritySpec(certificateChain: "/ca.pem", certificateIdentity: "dev@example.com", certificateOidcIssuer: "https://issuer")
+        ) { _, _ in pem }
+        #expect(Array(ok.authorities.keys) == ["certificate"])
     }
 }
 
