@@ -120,7 +120,7 @@ let package = Package(
         .target(
             name: "WardenApp",
             dependencies: [
-                "Documents", "OCI", "OCIRegistry", "Trust", "Policy", "Inventory", "Replicate", "Storage", "Workflow",
+                "CEL", "Documents", "OCI", "OCIRegistry", "Trust", "Policy", "Inventory", "Replicate", "Storage", "Workflow",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
@@ -185,7 +185,8 @@ let package = Package(
         .testTarget(
             name: "AppTests",
             dependencies: [
-                "WardenApp", "Documents", "OCI", "OCIRegistry", "Replicate", "Trust", "Workflow", .product(name: "Crypto", package: "swift-crypto"),
+                "WardenApp", "Documents", "Inventory", "OCI", "OCIRegistry", "OCITesting", "Replicate", "Trust", "Workflow",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"),
             ]),
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "CEL", "Trust", "Storage", "OCITesting"]),

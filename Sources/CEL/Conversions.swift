@@ -314,3 +314,11 @@ enum Time {
         }
     }
 }
+
+extension Value {
+    /// The timestamp an RFC 3339 string names (`2024-01-02T03:04:05.5+01:00`), as CEL's `timestamp(string)` reads
+    /// it; a `CELError` saying what is wrong otherwise.
+    public static func timestamp(rfc3339 text: String) throws -> Value {
+        try Time.parseTimestamp(text) { CELError($0) }
+    }
+}

@@ -22,25 +22,14 @@ extension Value {
 
 /// An OCI location from an action input, with its store.
 func open(_ text: String, _ registries: Registries, create: Bool) throws -> (Location, any ContentStore, String) {
-    let location: Location
-    do { location = try Location(parsing: text) } catch let e as OCIError { throw ActionFailure(.permanent, e.reason) }
+    let location = try location(text)
     let store = try registries.store(for: location, create: create)
-    return (location, store, location.digest?.description ?? location.tag ?? "latest")
+    return (location, store, location.resolvedReference)
 }
 
-func repositoryName(_ l: Location) -> String {
-    switch l {
-    case .registry(let r): "\(r.registry)/\(r.repository)"
-    case .layout(let path, _, _): Location.layoutScheme + path
-    }
-}
-
-/// `name@digest` (registry) or `oci-layout:PATH@digest`.
-func digestReference(_ l: Location, _ digest: OCI.Digest) -> String {
-    switch l {
-    case .registry(let r): "\(r.registry)/\(r.repository)@\(digest)"
-    case .layout(let path, _, _): "\(Location.layoutScheme)\(path)@\(digest)"
-    }
+/// An OCI location from an action input.
+func location(_ text: String) throws -> Location {
+    do { return try Location(parsing: text) } catch let e as OCIError { throw ActionFailure(.permanent, e.reason) }
 }
 
 /// An error as a failed attempt: the retry class comes from `ErrorDisposition`, the table every surface uses.
@@ -80,7 +69,7 @@ public struct CopyAction: WorkflowAction {
             }
             return ActionResult(
                 outputs: .object([
-                    ("digest", .string(report.root.digest.description)), ("reference", .string(digestReference(dst, report.root.digest))),
+                    ("digest", .string(report.root.digest.description)), ("reference", .string(dst.digestReference(report.root.digest))),
                     ("manifests", .int(Int64(report.manifestsCopied))), ("blobs", .int(Int64(report.blobsCopied))),
                     ("bytes", .int(report.bytesCopied)), ("referrers", .int(Int64(report.referrersCopied + report.referrersRepaired.count))),
                     ("referrersRepaired", .int(Int64(report.referrersRepaired.count))),
@@ -122,11 +111,11 @@ public struct VerifyAction: WorkflowAction {
             let policy = try trustPolicy(inputs, context)
             let (location, store, ref) = try open(try inputs.string("image"), registries, create: false)
             let subject = try await store.resolve(ref)
-            let d = try await ImageVerification.verify(subject, in: store, repository: repositoryName(location), policy: policy)
+            let d = try await ImageVerification.verify(subject, in: store, repository: location.repositoryName, policy: policy)
             for s in d.signatures { context.log("\(s.verified ? "verified" : "not verified") \(s.layout) \(s.location) \(s.reason ?? "")") }
             guard d.outcome == .allowed else {
                 throw ActionFailure(
-                    .permanent, "\(repositoryName(location))@\(subject.digest): \(d.outcome.rawValue): \(d.reasons.joined(separator: "; "))")
+                    .permanent, "\(location.repositoryName)@\(subject.digest): \(d.outcome.rawValue): \(d.reasons.joined(separator: "; "))")
             }
             let signatures: [Value] = d.signatures.filter(\.verified).map {
                 .object([
@@ -137,7 +126,7 @@ public struct VerifyAction: WorkflowAction {
             }
             return ActionResult(
                 outputs: .object([
-                    ("digest", .string(subject.digest.description)), ("digestReference", .string(digestReference(location, subject.digest))),
+                    ("digest", .string(subject.digest.description)), ("digestReference", .string(location.digestReference(subject.digest))),
                     ("outcome", .string(d.outcome.rawValue)), ("policy", d.policy.map(Value.string) ?? .null), ("signatures", .list(signatures)),
                 ]))
         } catch { throw classify(error) }
@@ -160,19 +149,16 @@ public struct PolicyEvalAction: WorkflowAction {
     public func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
         do {
             let document = try PolicyDocument.load(path: context.resolve(try inputs.string("policy")))
-            var facts: Value = inputs["facts"] ?? .map([])
+            var request = PolicyJob.Request(image: nil, facts: inputs["facts"])
             if case .string(let image)? = inputs["image"] {
                 var trustInputs: [(String, Value)] = []
                 if let p = inputs["trustPolicy"] { trustInputs.append(("policy", p)) }
                 if let k = inputs["key"] { trustInputs.append(("key", k)) }
-                let trust = trustInputs.isEmpty ? nil : try trustPolicy(.object(trustInputs), context)
-                let (location, store, ref) = try open(image, registries, create: false)
-                let subject = try await store.resolve(ref)
-                let gathered = try await Facts.gather(
-                    reference: image, repository: repositoryName(location), subject: subject, in: store, trust: trust)
-                facts = Facts.merge(gathered.facts, facts)
+                request = PolicyJob.Request(
+                    image: try location(image), reference: image, trust: trustInputs.isEmpty ? nil : try trustPolicy(.object(trustInputs), context),
+                    facts: inputs["facts"])
             }
-            let result = document.evaluate(facts)
+            let result = try await PolicyJob.check(document, request, registries: registries).result
             var messages: [Value] = []
             var rules: [Value] = []
             for r in result.rules {
@@ -220,18 +206,34 @@ public struct SignAction: WorkflowAction {
     public func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
         do {
             let key = try signingKey(inputs, context)
-            let (location, store, ref) = try open(try inputs.string("image"), registries, create: false)
-            let subject = try await store.resolve(ref)
-            let written: Descriptor
-            switch inputs["format"]?.stringValue ?? "legacy" {
-            case "legacy": written = try await SimpleSigning.sign(subject, in: store, dockerReference: repositoryName(location), key: key)
-            case "bundle": written = try await Signer.signBundle(subject, in: store, name: repositoryName(location), key: key)
-            case let f: throw ActionFailure(.permanent, "format must be legacy or bundle, not \(f)")
+            var annotations: [String: String] = [:]
+            if let given = inputs["annotations"] {
+                guard case .map(let pairs) = given else { throw ActionFailure(.permanent, "annotations must be an object of strings") }
+                for (k, v) in pairs {
+                    guard case .string(let key) = k, case .string(let value) = v else {
+                        throw ActionFailure(.permanent, "annotations must be an object of strings")
+                    }
+                    annotations[key] = value
+                }
             }
+            let request = SigningJob.SignRequest(
+                location: try location(inputs.string("image")), format: try signatureFormat(inputs, default: .legacy), annotations: annotations)
+            let report = try await SigningJob.sign(request, key: key, registries: registries)
             return ActionResult(
-                outputs: .object([("digest", .string(subject.digest.description)), ("signature", .string(written.digest.description))]))
+                outputs: .object([
+                    ("digest", .string(report.subject.digest.description)), ("signature", .string(report.signature.digest.description)),
+                ]))
         } catch { throw classify(error) }
     }
+}
+
+/// The `format` input: `legacy` or `bundle` (anything else is refused, not taken for the default).
+func signatureFormat(_ inputs: Value, default: SignatureFormat) throws -> SignatureFormat {
+    guard let given = inputs["format"] else { return `default` }
+    guard case .string(let name) = given, let format = SignatureFormat(rawValue: name) else {
+        throw ActionFailure(.permanent, "format must be legacy or bundle, not \(given.jsonText())")
+    }
+    return format
 }
 
 /// `trust/attest@v1`: attests an image with an in-toto statement (`predicateType`, `predicate` JSON).
@@ -251,17 +253,13 @@ public struct AttestAction: WorkflowAction {
     public func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
         do {
             let key = try signingKey(inputs, context)
-            let predicateType = try PredicateTypes.resolve(try inputs.string("predicateType"))
-            let format: SignatureFormat = inputs["format"]?.stringValue == "legacy" ? .legacy : .bundle
-            let (location, store, ref) = try open(try inputs.string("image"), registries, create: false)
-            let subject = try await store.resolve(ref)
-            let m = try await Signer.attest(
-                subject, in: store, name: repositoryName(location), predicateType: predicateType,
-                predicate: Data((inputs["predicate"] ?? .map([])).jsonText().utf8), key: key, format: format)
+            let request = SigningJob.AttestRequest(
+                location: try location(inputs.string("image")), predicateType: try inputs.string("predicateType"),
+                predicate: Data((inputs["predicate"] ?? .map([])).jsonText().utf8), format: try signatureFormat(inputs, default: .bundle))
+            let report = try await SigningJob.attest(request, key: key, registries: registries)
             return ActionResult(
                 outputs: .object([
-                    ("digest", .string(subject.digest.description)), ("attestation", .string(m.digest.description)),
-                    ("predicateType", .string(predicateType)),
+                    ("digest", .string(report.digest)), ("attestation", .string(report.manifest)), ("predicateType", .string(report.predicateType)),
                 ]))
         } catch { throw classify(error) }
     }
@@ -279,12 +277,11 @@ public struct SBOMAction: WorkflowAction {
 
     public func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
         do {
-            let (location, store, ref) = try open(try inputs.string("image"), registries, create: false)
-            _ = location
-            let subject = try await store.resolve(ref)
+            let image = try inputs.string("image")
+            let source: InventoryJob.Source
+            do { source = try InventoryJob.Source(parsing: image) } catch let e as OCIError { throw ActionFailure(.permanent, e.reason) }
             let platform = try inputs["platform"]?.stringValue.map { try Platform(parsing: $0) }
-            let resolved = try await ImageSource.filesystem(of: subject, in: store, platform: platform, capture: Catalogers.capture)
-            let result = InventoryJob.inventory(of: resolved, name: try inputs.string("image"))
+            let result = try await InventoryJob.run(source, name: image, platform: platform, registries: registries)
             for line in InventoryJob.describe(result.skipped) { context.log("warning: \(line)") }
             let inventory = result.inventory
             let packages = inventory.packages
@@ -298,7 +295,8 @@ public struct SBOMAction: WorkflowAction {
             }
             return ActionResult(
                 outputs: .object([
-                    ("digest", .string(subject.digest.description)), ("packages", .int(Int64(packages.count))),
+                    ("digest", .string(result.subject?.digest.description ?? inventory.subject.digest ?? "")),
+                    ("packages", .int(Int64(packages.count))),
                     ("sbom", .object([("format", .string("cyclonedx-json")), ("components", .list(components))])),
                 ]), artifacts: [OutputArtifact(name: "sbom.cdx.json", path: file)])
         } catch { throw classify(error) }

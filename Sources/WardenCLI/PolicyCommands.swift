@@ -5,6 +5,7 @@ import Foundation
 import OCI
 import Policy
 import Trust
+import WardenApp
 
 struct PolicyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -59,13 +60,11 @@ struct PolicyCommand: AsyncParsableCommand {
         func run() async throws {
             let doc = try decision.load(policy)
             let location = try parseLocation(reference)
-            var trust: TrustPolicy?
+            let trust: TrustPolicy?
             do {
-                if let trustPolicy { trust = try TrustPolicy.load(path: trustPolicy) }
-                if let key {
-                    let k = try loadVerificationKey(readFile(key, what: "--key"), source: key)
-                    trust = ImageVerification.adHocPolicy([Authority(name: "key \(key)", kind: .key(k))])
-                }
+                trust =
+                    trustPolicy == nil && key == nil
+                    ? nil : try VerificationJob.trustPolicy(AuthoritySpec(policy: trustPolicy, key: key)) { try readFile($0, what: $1) }
             } catch let e as TrustError {
                 throw ValidationError(e.reason)
             }
@@ -76,19 +75,13 @@ struct PolicyCommand: AsyncParsableCommand {
                     throw ExitCode(15)
                 }
             }
-            let now = try decision.nowDate()
-            let gathered = try await withRegistries(global) { registries in
-                let (store, ref) = try open(location, registries, create: false)
-                let subject = try await store.resolve(ref ?? "latest")
-                return try await Facts.gather(
-                    reference: reference, repository: location.repositoryName, subject: subject, in: store, trust: trust, now: now
-                ).facts
-            }
-            let input = extra.map { Facts.merge(gathered, $0) } ?? gathered
+            let request = PolicyJob.Request(
+                image: location, reference: reference, trust: trust, facts: extra, now: try decision.nowDate(), limits: decision.limits)
+            let report = try await withRegistries(global) { registries in try await PolicyJob.check(doc, request, registries: registries) }
             if let factsOutput {
-                try Data((input.jsonText(sortedKeys: true) + "\n").utf8).write(to: URL(fileURLWithPath: factsOutput), options: .atomic)
+                try Data((report.facts.jsonText(sortedKeys: true) + "\n").utf8).write(to: URL(fileURLWithPath: factsOutput), options: .atomic)
             }
-            try decision.report(doc.evaluate(input, now: now, limits: decision.limits), global: global)
+            try decision.report(report.result, global: global)
         }
     }
 
@@ -167,10 +160,8 @@ struct DecisionOptions: ParsableArguments {
 
     func nowDate() throws -> Date {
         guard let now else { return Date() }
-        guard case .timestamp(let s, let n)? = try? Program("timestamp(t)").evaluate(["t": .string(now)]) else {
-            throw ValidationError("--now \(now) is not an RFC 3339 timestamp")
-        }
-        return Date(timeIntervalSince1970: Double(s) + Double(n) / 1e9)
+        guard let date = RFC3339.date(now) else { throw ValidationError("--now \(now) is not an RFC 3339 timestamp") }
+        return date
     }
 
     func report(_ result: PolicyDocument.Result, global: GlobalOptions) throws {

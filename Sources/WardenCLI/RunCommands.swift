@@ -34,16 +34,7 @@ struct EngineOptions: ParsableArguments {
     }
 
     func engine(_ registries: Registries, observer: (@Sendable (String, [JournalEntry]) -> Void)? = nil) throws -> WorkflowEngine {
-        try PrivateFiles.createDirectory(state)
-        let store = try SQLiteWorkflowStore(path: state + "/workflows.sqlite")
-        let catalog = try catalog(registries)
-        var credentials: [String: String] = [:]
-        for (k, v) in ProcessInfo.processInfo.environment where k.hasPrefix("WARDEN_CREDENTIAL_") {
-            credentials[String(k.dropFirst("WARDEN_CREDENTIAL_".count)).lowercased()] = v
-        }
-        var config = EngineConfiguration(stateDirectory: state, globalConcurrency: concurrency, credentials: credentials)
-        config.runConcurrency = min(config.runConcurrency, concurrency)
-        return WorkflowEngine(store: store, catalog: catalog, configuration: config, observer: observer)
+        try RunsJob.openEngine(StateLayout(state), catalog: try catalog(registries), concurrency: concurrency, observer: observer)
     }
 
     /// Runs `body` with an engine over the state directory (registries configured from `global`).
@@ -52,15 +43,7 @@ struct EngineOptions: ParsableArguments {
     }
 
     /// A run by id or unique id prefix.
-    func resolve(_ id: String, _ engine: WorkflowEngine) async throws -> RunRecord {
-        if let r = try await engine.store.run(id: id) { return r }
-        let matches = try await engine.store.runs(statuses: nil, limit: Int.max).filter { $0.id.hasPrefix(id) }
-        guard matches.count == 1 else {
-            throw WorkflowError(
-                matches.isEmpty ? "no run \(id) in \(state)/workflows.sqlite" : "\(id) names \(matches.count) runs; give more characters")
-        }
-        return matches[0]
-    }
+    func resolve(_ id: String, _ engine: WorkflowEngine) async throws -> RunRecord { try await RunsJob.resolve(id, in: engine) }
 }
 
 /// Shows step states as a run moves: redrawn in place on a terminal, one line per finished step otherwise.
@@ -181,7 +164,7 @@ struct RunCommand: AsyncParsableCommand {
             let (record, created) = try await engine.start(file: file, text: text, inputs: given, idempotencyKey: idempotencyKey)
             if !created {
                 printError("run \(record.id) already exists for idempotency key \(idempotencyKey ?? "") (\(record.status))")
-                if record.finished || (record.owner.map { !EngineConfiguration.ownerIsGone($0) } ?? false) || queue || detach {
+                if record.finished || RunsJob.driver(of: record) != nil || queue || detach {
                     try report(record, engine)
                     return
                 }
@@ -214,15 +197,15 @@ struct RunCommand: AsyncParsableCommand {
     /// `warden runs resume RUN` in its own session, detached from this terminal; its output goes to the run's
     /// directory.
     func spawnDriver(_ run: String) throws {
-        let dir = engineOptions.state + "/runs/" + run
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let layout = StateLayout(engineOptions.state)
+        try FileManager.default.createDirectory(atPath: layout.runDirectory(run), withIntermediateDirectories: true)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : Bundle.main.executablePath!)
         p.arguments = RunsJob.resumeArguments(
             run: run, state: engineOptions.state, actions: engineOptions.actions, concurrency: engineOptions.concurrency,
             registry: global.registrySettings)
-        FileManager.default.createFile(atPath: dir + "/driver.log", contents: nil)
-        let log = FileHandle(forWritingAtPath: dir + "/driver.log")
+        FileManager.default.createFile(atPath: layout.driverLog(run), contents: nil)
+        let log = FileHandle(forWritingAtPath: layout.driverLog(run))
         p.standardOutput = log
         p.standardError = log
         p.standardInput = FileHandle.nullDevice
@@ -247,7 +230,7 @@ struct RunsCommand: AsyncParsableCommand {
             try await engineOptions.withEngine(global) { engine in
                 let runs = try await engine.store.runs(statuses: status.isEmpty ? nil : status, limit: limit)
                 if global.output == .json {
-                    try printJSON(runs.map(RunSummary.init))
+                    try printJSON(runs.map(RunView.init))
                     return
                 }
                 print(
@@ -272,52 +255,28 @@ struct RunsCommand: AsyncParsableCommand {
         func run() async throws {
             try await engineOptions.withEngine(global) { engine in
                 let record = try await engineOptions.resolve(run, engine)
-                let (def, state) = try await engine.state(of: record)
-                if global.output == .json {
-                    var steps: [Value] = []
-                    for s in def.steps {
-                        let st = state.steps[s.id]!
-                        steps.append(
-                            .map([
-                                (.string("id"), .string(s.id)), (.string("status"), .string(st.status.rawValue)),
-                                (.string("attempts"), .int(Int64(st.units.map(\.attempt).reduce(0, +)))), (.string("outputs"), st.outputs),
-                                (.string("error"), st.error.map(Value.string) ?? .null),
-                                (
-                                    .string("decisions"),
-                                    .list(st.decisions.map { .map([(.string("by"), .string($0.by)), (.string("decision"), .string($0.decision))]) })
-                                ),
-                            ]))
-                    }
-                    let summary = RunSummary(record)
-                    let head = try Value.parseJSON(String(decoding: try RFC3339.encoder(pretty: false).encode(summary), as: UTF8.self))
-                    guard case .map(var fields) = head else { return }
-                    fields.append((.string("steps"), .list(steps)))
-                    print(Value.map(fields).jsonText())
-                    return
-                }
-                print("run       \(record.id)")
-                print("workflow  \(record.workflow) (\(record.file))")
-                print("status    \(record.status)\(record.error.map { ": \($0)" } ?? "")")
-                print("inputs    \(record.inputs)")
-                if let o = record.outputs { print("outputs   \(o)") }
-                if let k = record.idempotencyKey { print("key       \(k)") }
+                let view = try await RunsJob.view(record, engine: engine)
+                if global.output == .json { return try printJSON(view) }
+                print("run       \(view.id)")
+                print("workflow  \(view.workflow) (\(view.file))")
+                print("status    \(view.status)\(view.error.map { ": \($0)" } ?? "")")
+                print("inputs    \(view.inputs)")
+                if let o = view.outputs { print("outputs   \(o)") }
+                if let k = view.idempotencyKey { print("key       \(k)") }
                 if let o = record.owner { print("driver    \(o)") }
                 print("")
-                for s in def.steps {
-                    let st = state.steps[s.id]!
-                    let attempts = st.units.map(\.attempt).reduce(0, +)
+                for st in view.steps ?? [] {
                     var line =
-                        "  \(s.id.padding(toLength: 14, withPad: " ", startingAt: 0)) \(st.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0))"
-                    if attempts > 0 { line += " attempts \(attempts)" }
-                    if st.foreach { line += " items \(st.units.count)" }
+                        "  \(st.id.padding(toLength: 14, withPad: " ", startingAt: 0)) \(st.status.padding(toLength: 10, withPad: " ", startingAt: 0))"
+                    if st.attempts > 0 { line += " attempts \(st.attempts)" }
+                    if let items = st.items { line += " items \(items)" }
                     if let a = st.startedAt, let b = st.finishedAt { line += String(format: " %.3fs", b.timeIntervalSince(a)) }
                     print(line)
                     for d in st.decisions { print("      \(d.decision) by \(d.by)\(d.comment.map { ": \($0)" } ?? "")") }
                     if let r = st.reason { print("      \(r)") }
                     if let e = st.error { print("      error: \(e)") }
-                    if st.status == .succeeded, !["null", "{}"].contains(st.outputs.jsonText()) {
-                        print("      outputs: \(String(st.outputs.jsonText().prefix(300)))")
-                    }
+                    let outputs = st.outputs.value.jsonText()
+                    if st.status == "succeeded", !["null", "{}"].contains(outputs) { print("      outputs: \(String(outputs.prefix(300)))") }
                 }
             }
         }
@@ -374,9 +333,8 @@ struct RunsCommand: AsyncParsableCommand {
                 printError("error: \(e)")
                 throw ExitCode(1)
             }
-            let driven = record.owner.map { !EngineConfiguration.ownerIsGone($0) } ?? false
             print("\(approve ? "approved" : "rejected") \(d.step) of run \(record.id) by \(d.by)")
-            if !driven { print("no process drives the run now: warden runs resume \(record.id) continues it") }
+            if RunsJob.driver(of: record) == nil { print("no process drives the run now: warden runs resume \(record.id) continues it") }
         }
     }
 
@@ -407,17 +365,14 @@ struct RunsCommand: AsyncParsableCommand {
         func run() async throws {
             try await engineOptions.withEngine(global) { engine in
                 let record = try await engineOptions.resolve(run, engine)
-                do { try await engine.cancel(record.id, by: by) } catch let e as WorkflowError {
+                let outcome: RunsJob.CancelOutcome
+                do { outcome = try await RunsJob.cancel(record, by: by, engine: engine) } catch let e as WorkflowError {
                     printError("error: \(e)")
                     throw ExitCode(1)
                 }
-                let driven = record.owner.map { !EngineConfiguration.ownerIsGone($0) } ?? false
-                if driven {
-                    print("cancellation of run \(record.id) requested; \(record.owner!) stops it")
-                } else {
-                    // Nobody drives it: finish it here.
-                    let done = try await engine.drive(record.id)
-                    print("run \(record.id) \(done.status)")
+                switch outcome {
+                case .requested(let driver): print("cancellation of run \(record.id) requested; \(driver) stops it")
+                case .finished(let done): print("run \(record.id) \(done.status)")
                 }
             }
         }
@@ -444,33 +399,13 @@ struct RunsCommand: AsyncParsableCommand {
                     for id in runs { done.append(try await engine.drive(try await engineOptions.resolve(id, engine).id)) }
                 }
                 if global.output == .json {
-                    try printJSON(done.map(RunSummary.init))
+                    try printJSON(done.map(RunView.init))
                 } else {
                     for r in done { print("run \(r.id) \(r.status)\(r.error.map { ": \($0)" } ?? "")") }
                 }
                 if done.contains(where: { $0.status != "succeeded" }) { throw ExitCode(1) }
             }
         }
-    }
-}
-
-struct RunSummary: Encodable {
-    var id, workflow, file, status: String
-    var inputs: String
-    var outputs, error, idempotencyKey, parent: String?
-    var createdAt, updatedAt: Date
-    init(_ r: RunRecord) {
-        id = r.id
-        workflow = r.workflow
-        file = r.file
-        status = r.status
-        inputs = r.inputs
-        outputs = r.outputs
-        error = r.error
-        idempotencyKey = r.idempotencyKey
-        parent = r.parent
-        createdAt = r.createdAt
-        updatedAt = r.updatedAt
     }
 }
 

@@ -41,7 +41,7 @@ struct SBOMCommand: AsyncParsableCommand {
             }
         }
         if attest && key == nil { throw ValidationError("--attest needs --key") }
-        if attest && (source.hasPrefix("dir:") || source.hasPrefix("docker-archive:") || source.hasPrefix("sbom:")) {
+        if attest && InventoryJob.Source.schemes.contains(where: source.hasPrefix) {
             throw ValidationError("--attest needs an image in a registry or an OCI layout")
         }
     }
@@ -78,42 +78,19 @@ struct SBOMCommand: AsyncParsableCommand {
     }
 
     func scan(_ wanted: Platform?, signingKey: P256.Signing.PrivateKey?, outputs: [(SBOMFormat, String?)]) async throws -> Inventory {
-        if source.hasPrefix("dir:") {
-            let path = String(source.dropFirst(4))
-            return inventory(try ImageSource.directory(path: path, capture: Catalogers.capture), name: source)
-        }
-        if source.hasPrefix("sbom:") {
-            let path = String(source.dropFirst(5))
-            guard let data = FileManager.default.contents(atPath: path) else { throw InventoryError(.notFound, "cannot read \(path)") }
-            return try SBOMReader.read([UInt8](data), name: path)
-        }
-        if source.hasPrefix("docker-archive:") {
-            let path = String(source.dropFirst("docker-archive:".count))
-            return inventory(try await ImageSource.dockerArchive(path: path, capture: Catalogers.capture), name: source)
-        }
-        let location = try parseLocation(source)
+        let parsed: InventoryJob.Source
+        do { parsed = try InventoryJob.Source(parsing: source) } catch let e as OCIError { throw ValidationError(e.reason) }
         return try await withRegistries(global) { registries in
-            let (store, ref) = try open(location, registries, create: false)
-            let subject = try await store.resolve(ref ?? "latest")
-            let resolved = try await ImageSource.filesystem(of: subject, in: store, platform: wanted, capture: Catalogers.capture)
-            let inv = inventory(resolved, name: source)
+            let result = try await InventoryJob.run(parsed, name: source, platform: wanted, registries: registries)
+            for line in InventoryJob.describe(result.skipped) { printError("warning: \(line)") }
             if attest, let signingKey {
                 // The predicate is the first JSON document asked for (CycloneDX by default).
                 let format = outputs.map(\.0).first { $0 == .spdxJSON || $0 == .cyclonedxJSON } ?? .cyclonedxJSON
-                let predicateType = format == .spdxJSON ? "https://spdx.dev/Document" : "https://cyclonedx.org/bom"
-                let m = try await Signer.attest(
-                    subject, in: store, name: location.repositoryName, predicateType: predicateType, predicate: try format.render(inv),
-                    key: signingKey, format: attestFormat.format)
-                printError("Attested \(subject.digest) (\(predicateType)) in \(m.digest)")
+                let m = try await InventoryJob.attest(
+                    result, of: parsed, format: format, key: signingKey, layout: attestFormat.format, registries: registries)
+                printError("Attested \(m.digest) (\(m.predicateType)) in \(m.manifest)")
             }
-            return inv
+            return result.inventory
         }
-    }
-
-    /// The inventory (`InventoryJob`); files whose contents were not read are named on stderr.
-    func inventory(_ r: ImageSource.Resolved, name: String) -> Inventory {
-        let result = InventoryJob.inventory(of: r, name: name)
-        for line in InventoryJob.describe(result.skipped) { printError("warning: \(line)") }
-        return result.inventory
     }
 }

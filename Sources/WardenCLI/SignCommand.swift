@@ -44,20 +44,13 @@ struct SignCommand: AsyncParsableCommand {
             annotations[String(a[..<eq])] = String(a[a.index(after: eq)...])
         }
         let signingKey = try loadKey(key, password)
-        let result = try await withRegistries(global) { registries -> Descriptor in
-            let (store, ref) = try open(location, registries, create: false)
-            let subject = try await store.resolve(ref ?? "latest")
-            switch format {
-            case .legacy:
-                try await SimpleSigning.sign(subject, in: store, dockerReference: location.repositoryName, key: signingKey, annotations: annotations)
-            case .bundle:
-                try await Signer.signBundle(subject, in: store, name: location.repositoryName, key: signingKey, annotations: annotations)
-            }
-            return subject
+        let report = try await withRegistries(global) { registries in
+            try await SigningJob.sign(
+                .init(location: location, format: format.format, annotations: annotations), key: signingKey, registries: registries)
         }
         switch global.output {
-        case .json: try printJSON(result)
-        case .text: print("Signed \(result.digest)")
+        case .json: try printJSON(report.subject)
+        case .text: print("Signed \(report.subject.digest)")
         }
     }
 }
@@ -65,16 +58,6 @@ struct SignCommand: AsyncParsableCommand {
 enum SignatureFormatOption: String, ExpressibleByArgument, CaseIterable {
     case legacy, bundle
     var format: SignatureFormat { self == .legacy ? .legacy : .bundle }
-}
-
-extension Location {
-    /// `registry/repository`, or `oci-layout:PATH`: the name signatures carry and trust policies match.
-    var repositoryName: String {
-        switch self {
-        case .registry(let r): "\(r.registry)/\(r.repository)"
-        case .layout(let path, _, _): Location.layoutScheme + path
-        }
-    }
 }
 
 /// Reads a private key, asking for its password only when it is encrypted; a wrong password exits 4.

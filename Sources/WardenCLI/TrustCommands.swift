@@ -209,31 +209,17 @@ struct AttestCommand: AsyncParsableCommand {
     @OptionGroup var password: PasswordOptions
     @OptionGroup var global: GlobalOptions
 
-    struct Output: Encodable {
-        var digest: String
-        var predicateType: String
-        var manifest: String
-    }
-
     func run() async throws {
         let location = try parseLocation(reference)
-        let predicateType: String
-        do { predicateType = try PredicateTypes.resolve(type) } catch let e as TrustError { throw ValidationError(e.reason) }
+        do { _ = try SigningJob.predicateType(type) } catch let e as TrustError { throw ValidationError(e.reason) }
         guard let body = FileManager.default.contents(atPath: predicate) else { throw ValidationError("cannot read --predicate \(predicate)") }
-        do {
-            _ = try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
-        } catch {
-            throw ValidationError("--predicate \(predicate) is not JSON: \(error.localizedDescription)")
+        do { try SigningJob.validatePredicate(body, source: "--predicate \(predicate)") } catch let e as TrustError {
+            throw ValidationError(e.reason)
         }
         let signingKey = try loadKey(key, password)
-        let out = try await withRegistries(global) { registries -> Output in
-            let (store, ref) = try open(location, registries, create: false)
-            let subject = try await store.resolve(ref ?? "latest")
-            let m = try await Signer.attest(
-                subject, in: store, name: location.repositoryName, predicateType: predicateType, predicate: body, key: signingKey,
-                format: format.format)
-            return Output(digest: subject.digest.description, predicateType: predicateType, manifest: m.digest.description)
-        }
+        let request = SigningJob.AttestRequest(
+            location: location, predicateType: type, predicate: body, format: format.format, predicateSource: "--predicate \(predicate)")
+        let out = try await withRegistries(global) { registries in try await SigningJob.attest(request, key: signingKey, registries: registries) }
         switch global.output {
         case .json: try printJSON(out)
         case .text: print("Attested \(out.digest) (\(out.predicateType))")

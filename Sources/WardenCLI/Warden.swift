@@ -79,19 +79,7 @@ struct GlobalOptions: ParsableArguments {
     }
 
     func registryConfiguration(credentials: [String: Credentials] = [:]) -> RegistryConfiguration {
-        var c = RegistryConfiguration()
-        c.plainHTTP = plainHTTP
-        c.plainHTTPHosts = Set(insecureRegistry)
-        c.caBundlePath = caFile
-        c.insecureTokenRealm = insecureTokenRealm
-        var env = ProcessInfo.processInfo.environment
-        var explicit = credentials
-        if let user = env["WARDEN_REGISTRY_USERNAME"], let pass = env["WARDEN_REGISTRY_PASSWORD"], let host = env["WARDEN_REGISTRY_HOST"] {
-            explicit[host] = explicit[host] ?? Credentials(username: user, password: pass)
-        }
-        if let authfile { env["REGISTRY_AUTH_FILE"] = authfile }
-        c.credentials = CredentialResolver(explicit: explicit, environment: env)
-        return c
+        registrySettings.configuration(credentials: credentials)
     }
 }
 

@@ -21,7 +21,7 @@ enum DependencyCheck {
         "Replicate": ["Documents", "OCI", "OCIRegistry", "Storage", "Trust"],
         "Workflow": ["CEL", "CProcess", "Documents", "Storage"],
         // Application layer
-        "WardenApp": ["Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust", "Workflow"],
+        "WardenApp": ["CEL", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust", "Workflow"],
         // Surfaces
         "WardenActions": ["CEL", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust", "WardenApp", "Workflow"],
         "WardenCLI": [
