@@ -8,6 +8,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "warden", targets: ["WardenCLI"]),
+        // The development tools (random test content, a throttling proxy, benchmark drivers): not shipped.
+        .executable(name: "warden-dev", targets: ["WardenDev"]),
         // The fuzzing harness (scripts/fuzz.sh builds it with libFuzzer and AddressSanitizer).
         .executable(name: "warden-fuzz", targets: ["WardenFuzz"]),
         .library(name: "OCI", targets: ["OCI"]),
@@ -26,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swiftwasm/WasmKit", from: "0.4.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Foundation: OCI names, model, content stores, graph copy, image layout.
@@ -124,6 +127,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Surface: the built-in workflow actions, thin adapters from JSON inputs to the application layer.
@@ -139,24 +143,36 @@ let package = Package(
             name: "WardenFuzz",
             dependencies: ["CEL", "Documents", "Inventory", "OCI", "Policy", "Replicate", "Trust", "Workflow"]
         ),
+        // Sample content: random, valid images, indexes and artifacts (the demo, tests and benchmarks).
+        .target(name: "SampleContent", dependencies: ["OCI"]),
         // Test tools shipped as a product: random artifacts, a validator, real-peer harness, an in-process registry.
         .target(
             name: "OCITesting",
             dependencies: [
-                "OCI",
+                "OCI", "SampleContent",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Surface helpers: the command-line plumbing the executables share (registry flags, output, error table).
+        .target(
+            name: "CommandSupport",
+            dependencies: [
+                "Documents", "OCI", "OCIRegistry", "WardenApp",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Surface: the `warden` command.
         .executableTarget(
             name: "WardenCLI",
             dependencies: [
+                "CommandSupport",
                 "OCI",
                 "OCIRegistry",
-                "OCITesting",
+                "SampleContent",
                 "Trust",
                 "Documents",
                 "Storage",
@@ -173,6 +189,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Surface: `warden-dev`, the development tools.
+        .executableTarget(
+            name: "WardenDev",
+            dependencies: [
+                "CEL", "CommandSupport", "Documents", "OCI", "OCIRegistry", "OCITesting", "Policy", "Storage", "Workflow",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .testTarget(
             name: "TrustTests",
             dependencies: [
@@ -185,7 +209,8 @@ let package = Package(
         .testTarget(
             name: "AppTests",
             dependencies: [
-                "WardenApp", "Documents", "Inventory", "OCI", "OCIRegistry", "OCITesting", "Replicate", "Trust", "Workflow",
+                "WardenApp", "Documents", "Inventory", "OCI", "OCIRegistry", "OCITesting", "Replicate", "Storage", "Trust", "Workflow",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"),
             ]),

@@ -24,7 +24,7 @@ python3 bench/cel_policy.py write "$WORK"
 echo "Input: $(wc -c <"$WORK/input.json") bytes of JSON (500 SBOM components, 200 vulnerabilities); 10 rules."
 
 echo "Warden: $ITERATIONS evaluations..."
-"$WARDEN" bench-policy --policy "$WORK/policy.yaml" --input "$WORK/input.json" --iterations "$ITERATIONS" >"$WORK/warden.json"
+"$WARDEN_DEV" bench-policy --policy "$WORK/policy.yaml" --input "$WORK/input.json" --iterations "$ITERATIONS" >"$WORK/warden.json"
 echo "cel-python $(python3 -c 'import importlib.metadata as m; print(m.version("cel-python"))'): $CELPY_ITERATIONS evaluations..."
 python3 bench/cel_policy.py celpy "$WORK" "$CELPY_ITERATIONS" >"$WORK/celpy.json"
 

@@ -22,7 +22,7 @@ SRC=$(start_registry src)
 echo "Generating $IMAGES images (3-5 layers of $MIN_SIZE-$MAX_SIZE random data)..."
 for i in $(seq 1 "$IMAGES"); do
     layers=$((3 + i % 3))
-    "$WARDEN" testdata "oci-layout:$WORK/layout:img$i" --layers "$layers" --min-size "$MIN_SIZE" --max-size "$MAX_SIZE" --seed "$i" >/dev/null
+    "$WARDEN_DEV" testdata "oci-layout:$WORK/layout:img$i" --layers "$layers" --min-size "$MIN_SIZE" --max-size "$MAX_SIZE" --seed "$i" >/dev/null
     "$WARDEN" copy "oci-layout:$WORK/layout:img$i" "$SRC/bench/img$i:v1" >/dev/null
 done
 BYTES=$(du -sb "$WORK/layout/blobs" | cut -f1)
@@ -58,7 +58,7 @@ FLOOR=""
 for c in 4 8 16 32; do
     reg=$(start_registry "floor$c")
     sync; sleep 1
-    t0=$(now); "$WARDEN" bench-ingest "oci-layout:$WORK/layout" "$reg/bench/floor" --concurrency "$c" >/dev/null; t1=$(now)
+    t0=$(now); "$WARDEN_DEV" bench-ingest "oci-layout:$WORK/layout" "$reg/bench/floor" --concurrency "$c" >/dev/null; t1=$(now)
     t=$(elapsed "$t0" "$t1")
     echo "  floor at concurrency $c: $t s"
     FLOOR=$(python3 -c "print(min(float('$t'), float('${FLOOR:-1e9}')))")

@@ -1,14 +1,17 @@
 # Shared by the benchmarks: a release build of warden, a work directory removed on exit, local registries.
 # Source it after `cd` to the repository root, with BENCH_TOOLS naming the commands the benchmark needs; sets WARDEN
-# and WORK.
+# (the shipped command), WARDEN_DEV (the development tools: testdata, test-proxy, bench-*) and WORK.
 
 for tool in ${BENCH_TOOLS:-}; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is missing (run scripts/test.sh first)" >&2; exit 1; }
 done
 
-echo "Building warden (release)..."
-swift build -c release --product warden >/dev/null
-WARDEN="$(swift build -c release --show-bin-path)/warden"
+# The shipped build (README: "Building the shipped binary"): static Swift runtime, stripped.
+echo "Building warden and warden-dev (release)..."
+swift build -c release --static-swift-stdlib -Xlinker -s --product warden >/dev/null
+swift build -c release --static-swift-stdlib -Xlinker -s --product warden-dev >/dev/null
+WARDEN="$(swift build -c release --static-swift-stdlib --show-bin-path)/warden"
+WARDEN_DEV="$(swift build -c release --static-swift-stdlib --show-bin-path)/warden-dev"
 
 WORK=$(mktemp -d /tmp/warden-bench.XXXXXX)
 # Registry PIDs go to a file: start_registry runs in a command substitution (a subshell).

@@ -96,7 +96,7 @@ PY
 scenario loopback "$SRC"
 # The same estate behind a proxy adding LATENCY_MS to every request: an upstream registry across a network.
 LATENCY_MS=${LATENCY_MS:-10}
-"$WARDEN" test-proxy --upstream "$SRC" --latency-ms "$LATENCY_MS" >"$WORK/proxy.addr" &
+"$WARDEN_DEV" test-proxy --upstream "$SRC" --latency-ms "$LATENCY_MS" >"$WORK/proxy.addr" &
 echo $! >>"$WORK/pids"
 for _ in $(seq 50); do [ -s "$WORK/proxy.addr" ] && break; sleep 0.1; done
 scenario "upstream+${LATENCY_MS}ms" "$(cat "$WORK/proxy.addr")"

@@ -27,11 +27,11 @@ REFS=()
 COSIGN_REFS=()
 for i in $(seq 1 "$IMAGES"); do
     ref="$REG/bench/img$i:v1"
-    "$WARDEN" testdata "$ref" --layers 1 --min-size 1KiB --max-size 4KiB --seed "$i" >/dev/null
+    "$WARDEN_DEV" testdata "$ref" --layers 1 --min-size 1KiB --max-size 4KiB --seed "$i" >/dev/null
     "$WARDEN" sign "$ref" --key "$WORK/k.pem" >/dev/null
     REFS+=("$ref")
     ref="$REG/bench/cosign$i:v1"
-    "$WARDEN" testdata "$ref" --layers 1 --min-size 1KiB --max-size 4KiB --seed "$((i + 100000))" >/dev/null
+    "$WARDEN_DEV" testdata "$ref" --layers 1 --min-size 1KiB --max-size 4KiB --seed "$((i + 100000))" >/dev/null
     COSIGN_REFS+=("$ref")
 done
 # cosign's layout exactly (payload only in the blob, no embedded copy), written by Tests/Interop/cosign_sign.py.

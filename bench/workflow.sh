@@ -27,6 +27,6 @@ PY
 }
 for spec in "noop 16" "noop 64" "process 16"; do
     set -- $spec
-    "$WARDEN" bench-workflow --runtime "$1" --parallel "$2" --runs "$RUNS" --state "$WORK/$1-$2" >"$WORK/$1-$2.json"
+    "$WARDEN_DEV" bench-workflow --runtime "$1" --parallel "$2" --runs "$RUNS" --state "$WORK/$1-$2" >"$WORK/$1-$2.json"
     report "(${1}, ${2} runs in flight)" "$WORK/$1-$2.json"
 done

@@ -39,7 +39,9 @@ public struct CELCondition: Sendable {
         do {
             program = try Program(source)
         } catch let e as CELError {
-            throw YAMLError(position: Self.locate(e, file: file, line: line, column: column, start: start), message: "invalid CEL: \(Self.detail(e))")
+            throw YAMLError(
+                position: Self.locate(e, file: file, line: line, column: column, start: start), message: "invalid CEL: \(Self.detail(e))",
+                code: .condition)
         }
         if boolean, let t = program.expr.evidentType, t != "bool" {
             throw value.error("the condition must be a bool, but `\(source)` is \(t == "null_type" ? "null" : t)")
@@ -67,13 +69,13 @@ public struct CELCondition: Sendable {
         do {
             let v = try program.evaluate(bindings, costLimit: costLimit, timeLimit: timeLimit, timeZones: TimeZones.iana)
             guard case .bool(let b) = v else {
-                return .failure(YAMLError(position: position, message: "the condition `\(source)` yielded \(v.typeName), not bool"))
+                return .failure(YAMLError(position: position, message: "the condition `\(source)` yielded \(v.typeName), not bool", code: .condition))
             }
             return .success(b)
         } catch let e as CELError {
-            return .failure(YAMLError(position: position(of: e), message: "`\(source)`: \(Self.detail(e))"))
+            return .failure(YAMLError(position: position(of: e), message: "`\(source)`: \(Self.detail(e))", code: .condition))
         } catch {
-            return .failure(YAMLError(position: position, message: "`\(source)`: \(error)"))
+            return .failure(YAMLError(position: position, message: "`\(source)`: \(error)", code: .condition))
         }
     }
 
@@ -82,9 +84,9 @@ public struct CELCondition: Sendable {
         do {
             return .success(try program.evaluate(bindings, costLimit: costLimit, timeLimit: timeLimit, timeZones: TimeZones.iana))
         } catch let e as CELError {
-            return .failure(YAMLError(position: position(of: e), message: "`\(source)`: \(Self.detail(e))"))
+            return .failure(YAMLError(position: position(of: e), message: "`\(source)`: \(Self.detail(e))", code: .condition))
         } catch {
-            return .failure(YAMLError(position: position, message: "`\(source)`: \(error)"))
+            return .failure(YAMLError(position: position, message: "`\(source)`: \(error)", code: .condition))
         }
     }
 }

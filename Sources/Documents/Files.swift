@@ -43,8 +43,24 @@ public enum PrivateFiles {
 }
 
 /// A file Warden could not create, write, sync or rename: the reason names the path and the system's error.
-public struct FileError: Error, Sendable, CustomStringConvertible {
+public struct FileError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// The error's code: extensible (a new code is a new static member); errors compare equal when their
+    /// codes do.
+    public struct Code: Hashable, Sendable, RawRepresentable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+        /// Creating, writing, syncing or renaming failed (the system's error is in the reason).
+        public static let io = Code(rawValue: "io")
+    }
+
+    public var code: Code
     public let reason: String
-    public init(_ reason: String) { self.reason = reason }
+    public init(_ reason: String) { self.init(.io, reason) }
+    public init(_ code: Code, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
     public var description: String { reason }
+    public static func == (a: FileError, b: FileError) -> Bool { a.code == b.code }
 }

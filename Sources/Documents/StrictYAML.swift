@@ -13,18 +13,20 @@ public struct YAMLValue {
         do {
             // The parser holds the anchors it met (a node's `anchor` is weak): keep it until the check is done.
             let parser = try Yams.Parser(yaml: text)
-            guard let node = try parser.singleRoot() else { throw YAMLError(position: "\(file):1:1", message: "the document is empty") }
+            guard let node = try parser.singleRoot() else {
+                throw YAMLError(position: "\(file):1:1", message: "the document is empty", code: .syntax)
+            }
             try withExtendedLifetime(parser) {
                 if let anchored = firstAnchored(node) {
                     let where_ = anchored.mark.map { "\(file):\($0.line):\($0.column)" } ?? file
                     throw YAMLError(
                         position: where_,
-                        message: "YAML anchors and aliases (&name, *name) are not accepted; write the value out where it is used")
+                        message: "YAML anchors and aliases (&name, *name) are not accepted; write the value out where it is used", code: .syntax)
                 }
             }
             return YAMLValue(node: node, file: file)
         } catch let e as YamlError {
-            throw YAMLError(position: file, message: "not valid YAML: \(e)")
+            throw YAMLError(position: file, message: "not valid YAML: \(e)", code: .syntax)
         }
     }
 
@@ -114,13 +116,33 @@ public struct YAMLValue {
 }
 
 /// A document error with its position (`file:line:column`).
-public struct YAMLError: Error, CustomStringConvertible, Sendable {
+public struct YAMLError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The error's code: extensible (a new code is a new static member); errors compare equal when their
+    /// codes do.
+    public struct Code: Hashable, Sendable, RawRepresentable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+        /// Not YAML, an empty document, or YAML Warden refuses (anchors and aliases).
+        public static let syntax = Code(rawValue: "syntax")
+        /// A document that is YAML but breaks its kind's rules (an unknown key, a wrong type, a missing field).
+        public static let invalid = Code(rawValue: "invalid")
+        /// A CEL condition that does not compile or could not be evaluated.
+        public static let condition = Code(rawValue: "condition")
+        /// A file that cannot be read, or is not UTF-8.
+        public static let unreadable = Code(rawValue: "unreadable")
+    }
+
+    public var code: Code
     public var position: String
     public var message: String
     public var description: String { "\(position): \(message)" }
 
-    public init(position: String, message: String) {
+    public init(position: String, message: String, code: Code = .invalid) {
+        self.code = code
         self.position = position
         self.message = message
     }
+
+    public static func == (a: YAMLError, b: YAMLError) -> Bool { a.code == b.code }
 }

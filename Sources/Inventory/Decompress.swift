@@ -140,8 +140,16 @@ public struct PlainSource<Base: ChunkSource>: ChunkSource {
 
 /// Errors of the inventory: malformed archives and layers, unsupported formats, sources that cannot be read.
 public struct InventoryError: Error, CustomStringConvertible, Sendable {
-    public enum Code: String, Sendable {
-        case malformed, unsupported, notFound, io
+    /// The error's code: extensible (a new code is a new static member), compared by value; errors compare
+    /// equal when their codes do.
+    public struct Code: Hashable, Sendable, RawRepresentable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+        public static let malformed = Code(rawValue: "malformed")
+        public static let unsupported = Code(rawValue: "unsupported")
+        public static let notFound = Code(rawValue: "notFound")
+        public static let io = Code(rawValue: "io")
     }
     public var code: Code
     public var reason: String
@@ -150,4 +158,6 @@ public struct InventoryError: Error, CustomStringConvertible, Sendable {
         self.reason = reason
     }
     public var description: String { reason }
+
+    public static func == (a: InventoryError, b: InventoryError) -> Bool { a.code == b.code }
 }

@@ -33,20 +33,21 @@ public enum Skopeo {
 }
 
 /// The `warden` executable built in this package's `.build` folder (debug first, then release).
-public func wardenExecutable() throws -> String {
+/// `name` is `warden` (the shipped command) or `warden-dev` (the development tools: testdata, test-proxy, bench-*).
+public func wardenExecutable(_ name: String = "warden") throws -> String {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     for config in ["debug", "release"] {
-        let path = root.appendingPathComponent(".build/\(config)/warden").path
+        let path = root.appendingPathComponent(".build/\(config)/\(name)").path
         if FileManager.default.isExecutableFile(atPath: path) { return path }
     }
-    throw HarnessError("warden executable not found under .build/: run `swift build` first (scripts/test.sh does)")
+    throw HarnessError("\(name) executable not found under .build/: run `swift build` first (scripts/test.sh does)")
 }
 
 /// Runs the CLI as users do: exit status, stdout and stderr. `environment` adds variables to this process's
 /// environment; a nil value removes one.
-public func runWarden(_ arguments: [String], environment: [String: String?] = [:]) throws -> (Int32, String, String) {
+public func runWarden(_ arguments: [String], environment: [String: String?] = [:], executable: String = "warden") throws -> (Int32, String, String) {
     var env = ProcessInfo.processInfo.environment
     for (name, value) in environment { env[name] = value }
-    let (status, out, err) = try runProcess(try wardenExecutable(), arguments, environment: env)
+    let (status, out, err) = try runProcess(try wardenExecutable(executable), arguments, environment: env)
     return (status, String(decoding: out, as: UTF8.self), err)
 }

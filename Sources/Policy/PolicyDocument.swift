@@ -31,9 +31,11 @@ public struct PolicyDocument: Sendable {
 
     public static func load(path: String) throws -> PolicyDocument {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw YAMLError(position: path, message: "cannot read the file")
+            throw YAMLError(position: path, message: "cannot read the file", code: .unreadable)
         }
-        guard let text = String(data: data, encoding: .utf8) else { throw YAMLError(position: path, message: "the file is not UTF-8") }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw YAMLError(position: path, message: "the file is not UTF-8", code: .unreadable)
+        }
         return try parse(text, file: path)
     }
 

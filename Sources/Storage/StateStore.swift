@@ -128,9 +128,30 @@ public final class StateStore: ReplicationStateStore {
     }
 }
 
-public struct StateError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+/// An error of Warden's state (the SQLite files under the state directory, their in-memory twins): a code and a
+/// reason that names the file or the record.
+public struct StateError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The error's code: extensible (a new code is a new static member); errors compare equal when their
+    /// codes do.
+    public struct Code: Hashable, Sendable, RawRepresentable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+        /// The database could not be opened, read or written (the reason has SQLite's error).
+        public static let io = Code(rawValue: "io")
+        /// A record that must be new exists already.
+        public static let conflict = Code(rawValue: "conflict")
+    }
+
+    public var code: Code
+    public var reason: String
+    public var description: String { reason }
+    public init(_ reason: String) { self.init(.io, reason) }
+    public init(_ code: Code, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+    public static func == (a: StateError, b: StateError) -> Bool { a.code == b.code }
 }
 
 /// Creates `path` empty and readable by its owner only (0600) if it does not exist, before SQLite opens it: SQLite

@@ -395,7 +395,7 @@ public actor MemoryWorkflowStore: WorkflowStore {
 
     public func create(_ run: RunRecord, entries new: [JournalEntry]) async throws -> (run: RunRecord, created: Bool) {
         if let key = run.idempotencyKey, let existing = records.values.first(where: { $0.idempotencyKey == key }) { return (existing, false) }
-        guard records[run.id] == nil else { throw StateError("run \(run.id) exists") }
+        guard records[run.id] == nil else { throw StateError(.conflict, "run \(run.id) exists") }
         records[run.id] = run
         entries[run.id] = []
         add(new, to: run.id)

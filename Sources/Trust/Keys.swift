@@ -4,13 +4,18 @@ import _CryptoExtras
 
 /// An error of the Trust module: a stable code and a reason that names the input.
 public struct TrustError: Error, Sendable, CustomStringConvertible, Equatable {
-    public enum Code: String, Sendable {
-        case invalidKey
-        case wrongPassword
-        case unsupported
-        case io
+    /// The error's code: extensible (a new code is a new static member), compared by value; errors compare
+    /// equal when their codes do.
+    public struct Code: Hashable, Sendable, RawRepresentable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+        public static let invalidKey = Code(rawValue: "invalidKey")
+        public static let wrongPassword = Code(rawValue: "wrongPassword")
+        public static let unsupported = Code(rawValue: "unsupported")
+        public static let io = Code(rawValue: "io")
         /// A document (envelope, statement, bundle, policy) that does not parse or breaks its format's rules.
-        case malformed
+        public static let malformed = Code(rawValue: "malformed")
     }
     public var code: Code
     public var reason: String
@@ -19,6 +24,8 @@ public struct TrustError: Error, Sendable, CustomStringConvertible, Equatable {
         self.reason = reason
     }
     public var description: String { reason }
+
+    public static func == (a: TrustError, b: TrustError) -> Bool { a.code == b.code }
 }
 
 /// One PEM block.

@@ -2,6 +2,7 @@ import Documents
 import Foundation
 import Inventory
 import OCI
+import Storage
 import Trust
 import Workflow
 
@@ -58,7 +59,13 @@ public struct ErrorDisposition: Sendable, Equatable {
                 default: 500
                 }
             self.init(exitCode: 1, retryable: e.code == .failed, httpStatus: status, reason: e.description)
-        case let e as YAMLError: self.init(exitCode: 1, retryable: false, httpStatus: 400, reason: "\(e)")
+        case let e as YAMLError: self.init(exitCode: 1, retryable: false, httpStatus: e.code == .unreadable ? 422 : 400, reason: "\(e)")
+        case let e as StateError:
+            if e.code == .conflict {
+                self.init(exitCode: 1, retryable: false, httpStatus: 409, reason: e.reason)
+            } else {
+                self.init(exitCode: 1, retryable: true, httpStatus: 500, reason: e.reason)
+            }
         case let e as FileError: self.init(exitCode: 1, retryable: true, httpStatus: 500, reason: e.reason)
         case is CancellationError: self.init(exitCode: 1, retryable: true, httpStatus: 503, reason: "cancelled")
         default: self.init(exitCode: 1, retryable: true, httpStatus: 500, reason: "\(error)")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CEL
+import CommandSupport
 import Documents
 import Foundation
 
@@ -54,17 +55,35 @@ struct CELCommand: AsyncParsableCommand {
 
 /// A JSON object file as CEL variables (its top-level keys), with errors that name the file, line and column.
 func readJSONObject(_ path: String) throws -> [String: Value] {
-    guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("\(path): cannot read the file") }
+    guard let data = FileManager.default.contents(atPath: path) else { throw CLIError(.unreadable, "\(path): cannot read the file") }
     let value: Value
-    do { value = try Value.parseJSON([UInt8](data)) } catch let e as JSONError { throw CLIError("\(path):\(e)") }
-    guard case .map(let entries) = value else { throw CLIError("\(path): expected a JSON object, found \(value.typeName)") }
+    do { value = try Value.parseJSON([UInt8](data)) } catch let e as JSONError { throw CLIError(.invalidInput, "\(path):\(e)") }
+    guard case .map(let entries) = value else { throw CLIError(.invalidInput, "\(path): expected a JSON object, found \(value.typeName)") }
     var bindings: [String: Value] = [:]
     for (k, v) in entries { if case .string(let name) = k { bindings[name] = v } }
     return bindings
 }
 
-/// An error the CLI reports as one line.
-struct CLIError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+/// An error the CLI reports as one line: a file or argument the command cannot use.
+struct CLIError: Error, CustomStringConvertible, Equatable {
+    /// The error's code: extensible (a new code is a new static member); errors compare equal when their
+    /// codes do.
+    struct Code: Hashable, Sendable, RawRepresentable, CustomStringConvertible {
+        let rawValue: String
+        init(rawValue: String) { self.rawValue = rawValue }
+        var description: String { rawValue }
+        /// A file named on the command line cannot be read.
+        static let unreadable = Code(rawValue: "unreadable")
+        /// A file or argument that does not hold what the command needs.
+        static let invalidInput = Code(rawValue: "invalidInput")
+    }
+
+    var code: Code
+    var reason: String
+    var description: String { reason }
+    init(_ code: Code, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+    static func == (a: CLIError, b: CLIError) -> Bool { a.code == b.code }
 }

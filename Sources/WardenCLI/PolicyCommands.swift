@@ -1,5 +1,6 @@
 import ArgumentParser
 import CEL
+import CommandSupport
 import Documents
 import Foundation
 import OCI
@@ -191,45 +192,3 @@ struct DecisionOptions: ParsableArguments {
 }
 
 /// `bench/cel.sh`'s Warden side: parse a policy and evaluate it many times over one input, in one process.
-struct BenchPolicyCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench-policy", abstract: "Benchmark policy evaluation.", shouldDisplay: false)
-    @Option(name: .long) var policy: String
-    @Option(name: .long) var input: String
-    @Option(name: .long) var iterations = 10_000
-    @Option(name: .long) var parses = 1_000
-
-    struct Output: Encodable {
-        var rules: Int
-        var iterations: Int
-        var decision: String
-        var fired: [String]
-        var parseSecondsPerPolicy: Double
-        var inputParseSeconds: Double
-        var evaluateSeconds: Double
-        var evaluationsPerSecond: Double
-    }
-
-    func run() async throws {
-        let text = try String(contentsOfFile: policy, encoding: .utf8)
-        let clock = ContinuousClock()
-        var doc = try PolicyDocument.parse(text, file: policy)
-        let parseTime = try clock.measure {
-            for _ in 0..<parses { doc = try PolicyDocument.parse(text, file: policy) }
-        }
-        var facts: Value = .null
-        let inputTime = try clock.measure {
-            facts = try Value.parseJSON([UInt8](FileManager.default.contents(atPath: input) ?? Data()))
-        }
-        var result = doc.evaluate(facts)
-        let evalTime = clock.measure {
-            for _ in 0..<iterations { result = doc.evaluate(facts) }
-        }
-        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
-        try printJSON(
-            Output(
-                rules: doc.rules.count, iterations: iterations, decision: result.decision.rawValue,
-                fired: result.rules.filter { $0.outcome != .pass }.map { "\($0.name): \($0.outcome.rawValue)" + ($0.error.map { " \($0)" } ?? "") },
-                parseSecondsPerPolicy: seconds(parseTime) / Double(parses), inputParseSeconds: seconds(inputTime),
-                evaluateSeconds: seconds(evalTime), evaluationsPerSecond: Double(iterations) / seconds(evalTime)))
-    }
-}

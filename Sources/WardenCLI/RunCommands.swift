@@ -1,5 +1,6 @@
 import ArgumentParser
 import CEL
+import CommandSupport
 import Documents
 import Foundation
 import OCI
@@ -23,9 +24,24 @@ struct EngineOptions: ParsableArguments {
 
     /// The built-in actions and those of the `--actions` directories; reading it creates nothing in the state directory.
     func catalog(_ registries: Registries) throws -> ActionCatalog {
-        var catalog = ActionCatalog.standard(registries: registries, stateDirectory: state)
-        for dir in actions { try catalog.load(directory: dir) }
+        let callbacks = CallbackServer(endpoint: callbackListener)
+        var catalog = ActionCatalog.standard(registries: registries, stateDirectory: state, callbacks: callbacks)
+        for dir in actions { try catalog.load(directory: dir, callbacks: callbacks) }
         return catalog
+    }
+
+    /// Drives `target` as services (the driver and the callback listener) that stop gracefully on SIGTERM and
+    /// SIGINT; an interrupted drive says how to continue and exits 1.
+    func drive(_ target: RunDriverService.Target, _ engine: WorkflowEngine, _ global: GlobalOptions) async throws -> [RunRecord] {
+        let driver = try await RunsJob.drive(target, engine: engine, listener: callbackListener, logger: global.logger())
+        if driver.interrupted {
+            let ids: [String]
+            if case .runs(let given) = target { ids = given } else { ids = ["--all"] }
+            printError(
+                "interrupted: the journal has every finished step; warden runs resume \(ids.joined(separator: " ")) --state \(state) continues")
+            throw ExitCode(1)
+        }
+        return driver.finished
     }
 
     /// Runs `body` with the action catalogue (registries configured from `global`).
@@ -45,6 +61,9 @@ struct EngineOptions: ParsableArguments {
     /// A run by id or unique id prefix.
     func resolve(_ id: String, _ engine: WorkflowEngine) async throws -> RunRecord { try await RunsJob.resolve(id, in: engine) }
 }
+
+/// The http runtime's callback listener of this process (started on first use, closed when the driving ends).
+let callbackListener = StandaloneCallbackListener()
 
 /// Shows step states as a run moves: redrawn in place on a terminal, one line per finished step otherwise.
 final class RunDisplay: Sendable {
@@ -179,8 +198,8 @@ struct RunCommand: AsyncParsableCommand {
                 return
             }
             if global.output == .text { printError("run \(record.id) (\(def.name))") }
-            let done = try await engine.drive(record.id)
-            try report(done, engine)
+            let done = try await engineOptions.drive(.runs([record.id]), engine, global)
+            try report(done[0], engine)
         }
     }
 
@@ -392,12 +411,9 @@ struct RunsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await engineOptions.withEngine(global) { engine in
-                var done: [RunRecord] = []
-                if all {
-                    done = try await engine.resumeAll()
-                } else {
-                    for id in runs { done.append(try await engine.drive(try await engineOptions.resolve(id, engine).id)) }
-                }
+                var ids: [String] = []
+                if !all { for id in runs { ids.append(try await engineOptions.resolve(id, engine).id) } }
+                let done = try await engineOptions.drive(all ? .unfinished : .runs(ids), engine, global)
                 if global.output == .json {
                     try printJSON(done.map(RunView.init))
                 } else {
@@ -466,81 +482,3 @@ extension String {
 
 /// Engine throughput: `runs` runs of a 3-step workflow started and driven in one process on the SQLite store
 /// (journal with synchronous = FULL), `parallel` runs in flight at once.
-struct BenchWorkflowCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "bench-workflow", abstract: "Benchmark the workflow engine.", shouldDisplay: false)
-    @Option(name: .long, help: "noop or process.") var runtime = "noop"
-    @Option(name: .long) var runs = 1000
-    @Option(name: .long) var parallel = 100
-    @Option(name: .long) var state: String
-
-    struct Output: Encodable {
-        var runtime: String
-        var runs: Int
-        var succeeded: Int
-        var seconds: Double
-        var runsPerSecond: Double
-        var journalEntries: Int
-        var transitionsPerSecond: Double
-        var stepLatencyP50Milliseconds: Double
-        var stepLatencyP95Milliseconds: Double
-        var stepLatencyP99Milliseconds: Double
-    }
-
-    func run() async throws {
-        try PrivateFiles.createDirectory(state)
-        let store = try SQLiteWorkflowStore(path: state + "/workflows.sqlite")
-        let engine = WorkflowEngine(
-            store: store, catalog: ActionCatalog([NoopAction(), ProcessAction()]),
-            configuration: EngineConfiguration(stateDirectory: state, globalConcurrency: 64))
-        let step =
-            runtime == "process"
-            ? "uses: process@v1\n    with: {command: [\"/bin/true\"]}" : "uses: noop@v1\n    with: {n: '${{ inputs.n }}'}"
-        let yaml = """
-            apiVersion: warden.dev/v1
-            kind: Workflow
-            name: bench
-            inputs:
-              n: {type: int}
-            steps:
-              - id: a
-                \(step)
-              - id: b
-                needs: [a]
-                \(step)
-              - id: c
-                needs: [b]
-                \(step)
-            """
-        let file = state + "/bench.yaml"
-        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
-        let clock = ContinuousClock()
-        let start = clock.now
-        let succeeded = try await withThrowingTaskGroup(of: Bool.self) { group in
-            var next = 0
-            var ok = 0
-            func add() {
-                let n = next
-                next += 1
-                group.addTask {
-                    let run = try await engine.start(file: file, text: yaml, inputs: ["n": .int(Int64(n))]).run
-                    return try await engine.drive(run.id).status == "succeeded"
-                }
-            }
-            while next < min(parallel, runs) { add() }
-            for try await r in group {
-                if r { ok += 1 }
-                if next < runs { add() }
-            }
-            return ok
-        }
-        let seconds = (clock.now - start).seconds
-        let latencies = engine.stats.latencies.sorted()
-        func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] * 1000 }
-        try printJSON(
-            Output(
-                runtime: runtime, runs: runs, succeeded: succeeded, seconds: seconds, runsPerSecond: Double(runs) / seconds,
-                journalEntries: engine.stats.entries, transitionsPerSecond: Double(engine.stats.entries) / seconds,
-                stepLatencyP50Milliseconds: pct(0.5), stepLatencyP95Milliseconds: pct(0.95), stepLatencyP99Milliseconds: pct(0.99)))
-    }
-}

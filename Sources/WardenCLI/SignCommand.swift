@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 import Crypto
 import Foundation
 import OCI

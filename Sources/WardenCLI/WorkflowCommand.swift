@@ -1,5 +1,6 @@
 import ArgumentParser
 import CEL
+import CommandSupport
 import Foundation
 import Trust
 import WardenActions

@@ -176,7 +176,10 @@ public final class WorkflowEngine: Sendable {
         do {
             try await driver.drive()
         } catch {
-            try? await store.release(run: runID, owner: configuration.owner)
+            // Released even when the driving task was cancelled (a graceful shutdown): the release runs outside the
+            // cancelled task, so the next driver need not wait for this process to end.
+            let (store, owner) = (self.store, configuration.owner)
+            await Task { try? await store.release(run: runID, owner: owner) }.value
             throw error
         }
         try await store.release(run: runID, owner: configuration.owner)

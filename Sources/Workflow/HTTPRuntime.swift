@@ -261,7 +261,18 @@ public final class CallbackServer: Sendable {
 /// change the address and the URL's host), started on first use, one per endpoint.
 public final class StandaloneCallbackListener: CallbackEndpoint {
     let base = Mutex<String?>(nil)
+    let channel = Mutex<(any Channel)?>(nil)
     public init() {}
+
+    /// Stops listening (callbacks not yet received are lost: their attempts time out and are retried).
+    public func close() async {
+        guard
+            let channel = channel.withLock({ c in
+                defer { c = nil }; return c
+            })
+        else { return }
+        try? await channel.close()
+    }
 
     public func base(for server: CallbackServer) async throws -> String {
         if let base = base.withLock({ $0 }) { return base }
@@ -281,6 +292,7 @@ public final class StandaloneCallbackListener: CallbackEndpoint {
                 return existing
             }
             b = url
+            self.channel.withLock { $0 = channel }
             return url
         }
     }

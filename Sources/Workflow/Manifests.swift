@@ -4,7 +4,8 @@ import Foundation
 
 extension ActionCatalog {
     /// Adds the actions of every manifest in `directory`: `DIR/NAME/action.yaml` or `DIR/*.yaml`.
-    public mutating func load(directory: String) throws {
+    /// Adds the actions of `directory`'s manifests; http actions receive their callbacks through `callbacks`.
+    public mutating func load(directory: String, callbacks: CallbackServer = CallbackServer()) throws {
         let fm = FileManager.default
         guard let names = try? fm.contentsOfDirectory(atPath: directory) else { throw WorkflowError("\(directory): cannot read the directory") }
         for name in names.sorted() {
@@ -13,7 +14,7 @@ extension ActionCatalog {
             fm.fileExists(atPath: path, isDirectory: &isDir)
             let file = isDir.boolValue ? path + "/action.yaml" : path
             guard file.hasSuffix(".yaml") || file.hasSuffix(".yml"), fm.fileExists(atPath: file) else { continue }
-            add(try Self.action(manifestFile: file))
+            add(try Self.action(manifestFile: file, callbacks: callbacks))
         }
     }
 
@@ -22,7 +23,7 @@ extension ActionCatalog {
     ]
 
     /// Reads one manifest file (docs/actions.md) into an action of its runtime.
-    public static func action(manifestFile file: String) throws -> any WorkflowAction {
+    public static func action(manifestFile file: String, callbacks: CallbackServer = CallbackServer()) throws -> any WorkflowAction {
         guard let data = FileManager.default.contents(atPath: file) else { throw WorkflowError("\(file): cannot read the file") }
         let root = try YAMLValue.parse(String(decoding: data, as: UTF8.self), file: file)
         let f = try root.fields(allowed: manifestKeys)
@@ -47,7 +48,7 @@ extension ActionCatalog {
             timeout: try f["timeout"].map(WorkflowDefinition.duration), settings: try WorkflowDefinition.literal(settingsValue), file: file)
         do {
             switch runtime {
-            case "http": return try HTTPAction(manifest: manifest)
+            case "http": return try HTTPAction(manifest: manifest, callbacks: callbacks)
             case "wasm": return try ManifestWasmAction(manifest: manifest)
             default: return try ManifestProcessAction(manifest: manifest)
             }

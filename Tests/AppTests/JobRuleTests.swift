@@ -4,6 +4,7 @@ import Foundation
 import OCI
 import OCIRegistry
 import Replicate
+import Storage
 import SwiftASN1
 import Testing
 import Trust
@@ -50,6 +51,9 @@ import X509
             (WorkflowError(.conflict, "run r already succeeded"), 1, false, 409),
             (WorkflowError(.forbidden, "mallory is not an approver"), 1, false, 403),
             (WorkflowError("--input x: expected NAME=VALUE"), 1, false, 400),
+            (StateError("workflow store s: disk I/O error"), 1, true, 500),
+            (StateError(.conflict, "run r exists"), 1, false, 409),
+            (YAMLError(position: "w.yaml:3:1", message: "not valid YAML", code: .syntax), 1, false, 400),
         ]
         for (error, exit, retryable, status) in cases {
             let d = ErrorDisposition(error)

@@ -166,7 +166,7 @@ import Trust
         defer { b.stop() }
         let dir = tempDir()
         let env = ["WARDEN_PASSWORD": ""]
-        _ = try warden(["testdata", "\(a.host)/src/app:v1", "--layers", "2"])
+        _ = try wardenDev(["testdata", "\(a.host)/src/app:v1", "--layers", "2"])
         let (gen, _, genErr) = try warden(["key", "generate", "--output-key-prefix", dir + "/k"], environment: env)
         #expect(gen == 0, "\(genErr)")
         try Data(#"{"k":"v"}"#.utf8).write(to: URL(fileURLWithPath: dir + "/p.json"))

@@ -10,7 +10,7 @@ import Testing
         let auth = try await RegistryProcess.start(auth: ("carol", "pw"))
         defer { reg.stop(); auth.stop() }
         let dir = tempDir()
-        let (gen, genOut, genErr) = try warden(["testdata", "oci-layout:\(dir)/src:v1", "--layers", "2", "--with-referrers", "--seed", "9"])
+        let (gen, genOut, genErr) = try wardenDev(["testdata", "oci-layout:\(dir)/src:v1", "--layers", "2", "--with-referrers", "--seed", "9"])
         #expect(gen == 0, "\(genErr)")
         let digest = genOut.trimmingCharacters(in: .whitespacesAndNewlines)
 

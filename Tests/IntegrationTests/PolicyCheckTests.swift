@@ -71,7 +71,7 @@ import Testing
         let dir = tempDir()
         let env = ["WARDEN_PASSWORD": ""]
         let image = "\(registry.host)/products/shop:1.4.2"
-        _ = try warden(["testdata", image, "--layers", "2"])
+        _ = try wardenDev(["testdata", image, "--layers", "2"])
         let (gen, _, genErr) = try warden(["key", "generate", "--output-key-prefix", dir + "/release"], environment: env)
         #expect(gen == 0, "\(genErr)")
         try #"{"buildDefinition":{"buildType":"https://ci.example/build/v1"},"runDetails":{"builder":{"id":"https://ci.example/builder"}}}"#

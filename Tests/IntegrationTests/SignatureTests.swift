@@ -94,7 +94,7 @@ import Trust
         let a = try await RegistryProcess.start()
         defer { a.stop() }
         let dir = tempDir()
-        let (gen, _, genErr) = try warden(["testdata", "\(a.host)/cli/signed:v1", "--layers", "1"])
+        let (gen, _, genErr) = try wardenDev(["testdata", "\(a.host)/cli/signed:v1", "--layers", "1"])
         #expect(gen == 0, "\(genErr)")
         let env = ["WARDEN_PASSWORD": ""]
         let (key, _, keyErr) = try warden(["key", "generate", "--output-key-prefix", dir + "/k"], environment: env)

@@ -34,6 +34,11 @@ func warden(_ arguments: [String], environment: [String: String] = [:]) throws -
     try runWarden(arguments, environment: environment)
 }
 
+/// Runs `warden-dev` (testdata, test-proxy, bench-*).
+func wardenDev(_ arguments: [String]) throws -> (Int32, String, String) {
+    try runWarden(arguments, executable: "warden-dev")
+}
+
 /// A fresh OCI layout holding one random image tagged `tag`, and the generator to make more content with.
 func layoutWithImage(seed: UInt64, layerSizes: [Int], tag: String = "v1") async throws
     -> (path: String, store: LayoutStore, image: RawManifest, random: RandomContent)

@@ -24,7 +24,7 @@ import Workflow
         let env = ["WARDEN_PASSWORD": ""]
         let signed = "\(registry.host)/upstream/app:1.0"
         let unsigned = "\(registry.host)/upstream/other:1.0"
-        for image in [signed, unsigned] { _ = try warden(["testdata", image, "--layers", "2"]) }
+        for image in [signed, unsigned] { _ = try wardenDev(["testdata", image, "--layers", "2"]) }
         _ = try warden(["key", "generate", "--output-key-prefix", dir + "/cosign"], environment: env)
         let (s, _, se) = try warden(["sign", signed, "--key", dir + "/cosign.key"], environment: env)
         #expect(s == 0, "\(se)")
@@ -107,7 +107,7 @@ import Workflow
         defer { target.stop() }
         let dir = tempDir()
         let env = ["WARDEN_PASSWORD": "", "MIRROR_USER": "mirror", "MIRROR_PASS": "s3cret-pass"]
-        _ = try warden(["testdata", "\(upstream.host)/team/app:1.0", "--layers", "2"])
+        _ = try wardenDev(["testdata", "\(upstream.host)/team/app:1.0", "--layers", "2"])
         _ = try warden(["key", "generate", "--output-key-prefix", dir + "/cosign"], environment: env)
         let (s, _, se) = try warden(["sign", "\(upstream.host)/team/app:1.0", "--key", dir + "/cosign.key"], environment: env)
         #expect(s == 0, "\(se)")

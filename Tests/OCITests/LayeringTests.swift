@@ -12,7 +12,8 @@ enum DependencyCheck {
         "Documents": ["CEL"],
         "OCI": ["Documents"],
         "OCIRegistry": ["Documents", "OCI"],
-        "OCITesting": ["OCI"],
+        "SampleContent": ["OCI"],
+        "OCITesting": ["OCI", "SampleContent"],
         // Domain
         "Trust": ["CEL", "Documents", "OCI"],
         "Policy": ["CEL", "Documents", "OCI", "Trust"],
@@ -24,17 +25,20 @@ enum DependencyCheck {
         "WardenApp": ["CEL", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust", "Workflow"],
         // Surfaces
         "WardenActions": ["CEL", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust", "WardenApp", "Workflow"],
+        "CommandSupport": ["Documents", "OCI", "OCIRegistry", "WardenApp"],
+        // The shipped binary links no test tools (OCITesting): those are `warden-dev`'s.
         "WardenCLI": [
-            "CEL", "Documents", "Inventory", "OCI", "OCIRegistry", "OCITesting", "Policy", "Replicate", "Storage", "Trust", "WardenActions",
-            "WardenApp", "Workflow",
+            "CEL", "CommandSupport", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "SampleContent", "Storage", "Trust",
+            "WardenActions", "WardenApp", "Workflow",
         ],
+        "WardenDev": ["CEL", "CommandSupport", "Documents", "OCI", "OCIRegistry", "OCITesting", "Policy", "Storage", "Workflow"],
         "WardenFuzz": ["CEL", "Documents", "Inventory", "OCI", "Policy", "Replicate", "Trust", "Workflow"],
     ]
 
     /// Layers, lowest first: an allowed dependency must sit in a lower layer.
     static let layers: [[String]] = [
-        ["CEL", "CZlib", "CProcess", "Storage"], ["Documents"], ["OCI"], ["OCIRegistry", "OCITesting"], ["Trust", "Inventory"], ["Policy"],
-        ["Replicate", "Workflow"], ["WardenApp"], ["WardenActions"], ["WardenCLI", "WardenFuzz"],
+        ["CEL", "CZlib", "CProcess", "Storage"], ["Documents"], ["OCI"], ["OCIRegistry", "SampleContent"], ["OCITesting", "Trust", "Inventory"],
+        ["Policy"], ["Replicate", "Workflow"], ["WardenApp"], ["WardenActions", "CommandSupport"], ["WardenCLI", "WardenDev", "WardenFuzz"],
     ]
 
     /// The modules a Swift file imports, whatever the import's attributes, access level or kind.
