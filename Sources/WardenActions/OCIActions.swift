@@ -56,14 +56,14 @@ public struct CopyAction: WorkflowAction {
 
     public func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
         do {
-            let (src, srcStore, _) = try open(try inputs.string("source"), registries, create: false)
-            let (dst, dstStore, _) = try open(try inputs.string("destination"), registries, create: true)
+            let src = try location(inputs.string("source"))
+            let dst = try location(inputs.string("destination"))
             var referrers = true
             if case .bool(false)? = inputs["referrers"] { referrers = false }
             let options = CopyOptions(referrers: referrers)
             context.log("copy \(try inputs.string("source")) → \(try inputs.string("destination"))")
-            let report = try await GraphCopier(from: srcStore, to: dstStore, options: options, logger: Logger(label: "warden.workflow"))
-                .copy(reference: CopyJob.sourceReference(src), destinationTag: CopyJob.destinationTag(source: src, destination: dst))
+            let report = try await CopyJob.copy(
+                from: src, to: dst, options: options, registries: registries, logger: Logger(label: "warden.workflow"))
             if !report.referrersRepaired.isEmpty {
                 context.log("listed \(report.referrersRepaired.count) referrer(s) present at the destination but missing from its listing")
             }

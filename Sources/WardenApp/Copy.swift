@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import OCI
+import OCIRegistry
 
 /// The copy job (`warden copy`, `oci/copy@v1`, and every copy replication makes): which reference is read at the
 /// source and which tag is written at the destination.
@@ -17,5 +19,20 @@ public enum CopyJob {
         guard destination.digest == nil else { return nil }
         if let tag = source.tag { return tag }
         return source.digest == nil ? "latest" : nil
+    }
+}
+
+extension CopyJob {
+    /// Copies what `source` names to `destination` with its referrers (`GraphCopier`: blobs before manifests,
+    /// children before parents, the tag last), reading the source reference and writing the destination tag by the
+    /// rules above. The destination layout is created when missing.
+    public static func copy(
+        from source: Location, to destination: Location, options: CopyOptions = CopyOptions(), registries: Registries,
+        logger: Logger = Logger(label: "warden.copy")
+    ) async throws -> CopyReport {
+        let sourceStore = try registries.store(for: source, create: false)
+        let destinationStore = try registries.store(for: destination, create: true)
+        return try await GraphCopier(from: sourceStore, to: destinationStore, options: options, logger: logger)
+            .copy(reference: sourceReference(source), destinationTag: destinationTag(source: source, destination: destination))
     }
 }

@@ -78,16 +78,12 @@ struct CopyCommand: AsyncParsableCommand {
         }
         let platforms = try platform.map { try Platform(parsing: $0) }
         let report = try await withRegistries(global, credentials: creds) { registries in
-            let (srcStore, srcRef) = try open(src, registries, create: false)
-            let (dstStore, _) = try open(dst, registries, create: true)
             var options = CopyOptions(platforms: platforms, referrers: !noReferrers, concurrency: concurrency)
             let progress = isatty(2) == 1 && global.output == .text ? ProgressDisplay() : nil
             if let progress { options.progress = { progress.handle($0) } }
             progress?.start()
             defer { progress?.finish() }
-            _ = srcRef
-            return try await GraphCopier(from: srcStore, to: dstStore, options: options, logger: global.logger())
-                .copy(reference: CopyJob.sourceReference(src), destinationTag: CopyJob.destinationTag(source: src, destination: dst))
+            return try await CopyJob.copy(from: src, to: dst, options: options, registries: registries, logger: global.logger())
         }
         switch global.output {
         case .json: try printJSON(report)
