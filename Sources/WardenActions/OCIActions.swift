@@ -20,13 +20,6 @@ extension Value {
     }
 }
 
-/// An OCI location from an action input, with its store.
-func open(_ text: String, _ registries: Registries, create: Bool) throws -> (Location, any ContentStore, String) {
-    let location = try location(text)
-    let store = try registries.store(for: location, create: create)
-    return (location, store, location.resolvedReference)
-}
-
 /// An OCI location from an action input.
 func location(_ text: String) throws -> Location {
     do { return try Location(parsing: text) } catch let e as OCIError { throw ActionFailure(.permanent, e.reason) }
@@ -109,9 +102,8 @@ public struct VerifyAction: WorkflowAction {
     public func run(_ inputs: Value, context: ActionContext) async throws -> ActionResult {
         do {
             let policy = try trustPolicy(inputs, context)
-            let (location, store, ref) = try open(try inputs.string("image"), registries, create: false)
-            let subject = try await store.resolve(ref)
-            let d = try await ImageVerification.verify(subject, in: store, repository: location.repositoryName, policy: policy)
+            let location = try location(inputs.string("image"))
+            let (subject, d) = try await VerificationJob.verify(location, policy: policy, registries: registries)
             for s in d.signatures { context.log("\(s.verified ? "verified" : "not verified") \(s.layout) \(s.location) \(s.reason ?? "")") }
             guard d.outcome == .allowed else {
                 throw ActionFailure(

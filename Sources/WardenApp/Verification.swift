@@ -1,5 +1,6 @@
 import Foundation
 import OCI
+import OCIRegistry
 import Trust
 import X509
 
@@ -76,5 +77,34 @@ public enum VerificationJob {
                 rekorKeys: rekor)
         }
         return ImageVerification.adHocPolicy([authority], attestations: attestations)
+    }
+}
+
+extension VerificationJob {
+    /// Verifies the artifact at `location` against `policy` (`warden verify`, `verify-attestation`,
+    /// `trust/verify@v1`): the subject it resolved to and the decision. `signatures: false` evaluates attestation
+    /// requirements only; `extraAttestations` adds required predicate types; `exhaustive` looks up and reports
+    /// every signature and attestation even when the `.sig` tag already satisfies the policy.
+    public static func verify(
+        _ location: Location, policy: TrustPolicy, signatures: Bool = true, extraAttestations: [String] = [], exhaustive: Bool = false,
+        registries: Registries
+    ) async throws -> (subject: Descriptor, decision: PolicyDecision) {
+        let store = try registries.store(for: location, create: false)
+        let subject = try await store.resolve(location.resolvedReference)
+        let decision = try await ImageVerification.verify(
+            subject, in: store, repository: location.repositoryName, policy: policy, signatures: signatures,
+            extraAttestations: extraAttestations, exhaustive: exhaustive)
+        return (subject, decision)
+    }
+
+    /// The exit code of a verification outcome (the table in `warden --help`): 0 allowed, 10 no signature, 11
+    /// signatures found but not enough verified, 12 refused by the policy.
+    public static func exitCode(_ outcome: PolicyDecision.Outcome) -> Int32 {
+        switch outcome {
+        case .allowed: 0
+        case .noSignature: 10
+        case .invalid: 11
+        case .rejected: 12
+        }
     }
 }

@@ -68,11 +68,8 @@ func runVerification(
     let decisions = try await withRegistries(global) { registries -> [PolicyDecision] in
         let results = OrderedResults<PolicyDecision>(count: locations.count)
         try await concurrentForEach(Array(locations.enumerated()), limit: max(1, concurrency)) { (i, location) in
-            let (store, ref) = try open(location, registries, create: false)
-            let subject = try await store.resolve(ref ?? "latest")
-            let d = try await ImageVerification.verify(
-                subject, in: store, repository: location.repositoryName, policy: policy, signatures: signatures, extraAttestations: extra,
-                exhaustive: exhaustive)
+            let (_, d) = try await VerificationJob.verify(
+                location, policy: policy, signatures: signatures, extraAttestations: extra, exhaustive: exhaustive, registries: registries)
             await results.set(i, d)
         }
         return await results.values
@@ -90,14 +87,7 @@ func runVerification(
             for r in d.reasons { print("  - \(r)") }
         }
     }
-    let codes = decisions.map { d -> Int32 in
-        switch d.outcome {
-        case .allowed: 0
-        case .noSignature: 10
-        case .invalid: 11
-        case .rejected: 12
-        }
-    }
+    let codes = decisions.map { VerificationJob.exitCode($0.outcome) }
     if let worst = codes.max(), worst != 0 { throw ExitCode(worst) }
 }
 
