@@ -4,8 +4,7 @@ import Synchronization
 
 /// One workflow run: what started it and where it stands. The journal (`JournalEntry`) is the truth; the status,
 /// outputs and error here are a summary written in the same transaction as the journal entries that decide them.
-public struct RunRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "run"
+public struct RunRecord: Codable, Sendable, Equatable {
     public var id: String
     /// The workflow's name.
     public var workflow: String
@@ -19,7 +18,7 @@ public struct RunRecord: Codable, Sendable, Equatable, FetchableRecord, Persista
     /// `RUN/STEP` of the parent step when this run is a child workflow.
     public var parent: String?
     /// `queued`, `running`, `waiting`, `succeeded`, `failed` or `cancelled`.
-    public var status: String
+    public var status: RunStatus
     /// Outputs as a JSON object once the run finished.
     public var outputs: String?
     public var error: String?
@@ -30,7 +29,7 @@ public struct RunRecord: Codable, Sendable, Equatable, FetchableRecord, Persista
 
     public init(
         id: String, workflow: String, file: String, definition: String, inputs: String, idempotencyKey: String?, parent: String?,
-        status: String = "queued", createdAt: Date = Date()
+        status: RunStatus = .queued, createdAt: Date = Date()
     ) {
         self.id = id
         self.workflow = workflow
@@ -44,18 +43,17 @@ public struct RunRecord: Codable, Sendable, Equatable, FetchableRecord, Persista
         self.updatedAt = createdAt
     }
 
-    public var finished: Bool { ["succeeded", "failed", "cancelled"].contains(status) }
+    public var finished: Bool { status.finished }
 }
 
 /// One transition of a run, appended and committed before its effect is acted on.
-public struct JournalEntry: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
-    public static let databaseTableName = "journal"
+public struct JournalEntry: Codable, Sendable, Equatable {
     /// Assigned by the store, increasing.
     public var seq: Int64?
     public var run: String
     /// `run.created`, `step.started`, `step.skipped`, `attempt.started`, `attempt.finished`, `step.finished`,
     /// `approval.requested`, `approval.decided`, `timer.started`, `timer.fired`, `run.cancelled`, `run.finished`.
-    public var type: String
+    public var type: EntryKind
     public var step: String?
     /// The foreach item (0 for steps without foreach).
     public var item: Int?
@@ -64,7 +62,7 @@ public struct JournalEntry: Codable, Sendable, Equatable, FetchableRecord, Mutab
     public var data: String
     public var at: Date
 
-    public init(run: String, type: String, step: String? = nil, item: Int? = nil, attempt: Int? = nil, data: String = "{}", at: Date = Date()) {
+    public init(run: String, type: EntryKind, step: String? = nil, item: Int? = nil, attempt: Int? = nil, data: String = "{}", at: Date = Date()) {
         self.run = run
         self.type = type
         self.step = step
@@ -74,23 +72,21 @@ public struct JournalEntry: Codable, Sendable, Equatable, FetchableRecord, Mutab
         self.at = at
     }
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { seq = inserted.rowID }
 }
 
 /// A request from outside the process driving a run: approve or reject an approval step, cancel the run.
-public struct RunSignal: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
-    public static let databaseTableName = "signal"
+public struct RunSignal: Codable, Sendable, Equatable {
     public var id: Int64?
     public var run: String
     /// `approve`, `reject` or `cancel`.
-    public var kind: String
+    public var kind: SignalKind
     public var step: String?
     public var by: String?
     public var comment: String?
     public var at: Date
     public var consumed: Bool
 
-    public init(run: String, kind: String, step: String? = nil, by: String? = nil, comment: String? = nil, at: Date = Date()) {
+    public init(run: String, kind: SignalKind, step: String? = nil, by: String? = nil, comment: String? = nil, at: Date = Date()) {
         self.run = run
         self.kind = kind
         self.step = step
@@ -100,20 +96,35 @@ public struct RunSignal: Codable, Sendable, Equatable, FetchableRecord, MutableP
         self.consumed = false
     }
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
 /// The summary a journal append changes on its run.
 public struct RunUpdate: Sendable, Equatable {
-    public var status: String
+    public var status: RunStatus
     public var outputs: String?
     public var error: String?
-    public init(status: String, outputs: String? = nil, error: String? = nil) {
+    public init(status: RunStatus, outputs: String? = nil, error: String? = nil) {
         self.status = status
         self.outputs = outputs
         self.error = error
     }
 }
+
+// The SQLite implementation's view of the records: GRDB conformances live here only.
+extension RunRecord: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "run"
+}
+extension JournalEntry: FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "journal"
+    public mutating func didInsert(_ inserted: InsertionSuccess) { seq = inserted.rowID }
+}
+extension RunSignal: FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "signal"
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+extension RunStatus: DatabaseValueConvertible {}
+extension EntryKind: DatabaseValueConvertible {}
+extension SignalKind: DatabaseValueConvertible {}
 
 /// Where workflow runs live: runs, their journals, and signals. SQLite (`SQLiteWorkflowStore`) by default; the
 /// in-memory twin (`MemoryWorkflowStore`) serves unit tests of the engine's logic.
@@ -127,7 +138,7 @@ public protocol WorkflowStore: Sendable {
     func journal(run: String) async throws -> [JournalEntry]
     func run(id: String) async throws -> RunRecord?
     /// Runs, newest first; `statuses` filters.
-    func runs(statuses: [String]?, limit: Int) async throws -> [RunRecord]
+    func runs(statuses: [RunStatus]?, limit: Int) async throws -> [RunRecord]
     /// Makes `owner` the driver of `run` if nobody drives it or its driver is gone (`isGone(owner)`); true when it
     /// now is.
     func claim(run: String, owner: String, isGone: @escaping @Sendable (String) -> Bool) async throws -> Bool
@@ -261,7 +272,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         }
     }
 
-    public func runs(statuses: [String]?, limit: Int) async throws -> [RunRecord] {
+    public func runs(statuses: [RunStatus]?, limit: Int) async throws -> [RunRecord] {
         try await wrap {
             try await db.read { db in
                 var q = RunRecord.order(Column("createdAt").desc, Column("id").desc)
@@ -425,7 +436,7 @@ public actor MemoryWorkflowStore: WorkflowStore {
     public func journal(run: String) async throws -> [JournalEntry] { entries[run] ?? [] }
     public func run(id: String) async throws -> RunRecord? { records[id] }
 
-    public func runs(statuses: [String]?, limit: Int) async throws -> [RunRecord] {
+    public func runs(statuses: [RunStatus]?, limit: Int) async throws -> [RunRecord] {
         Array(
             records.values.filter { statuses?.contains($0.status) ?? true }.sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }.prefix(limit))
     }

@@ -109,7 +109,8 @@ extension RunsJob {
 /// A run as every surface shows it (`warden runs list|show|resume --output json`, the HTTP API): times in RFC 3339
 /// (`RFC3339.encoder`), inputs and outputs as the JSON text the journal keeps.
 public struct RunView: Sendable, Encodable {
-    public var id, workflow, file, status: String
+    public var id, workflow, file: String
+    public var status: RunStatus
     /// The inputs as a JSON object's text.
     public var inputs: String
     public var outputs, error, idempotencyKey, parent: String?

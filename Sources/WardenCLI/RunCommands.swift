@@ -247,7 +247,7 @@ struct RunsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await engineOptions.withEngine(global) { engine in
-                let runs = try await engine.store.runs(statuses: status.isEmpty ? nil : status, limit: limit)
+                let runs = try await engine.store.runs(statuses: status.isEmpty ? nil : status.map(RunStatus.init(rawValue:)), limit: limit)
                 if global.output == .json {
                     try printJSON(runs.map(RunView.init))
                     return
@@ -259,7 +259,7 @@ struct RunsCommand: AsyncParsableCommand {
                 for r in runs {
                     print(
                         r.id.padding(toLength: 18, withPad: " ", startingAt: 0) + r.workflow.padding(toLength: 20, withPad: " ", startingAt: 0)
-                            + r.status.padding(toLength: 11, withPad: " ", startingAt: 0) + f.string(from: r.createdAt))
+                            + r.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0) + f.string(from: r.createdAt))
                 }
             }
         }
@@ -323,7 +323,7 @@ struct RunsCommand: AsyncParsableCommand {
                     if let i = e.item, i > 0 { where_ += "[\(i)]" }
                     if let a = e.attempt { where_ += "#\(a)" }
                     print(
-                        "\(f.string(from: e.at)) \(e.type.padding(toLength: 18, withPad: " ", startingAt: 0)) \(where_) \(e.data == "{}" ? "" : e.data)"
+                        "\(f.string(from: e.at)) \(e.type.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)) \(where_) \(e.data == "{}" ? "" : e.data)"
                     )
                     if e.type == "attempt.finished", let s = e.step {
                         // Streamed: a log of any size costs one buffer.

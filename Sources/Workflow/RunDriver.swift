@@ -25,7 +25,7 @@ final class RunDriver {
     var tasks: [String: Task<Void, Never>] = [:]
     var tick: (task: Task<Void, Never>, at: ContinuousClock.Instant)?
     var lastPoll = ContinuousClock.now
-    var lastSummary: String
+    var lastSummary: RunStatus
     /// When each step's last unit completed in this process (for the latency measurement).
     var completedAt: [String: ContinuousClock.Instant] = [:]
 
@@ -56,7 +56,7 @@ final class RunDriver {
         return "\(what) are \(size) bytes of JSON, more than the journal keeps (\(limit) bytes): write large results as output artifacts"
     }
 
-    func record(_ type: String, step: String? = nil, item: Int? = nil, attempt: Int? = nil, _ data: [(String, Value)] = []) {
+    func record(_ type: EntryKind, step: String? = nil, item: Int? = nil, attempt: Int? = nil, _ data: [(String, Value)] = []) {
         let e = JournalEntry(run: record.id, type: type, step: step, item: item, attempt: attempt, data: Value.object(data).jsonText())
         state.apply(e)
         pending.append(e)
@@ -127,7 +127,7 @@ final class RunDriver {
 
     func commit() async throws {
         guard !pending.isEmpty || !consumed.isEmpty else { return }
-        let summary = state.summary
+        let summary = RunStatus(rawValue: state.summary)
         var update: RunUpdate?
         if summary != lastSummary || state.finished != nil {
             update = RunUpdate(

@@ -21,7 +21,7 @@ enum Implementation: String, CaseIterable, CustomTestStringConvertible {
 }
 
 @Suite struct WorkflowStoreContractTests {
-    func record(_ id: String, key: String? = nil, status: String = "queued", at: Date = Date()) -> RunRecord {
+    func record(_ id: String, key: String? = nil, status: RunStatus = .queued, at: Date = Date()) -> RunRecord {
         RunRecord(
             id: id, workflow: "w", file: "w.yaml", definition: "d", inputs: "{}", idempotencyKey: key, parent: nil, status: status, createdAt: at)
     }
@@ -64,7 +64,7 @@ enum Implementation: String, CaseIterable, CustomTestStringConvertible {
     @Test(arguments: Implementation.allCases) func runsAreListedNewestFirstAndFilteredByStatus(_ impl: Implementation) async throws {
         let store = try impl.make()
         let t = Date(timeIntervalSince1970: 1_800_000_000)
-        for (i, status) in ["queued", "running", "succeeded", "failed"].enumerated() {
+        for (i, status) in (["queued", "running", "succeeded", "failed"] as [RunStatus]).enumerated() {
             _ = try await store.create(record("r\(i)", status: status, at: t.addingTimeInterval(Double(i))), entries: [])
         }
         #expect(try await store.runs(statuses: nil, limit: 10).map(\.id) == ["r3", "r2", "r1", "r0"])

@@ -314,7 +314,8 @@ let head = "apiVersion: warden.dev/v1\nkind: Workflow\nname: t\n"
         let rejected = try await driver.value
         #expect(rejected.status == "failed" && rejected.error == "gate: rejected by alice: CVE open")
 
-        for (onTimeout, status, decision) in [("approve", "succeeded", "approved"), ("reject", "failed", "rejected"), ("fail", "failed", nil)] {
+        let cases: [(String, RunStatus, String?)] = [("approve", "succeeded", "approved"), ("reject", "failed", "rejected"), ("fail", "failed", nil)]
+        for (onTimeout, status, decision) in cases {
             let (r, s) = try await h.run(head + "steps:\n  - id: gate\n    approval: {timeout: 200ms, onTimeout: \(onTimeout)}\n")
             #expect(r.status == status, "onTimeout \(onTimeout)")
             if let decision { #expect(s.steps["gate"]?.outputs["decision"]?.jsonText() == "\"\(decision)\"") }
