@@ -29,10 +29,13 @@ public struct EngineConfiguration: Sendable {
     /// The largest outputs (JSON bytes) a step, an iteration or a run may journal; larger results belong in
     /// artifacts.
     public var journalValueLimit = 16 << 20
+    /// The time the engine decides by (see `EngineClock` for what it governs): the wall clock, or a `ManualClock` in
+    /// tests.
+    public var clock: any EngineClock
 
     public init(
         stateDirectory: String, globalConcurrency: Int = 32, runConcurrency: Int = 8, pollInterval: Duration = .milliseconds(200),
-        credentials: [String: String] = [:]
+        credentials: [String: String] = [:], clock: any EngineClock = SystemClock()
     ) {
         self.stateDirectory =
             stateDirectory.hasPrefix("/") ? stateDirectory : FileManager.default.currentDirectoryPath + "/" + stateDirectory
@@ -41,6 +44,7 @@ public struct EngineConfiguration: Sendable {
         self.pollInterval = pollInterval
         self.owner = Self.processOwner
         self.credentials = credentials
+        self.clock = clock
     }
 
     public static var processOwner: String {
@@ -106,6 +110,8 @@ public final class WorkflowEngine: Sendable {
     public let catalog: ActionCatalog
     public let configuration: EngineConfiguration
     public let stats = EngineStats()
+    /// `configuration.clock`.
+    public var clock: any EngineClock { configuration.clock }
     let limiter: Limiter
     /// Called after each commit with the run and the entries committed (the CLI's live display).
     let observer: (@Sendable (String, [JournalEntry]) -> Void)?
@@ -144,12 +150,13 @@ public final class WorkflowEngine: Sendable {
         let def = try parse(text, file: file)
         let bound = try def.bind(inputs)
         let id = Self.newRunID()
+        let now = clock.now()
         let record = RunRecord(
             id: id, workflow: def.name, file: file, definition: text, inputs: bound.jsonText(sortedKeys: true), idempotencyKey: idempotencyKey,
-            parent: parent)
+            parent: parent, createdAt: now)
         var data: [(String, Value)] = [("inputs", bound)]
         if let idempotencyKey { data.append(("idempotencyKey", .string(idempotencyKey))) }
-        let entry = JournalEntry(run: id, type: "run.created", data: Value.object(data).jsonText())
+        let entry = JournalEntry(run: id, type: "run.created", data: Value.object(data).jsonText(), at: now)
         let result = try await store.create(record, entries: [entry])
         if result.created { observer?(id, [entry]) }
         return result
@@ -203,7 +210,7 @@ public final class WorkflowEngine: Sendable {
     public func cancel(_ runID: String, by: String) async throws {
         guard let record = try await store.run(id: runID) else { throw WorkflowError(.notFound, "no run \(runID)") }
         guard !record.finished else { throw WorkflowError(.conflict, "run \(runID) already \(record.status)") }
-        try await store.signal(RunSignal(run: runID, kind: "cancel", by: by))
+        try await store.signal(RunSignal(run: runID, kind: "cancel", by: by, at: clock.now()))
     }
 
     /// Records an approval decision for `step` of `runID`, after checking that the step is an approval that waits and
@@ -223,7 +230,8 @@ public final class WorkflowEngine: Sendable {
         guard state.steps[step]?.status == .waiting else {
             throw WorkflowError(.conflict, "step \"\(step)\" is \(state.steps[step]?.status.rawValue ?? "unknown"), not waiting for approval")
         }
-        try await store.signal(RunSignal(run: runID, kind: approve ? "approve" : "reject", step: step, by: by, comment: comment))
+        try await store.signal(
+            RunSignal(run: runID, kind: approve ? "approve" : "reject", step: step, by: by, comment: comment, at: clock.now()))
     }
 
     /// The run's state folded from its journal.

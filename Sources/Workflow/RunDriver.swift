@@ -3,6 +3,7 @@ import Crypto
 import Documents
 import Foundation
 import Storage
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -23,11 +24,16 @@ final class RunDriver {
     var consumed: [Int64] = []
     var launches: [Launch] = []
     var tasks: [String: Task<Void, Never>] = [:]
-    var tick: (task: Task<Void, Never>, at: ContinuousClock.Instant)?
+    /// The next signal poll, on the real clock.
+    var pollTick: (task: Task<Void, Never>, at: ContinuousClock.Instant)?
+    /// The nearest deadline (retry, approval timeout, timer), on the engine's clock; `fired` once it posted.
+    var deadlineTick: (task: Task<Void, Never>, at: Date, fired: Fired)?
     var lastPoll = ContinuousClock.now
     var lastSummary: RunStatus
     /// When each step's last unit completed in this process (for the latency measurement).
     var completedAt: [String: ContinuousClock.Instant] = [:]
+    /// The time the run's transitions are decided and journalled by.
+    var clock: any EngineClock { engine.configuration.clock }
 
     struct Launch: Sendable {
         var step: WorkflowDefinition.Step
@@ -57,7 +63,8 @@ final class RunDriver {
     }
 
     func record(_ type: EntryKind, step: String? = nil, item: Int? = nil, attempt: Int? = nil, _ data: [(String, Value)] = []) {
-        let e = JournalEntry(run: record.id, type: type, step: step, item: item, attempt: attempt, data: Value.object(data).jsonText())
+        let e = JournalEntry(
+            run: record.id, type: type, step: step, item: item, attempt: attempt, data: Value.object(data).jsonText(), at: clock.now())
         state.apply(e)
         pending.append(e)
     }
@@ -90,7 +97,8 @@ final class RunDriver {
         try await pollSignals()
         defer {
             for t in tasks.values { t.cancel() }
-            tick?.task.cancel()
+            pollTick?.task.cancel()
+            deadlineTick?.task.cancel()
         }
         while true {
             if state.cancelled {
@@ -186,7 +194,7 @@ final class RunDriver {
     }
 
     func plan() {
-        let now = Date()
+        let now = clock.now()
         var inFlight = state.steps.values.reduce(0) { $0 + $1.units.filter(\.inFlight).count }
         for step in def.steps {
             guard let st = state.steps[step.id] else { continue }
@@ -253,11 +261,11 @@ final class RunDriver {
         case .approval(let a):
             record("step.started", step: step.id)
             var data: [(String, Value)] = [("approvers", .list(a.approvers.map(Value.string))), ("required", .int(Int64(a.required)))]
-            if let t = a.timeout { data.append(("deadline", .double(Date().addingTimeInterval(t.seconds).timeIntervalSince1970))) }
+            if let t = a.timeout { data.append(("deadline", .double(clock.now().addingTimeInterval(t.seconds).timeIntervalSince1970))) }
             record("approval.requested", step: step.id, data)
         case .wait(let d):
             record("step.started", step: step.id)
-            record("timer.started", step: step.id, [("deadline", .double(Date().addingTimeInterval(d.seconds).timeIntervalSince1970))])
+            record("timer.started", step: step.id, [("deadline", .double(clock.now().addingTimeInterval(d.seconds).timeIntervalSince1970))])
         }
     }
 
@@ -512,7 +520,7 @@ final class RunDriver {
                     throw ActionFailure(.permanent, "\(name)@v\(major): invalid inputs: \(problem)")
                 }
                 let timeout = step.timeout ?? action.manifest.timeout
-                output = try await Self.withTimeout(timeout) { try await action.run(l.inputs, context: context) }
+                output = try await Self.withTimeout(timeout, clock: engine.configuration.clock) { try await action.run(l.inputs, context: context) }
                 if let schema = action.manifest.outputSchema, let problem = schemaViolation(output.outputs, schema, path: "outputs") {
                     throw ActionFailure(.permanent, "\(name)@v\(major): outputs break the declared schema: \(problem)")
                 }
@@ -532,13 +540,16 @@ final class RunDriver {
         return Completion(step: step.id, item: l.item, attempt: l.attempt, result: result, artifacts: artifacts, at: .now)
     }
 
-    /// Runs `body`, failing with class `timeout` when it takes longer than `timeout` (the body is cancelled).
-    static func withTimeout(_ timeout: Duration?, _ body: @escaping @Sendable () async throws -> ActionResult) async throws -> ActionResult {
+    /// Runs `body`, failing with class `timeout` when it takes longer than `timeout` on `clock` (the body is
+    /// cancelled).
+    static func withTimeout(
+        _ timeout: Duration?, clock: any EngineClock, _ body: @escaping @Sendable () async throws -> ActionResult
+    ) async throws -> ActionResult {
         guard let timeout else { return try await body() }
         return try await withThrowingTaskGroup(of: ActionResult?.self) { group in
             group.addTask { try await body() }
             group.addTask {
-                try await Task.sleep(for: timeout)
+                try await clock.sleep(for: timeout)
                 return nil
             }
             defer { group.cancelAll() }
@@ -633,7 +644,7 @@ final class RunDriver {
             var data: [(String, Value)] = [("class", .string(f.errorClass.rawValue)), ("error", .string(f.message))]
             if let retry = step.retry, retry.on.contains(f.errorClass.rawValue), u.failures + 1 < retry.maxAttempts {
                 let delay = retry.delay(afterFailures: u.failures + 1)
-                data += [("status", .string("retry")), ("retryAt", .double(Date().addingTimeInterval(delay).timeIntervalSince1970))]
+                data += [("status", .string("retry")), ("retryAt", .double(clock.now().addingTimeInterval(delay).timeIntervalSince1970))]
             } else {
                 data.append(("status", .string("failed")))
             }
@@ -641,28 +652,55 @@ final class RunDriver {
         }
     }
 
-    /// Arms the tick for the nearest deadline (retry, approval timeout, timer) or the next signal poll.
+    /// Arms the ticks: one for the next signal poll (real time) and one for the nearest deadline — retry, approval
+    /// timeout, timer — on the engine's clock.
     func schedule() {
-        var wake = ContinuousClock.now + engine.configuration.pollInterval
-        let now = Date()
+        let poll = ContinuousClock.now + engine.configuration.pollInterval
+        if pollTick == nil || !(pollTick!.at <= poll && pollTick!.at > .now) {
+            pollTick?.task.cancel()
+            let mailbox = self.mailbox
+            pollTick = (
+                Task {
+                    try? await Task.sleep(until: poll, clock: .continuous)
+                    if !Task.isCancelled { mailbox.post(.tick) }
+                }, poll
+            )
+        }
+        var nearest: Date?
         for st in state.steps.values {
             var dates: [Date] = st.units.compactMap { $0.status.terminal ? nil : $0.retryAt }
             if st.status == .waiting, let d = st.deadline { dates.append(d) }
-            for d in dates {
-                let at = ContinuousClock.now + .milliseconds(Int64(max(0, d.timeIntervalSince(now)) * 1000) + 1)
-                if at < wake { wake = at }
-            }
+            for d in dates where nearest.map({ d < $0 }) ?? true { nearest = d }
         }
-        if let t = tick, t.at <= wake, t.at > .now { return }
-        tick?.task.cancel()
+        guard let nearest else {
+            deadlineTick?.task.cancel()
+            deadlineTick = nil
+            return
+        }
+        if let t = deadlineTick {
+            let fired = t.fired.value.load(ordering: .acquiring)
+            // A tick that has not fired wakes the driver in time; one that fired for this very deadline has had the
+            // driver look at it after it passed — what is still due there waits for a free slot, and a completion
+            // or a freed slot wakes the driver (arming again would only spin).
+            if !fired && t.at <= nearest || fired && t.at == nearest { return }
+        }
+        deadlineTick?.task.cancel()
         let mailbox = self.mailbox
-        let at = wake
-        tick = (
+        let clock = self.clock
+        let fired = Fired()
+        deadlineTick = (
             Task {
-                try? await Task.sleep(until: at, clock: .continuous)
-                if !Task.isCancelled { mailbox.post(.tick) }
-            }, wake
+                try? await clock.sleep(until: nearest)
+                if !Task.isCancelled {
+                    fired.value.store(true, ordering: .releasing)
+                    mailbox.post(.tick)
+                }
+            }, nearest, fired
         )
+    }
+
+    final class Fired: Sendable {
+        let value = Atomic(false)
     }
 
     func iso(_ d: Date) -> String { ISO8601DateFormatter().string(from: d) }
