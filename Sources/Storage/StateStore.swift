@@ -68,13 +68,7 @@ public final class StateStore: ReplicationStateStore {
     /// Opens (creating when absent) the state file at `path` and brings its schema up to date.
     public init(path: String) throws {
         self.path = path
-        var config = Configuration()
-        config.busyMode = .timeout(10)
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
-        do {
-            createPrivateFile(path)
-            db = try DatabasePool(path: path, configuration: config)
-            var migrator = DatabaseMigrator()
+        db = try SQLiteDatabase.open(path: path, what: "state file", synchronous: .normal, busyTimeout: 10) { migrator in
             migrator.registerMigration("v1-replication") { db in
                 try db.create(table: ReplicationRecord.databaseTableName) { t in
                     t.primaryKey("target", .text)
@@ -92,9 +86,6 @@ public final class StateStore: ReplicationStateStore {
             migrator.registerMigration("v3-replication-policy") { db in
                 try db.alter(table: ReplicationRecord.databaseTableName) { t in t.add(column: "policy", .text) }
             }
-            try migrator.migrate(db)
-        } catch {
-            throw StateError("state file \(path): \(error)")
         }
     }
 

@@ -163,13 +163,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     public init(path: String) throws {
         self.path = path
-        var config = Configuration()
-        config.busyMode = .timeout(30)
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-        do {
-            createPrivateFile(path)
-            db = try DatabasePool(path: path, configuration: config)
-            var migrator = DatabaseMigrator()
+        db = try SQLiteDatabase.open(path: path, what: "workflow store", synchronous: .full, busyTimeout: 30) { migrator in
             migrator.registerMigration("v1-workflows") { db in
                 try db.create(table: RunRecord.databaseTableName) { t in
                     t.primaryKey("id", .text)
@@ -207,9 +201,6 @@ public final class SQLiteWorkflowStore: WorkflowStore {
                     t.column("consumed", .boolean).notNull()
                 }
             }
-            try migrator.migrate(db)
-        } catch {
-            throw StateError("workflow store \(path): \(error)")
         }
         committer = GroupCommitter(db: db)
     }
