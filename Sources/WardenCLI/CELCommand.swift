@@ -10,6 +10,7 @@ struct CELCommand: AsyncParsableCommand {
 
     struct Eval: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "eval",
             abstract: "Evaluate one CEL expression and print its value as JSON.",
             discussion: """
                 Variables come from --vars: each top-level key of the JSON object is a variable. JSON numbers that are \

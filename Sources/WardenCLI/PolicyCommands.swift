@@ -20,6 +20,7 @@ struct PolicyCommand: AsyncParsableCommand {
 
     struct Eval: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "eval",
             abstract: "Evaluate a policy document over facts in a JSON file (the input schema of docs/policy.md).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Policy YAML file (kind: Policy).") var policy: String
@@ -39,6 +40,7 @@ struct PolicyCommand: AsyncParsableCommand {
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "check",
             abstract: "Gather an artifact's facts (image, signatures, attestations checked by Trust) and evaluate a policy over them.",
             discussion: """
                 Signatures and attestations count as verified only through --trust-policy or --key; without either \
@@ -88,6 +90,7 @@ struct PolicyCommand: AsyncParsableCommand {
 
     struct Lint: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "lint",
             abstract: "Read a policy document or a trust policy (by its kind) and report the first error with its line and column.")
         @Argument(help: "Policy or trust policy YAML file.") var file: String
         @Option(name: .long, help: "Trust policies: also print which rule a repository (registry/path) falls under.") var image: [String] = []
@@ -123,6 +126,7 @@ struct PolicyCommand: AsyncParsableCommand {
 
     struct Import: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "import",
             abstract: "Convert a containers policy.json (docker transport, sigstoreSigned requirements) to a trust policy.")
         @Argument(help: "policy.json file.") var file: String
         @Option(name: .long, help: "Write the policy here instead of standard output.") var outputFile: String?

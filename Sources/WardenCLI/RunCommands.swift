@@ -238,7 +238,7 @@ struct RunsCommand: AsyncParsableCommand {
         subcommands: [List.self, Show.self, Logs.self, Approve.self, Reject.self, Cancel.self, Resume.self])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Runs, newest first.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "Runs, newest first.")
         @Option(name: .long, help: "Only runs with this status (queued, running, waiting, succeeded, failed, cancelled); repeatable.")
         var status: [String] = []
         @Option(name: .long, help: "At most this many runs.") var limit = 50
@@ -266,7 +266,8 @@ struct RunsCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "A run's steps: status, attempts, approvals, outputs and errors.")
+        static let configuration = CommandConfiguration(
+            commandName: "show", abstract: "A run's steps: status, attempts, approvals, outputs and errors.")
         @Argument(help: "Run id (or a unique prefix).") var run: String
         @OptionGroup var engineOptions: EngineOptions
         @OptionGroup var global: GlobalOptions
@@ -302,7 +303,7 @@ struct RunsCommand: AsyncParsableCommand {
     }
 
     struct Logs: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "A run's journal, and the logs its attempts wrote.")
+        static let configuration = CommandConfiguration(commandName: "logs", abstract: "A run's journal, and the logs its attempts wrote.")
         @Argument(help: "Run id (or a unique prefix).") var run: String
         @Option(name: .long, help: "Only this step.") var step: String?
         @OptionGroup var engineOptions: EngineOptions
@@ -358,7 +359,7 @@ struct RunsCommand: AsyncParsableCommand {
     }
 
     struct Approve: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Approve an approval step that waits.")
+        static let configuration = CommandConfiguration(commandName: "approve", abstract: "Approve an approval step that waits.")
         @OptionGroup var decision: Decision
         @OptionGroup var engineOptions: EngineOptions
         @OptionGroup var global: GlobalOptions
@@ -366,7 +367,7 @@ struct RunsCommand: AsyncParsableCommand {
     }
 
     struct Reject: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Reject an approval step that waits (the step fails).")
+        static let configuration = CommandConfiguration(commandName: "reject", abstract: "Reject an approval step that waits (the step fails).")
         @OptionGroup var decision: Decision
         @OptionGroup var engineOptions: EngineOptions
         @OptionGroup var global: GlobalOptions
@@ -375,6 +376,7 @@ struct RunsCommand: AsyncParsableCommand {
 
     struct Cancel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "cancel",
             abstract: "Cancel a run: the driving process stops its attempts (their process groups get SIGTERM, then SIGKILL).")
         @Argument(help: "Run id (or a unique prefix).") var run: String
         @Option(name: .long, help: "Who cancels.") var by = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
@@ -399,6 +401,7 @@ struct RunsCommand: AsyncParsableCommand {
 
     struct Resume: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "resume",
             abstract: "Drive runs whose process stopped (or queued runs) until they finish: completed steps are not re-run.")
         @Argument(help: "Run ids (or unique prefixes).") var runs: [String] = []
         @Flag(name: .long, help: "Every unfinished run no live process drives.") var all = false
@@ -431,7 +434,7 @@ struct ActionsCommand: AsyncParsableCommand {
         subcommands: [List.self, Show.self])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Name, version, runtime and description of every action.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "Name, version, runtime and description of every action.")
         @OptionGroup var engineOptions: EngineOptions
         @OptionGroup var global: GlobalOptions
         func run() async throws {
@@ -452,7 +455,7 @@ struct ActionsCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One action's manifest: schemas, timeout, runtime settings.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "One action's manifest: schemas, timeout, runtime settings.")
         @Argument(help: "NAME or NAME@vMAJOR.") var name: String
         @OptionGroup var engineOptions: EngineOptions
         @OptionGroup var global: GlobalOptions

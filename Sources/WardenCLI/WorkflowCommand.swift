@@ -24,6 +24,7 @@ struct WorkflowCommand: AsyncParsableCommand {
 
     struct Instantiate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "instantiate",
             abstract: "Write the workflow a WorkflowTemplate gives for its parameters (checked, then validated as a workflow).")
         @Argument(help: "WorkflowTemplate YAML file.") var file: String
         @Option(name: .long, help: "A parameter NAME=VALUE (typed as declared; lists and maps as JSON); repeatable.") var param: [String] = []
@@ -85,6 +86,7 @@ struct WorkflowCommand: AsyncParsableCommand {
 
     struct Validate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "validate",
             abstract: "Read a workflow and report the first error with its line and column (keys, actions and versions, cycles, references, CEL).")
         @Argument(help: "Workflow YAML file.") var file: String
         @Option(name: .long, help: "Directory of action manifests the workflow may use; repeatable.") var actions: [String] = []
@@ -99,7 +101,8 @@ struct WorkflowCommand: AsyncParsableCommand {
     }
 
     struct Graph: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the step graph as a Mermaid flowchart or Graphviz DOT.")
+        static let configuration = CommandConfiguration(
+            commandName: "graph", abstract: "Print the step graph as a Mermaid flowchart or Graphviz DOT.")
         @Argument(help: "Workflow YAML file.") var file: String
         @Option(name: .long, help: "mermaid or dot.") var format = "mermaid"
         @Option(name: .long, help: "Directory of action manifests the workflow may use; repeatable.") var actions: [String] = []
