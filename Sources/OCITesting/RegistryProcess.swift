@@ -7,8 +7,12 @@ import Synchronization
 
 /// A real CNCF distribution registry (Debian's `docker-registry`) on a free loopback port, for integration tests
 /// and benchmarks. Missing binaries are an error that says how to install them; nothing is skipped silently.
+///
+/// The port is a `ReservedPort` held until `stop()`: no other test can be given it, not even while the registry is
+/// down between a `kill()` and the next `launch()`.
 public final class RegistryProcess: Sendable {
     public let port: Int
+    private let reservation: ReservedPort?
     /// Storage directory (filesystem driver); blobs live under `docker/registry/v2/blobs`.
     public let root: String
     public let credentials: (username: String, password: String)?
@@ -30,7 +34,8 @@ public final class RegistryProcess: Sendable {
         }
         let dir = root ?? NSTemporaryDirectory() + "warden-registry-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
-        let port = try port ?? freeLoopbackPort()
+        let reservation = port == nil ? try ReservedPort() : nil
+        let port = port ?? reservation!.port
         var config = """
             version: 0.1
             log:
@@ -53,19 +58,20 @@ public final class RegistryProcess: Sendable {
             config += "\n  tls:\n    certificate: \(tls.certificate)\n    key: \(tls.key)\n"
         }
         if let auth {
-            let htpasswd = try run("/usr/bin/htpasswd", ["-Bbn", auth.username, auth.password])
+            let htpasswd = try await runProgram("/usr/bin/htpasswd", ["-Bbn", auth.username, auth.password]).checked().output
             try Data(htpasswd.utf8).write(to: URL(fileURLWithPath: dir + "/htpasswd"))
             config += "\nauth:\n  htpasswd:\n    realm: warden-test\n    path: \(dir)/htpasswd\n"
         }
         let configPath = dir + "/config.yml"
         try Data(config.utf8).write(to: URL(fileURLWithPath: configPath))
-        let registry = RegistryProcess(port: port, root: dir, configPath: configPath, credentials: auth)
+        let registry = RegistryProcess(port: port, reservation: reservation, root: dir, configPath: configPath, credentials: auth)
         try await registry.launch()
         return registry
     }
 
-    private init(port: Int, root: String, configPath: String, credentials: (username: String, password: String)?) {
+    private init(port: Int, reservation: ReservedPort?, root: String, configPath: String, credentials: (username: String, password: String)?) {
         self.port = port
+        self.reservation = reservation
         self.root = root
         self.configPath = configPath
         self.credentials = credentials
@@ -111,9 +117,10 @@ public final class RegistryProcess: Sendable {
         }
     }
 
-    /// Stops the process and removes its storage.
+    /// Stops the process, removes its storage and gives its port back.
     public func stop() {
         kill()
+        reservation?.release()
         try? FileManager.default.removeItem(atPath: root)
     }
 
@@ -137,6 +144,7 @@ public struct HarnessError: Error, CustomStringConvertible {
 }
 
 /// Runs a program to completion and returns its standard output; a non-zero exit is an error with its stderr.
+/// It blocks the calling thread: from async code, use `runProgram(_:_:)`, which does not.
 @discardableResult
 public func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> String {
     let (status, out, err) = try runProcess(executable, arguments, environment: environment)
@@ -147,6 +155,7 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
 }
 
 /// Runs a program to completion: exit status, standard output bytes, standard error text.
+/// It blocks the calling thread: from async code, use `runProgram(_:_:)`, which does not.
 public func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, Data, String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
@@ -165,7 +174,8 @@ public func runProcess(_ executable: String, _ arguments: [String], environment:
     return (p.terminationStatus, data, (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago — and may have been given to someone else since.
+@available(*, deprecated, message: "racy: use ReservedPort, which holds the port until it is released")
 public func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw HarnessError("socket() failed") }
