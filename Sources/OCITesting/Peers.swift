@@ -5,23 +5,20 @@ import OCI
 public enum Skopeo {
     public static let binary = "/usr/bin/skopeo"
 
-    /// Runs skopeo with the given arguments; TLS verification is off for the loopback test registries.
+    /// Runs skopeo with the given arguments (without blocking a cooperative thread); a non-zero exit is an error
+    /// with skopeo's stderr.
     @discardableResult
-    public static func run(_ arguments: [String]) throws -> String {
+    public static func run(_ arguments: [String]) async throws -> String {
         try check()
-        return try OCITesting.run(binary, arguments)
+        return try await runProgram(binary, arguments).checked().output
     }
 
-    /// The exact manifest bytes skopeo reads for `docker://REF`, and their digest.
-    public static func rawManifest(_ reference: String, creds: String? = nil) throws -> (Data, Digest) {
+    /// The exact manifest bytes skopeo reads for `docker://REF` (its standard output, unchanged), and their digest.
+    public static func rawManifest(_ reference: String, creds: String? = nil) async throws -> (Data, Digest) {
         try check()
         var args = ["inspect", "--raw", "--tls-verify=false"]
         if let creds { args += ["--creds", creds] }
-        let out = NSTemporaryDirectory() + "warden-skopeo-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: out) }
-        // Through a file, so the bytes are exactly what skopeo printed.
-        try OCITesting.run("/bin/sh", ["-c", "\"$0\" \"$@\" > \(out)", binary] + args + ["docker://\(reference)"])
-        let data = try Data(contentsOf: URL(fileURLWithPath: out))
+        let data = try await runProgram(binary, args + ["docker://\(reference)"]).checked().standardOutput
         return (data, Digest.compute(data))
     }
 
@@ -43,11 +40,13 @@ public func wardenExecutable(_ name: String = "warden") throws -> String {
     throw HarnessError("\(name) executable not found under .build/: run `swift build` first (scripts/test.sh does)")
 }
 
-/// Runs the CLI as users do: exit status, stdout and stderr. `environment` adds variables to this process's
-/// environment; a nil value removes one.
-public func runWarden(_ arguments: [String], environment: [String: String?] = [:], executable: String = "warden") throws -> (Int32, String, String) {
+/// Runs the CLI as users do (without blocking a cooperative thread): exit status, stdout and stderr.
+/// `environment` adds variables to this process's environment; a nil value removes one.
+public func runWarden(_ arguments: [String], environment: [String: String?] = [:], executable: String = "warden") async throws -> (
+    Int32, String, String
+) {
     var env = ProcessInfo.processInfo.environment
     for (name, value) in environment { env[name] = value }
-    let (status, out, err) = try runProcess(try wardenExecutable(executable), arguments, environment: env)
-    return (status, String(decoding: out, as: UTF8.self), err)
+    let result = try await runProgram(try wardenExecutable(executable), arguments, environment: env)
+    return (result.status, result.output, result.errorOutput)
 }

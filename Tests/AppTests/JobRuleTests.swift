@@ -3,6 +3,7 @@ import Documents
 import Foundation
 import OCI
 import OCIRegistry
+import OCITesting
 import Replicate
 import Storage
 import SwiftASN1
@@ -63,8 +64,7 @@ import X509
 
     /// The file's registry settings, applied on top of the surface's own, with nothing written to a temporary file.
     @Test func aReplicationFilesRegistrySettings() throws {
-        let dir = NSTemporaryDirectory() + "warden-app-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try makeTemporaryDirectory()
         try "-----BEGIN CERTIFICATE-----\n".write(toFile: dir + "/ca.pem", atomically: true, encoding: .utf8)
         try P256.Signing.PrivateKey().publicKey.pemRepresentation.write(toFile: dir + "/k.pub", atomically: true, encoding: .utf8)
         let text = """

@@ -43,16 +43,9 @@ import Trust
     }
 
     /// Runs warden with `arguments`, its pid handed to the killing proxy; expects it to die by SIGKILL.
-    static func runUntilKilled(_ arguments: [String], victim: Victim) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try wardenExecutable())
-        p.arguments = arguments
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        victim.pid.withLock { $0 = p.processIdentifier }
-        p.waitUntilExit()
-        #expect(p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGKILL, "\(arguments) was not killed")
+    static func runUntilKilled(_ arguments: [String], victim: Victim) async throws {
+        let result = try await runProgram(try wardenExecutable(), arguments, started: { pid in victim.pid.withLock { $0 = pid } })
+        #expect(result.signalled && result.status == SIGKILL, "\(arguments) was not killed")
     }
 
     static func report(_ json: String) throws -> ReplicationReport {
@@ -127,21 +120,21 @@ import Trust
             image.descriptor, in: src, name: "\(a.host)/app", predicateType: "https://slsa.dev/provenance/v1",
             predicate: Data(#"{"builder":{"id":"ci"}}"#.utf8), key: key, format: .bundle)
 
-        try Self.runUntilKilled(["copy", "\(a.host)/app:v1", "\(proxy.host)/app:v1"], victim: victim)
+        try await Self.runUntilKilled(["copy", "\(a.host)/app:v1", "\(proxy.host)/app:v1"], victim: victim)
         let dst = try regs.repository(Reference(parsing: "\(b.host)/app"))
         #expect(try await dst.exists(attestation))
         #expect(try await Self.listed(dst, image.descriptor).isEmpty)
         await #expect { _ = try await dst.resolve("v1") } throws: { ($0 as! OCIError).code == .notFound }
 
-        let (status, out, err) = try warden(["copy", "\(a.host)/app:v1", "\(b.host)/app:v1"])
+        let (status, out, err) = try await warden(["copy", "\(a.host)/app:v1", "\(b.host)/app:v1"])
         #expect(status == 0, "\(err)")
         #expect(out.contains("repaired   1 referrer(s)") && out.contains(attestation.digest.description), "\(out)")
         #expect(try await Self.listed(dst, image.descriptor) == [attestation.digest])
         #expect(try await dst.resolve("v1").digest == image.digest)
         // The mirror's copy verifies: the attestation is found through the listing.
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         try Data(publicKeyPEM(key.publicKey).utf8).write(to: URL(fileURLWithPath: dir + "/k.pub"))
-        let (v, vOut, vErr) = try warden(["verify-attestation", "\(b.host)/app:v1", "--type", "slsaprovenance1", "--key", dir + "/k.pub"])
+        let (v, vOut, vErr) = try await warden(["verify-attestation", "\(b.host)/app:v1", "--type", "slsaprovenance1", "--key", dir + "/k.pub"])
         #expect(v == 0, "\(vOut)\(vErr)")
         try await regs.shutdown()
     }
@@ -155,7 +148,7 @@ import Trust
         let (proxy, victim) = try await Self.killingProxy(upstream: down.host)
         defer { proxy.stop() }
         let regs = try makeRegistries()
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         let key = P256.Signing.PrivateKey()
         try Data(publicKeyPEM(key.publicKey).utf8).write(to: URL(fileURLWithPath: dir + "/k.pub"))
         var random = RandomContent(seed: 1302)
@@ -181,7 +174,7 @@ import Trust
             return path
         }
         let state = dir + "/state"
-        try Self.runUntilKilled(["replicate", "-f", try file(proxy.host), "--state", state], victim: victim)
+        try await Self.runUntilKilled(["replicate", "-f", try file(proxy.host), "--state", state], victim: victim)
         let dst = try regs.repository(Reference(parsing: "\(down.host)/mirror/app"))
         #expect(try await dst.exists(sbom))
         #expect(try await Self.listed(dst, image.descriptor).isEmpty)
@@ -189,7 +182,7 @@ import Trust
         #expect(try StateStore(path: state + "/replication.sqlite").integrityCheck() == "ok")
 
         // Run again straight to the target registry, with the same state (which holds no record of the killed run).
-        let (status, out, err) = try warden(["replicate", "-f", try file(down.host), "--state", state, "--output", "json"])
+        let (status, out, err) = try await warden(["replicate", "-f", try file(down.host), "--state", state, "--output", "json"])
         #expect(status == 0, "\(out)\(err)")
         let r = try Self.report(out)
         let item = try #require(r.items.first)
@@ -197,7 +190,7 @@ import Trust
         #expect(item.referrersRepaired == 1 && item.referrersCopied == 1, "\(out)")
         #expect(try await Self.listed(dst, image.descriptor) == [sbom.digest])
         #expect(try await dst.resolve("1.0").digest == image.digest)
-        let (text, textOut, _) = try warden(["replicate", "-f", try file(down.host), "--no-state"])
+        let (text, textOut, _) = try await warden(["replicate", "-f", try file(down.host), "--no-state"])
         #expect(text == 0 && !textOut.contains("repaired"), "\(textOut)")
     }
 
@@ -212,7 +205,7 @@ import Trust
         let proxy = try await ThrottlingProxy.start(upstream: up.host)
         defer { proxy.stop() }
         let regs = try makeRegistries()
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         let key = P256.Signing.PrivateKey()
         try Data(publicKeyPEM(key.publicKey).utf8).write(to: URL(fileURLWithPath: dir + "/k.pub"))
         var random = RandomContent(seed: 1303)
@@ -234,19 +227,19 @@ import Trust
 
         """.write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
         let state = dir + "/state"
-        func replicate() throws -> (ReplicationReport, Int) {
+        func replicate() async throws -> (ReplicationReport, Int) {
             let before = proxy.requests
-            let (status, out, err) = try warden(["replicate", "-f", dir + "/r.yaml", "--state", state, "--output", "json"])
+            let (status, out, err) = try await warden(["replicate", "-f", dir + "/r.yaml", "--state", state, "--output", "json"])
             #expect(status == 0 || status == 13, "\(out)\(err)")
             return (try Self.report(out), proxy.requests - before)
         }
         func item(_ r: ReplicationReport, _ name: String) throws -> ItemReport {
             try #require(r.items.first { $0.target.hasSuffix("\(name):1.0") })
         }
-        let (r1, _) = try replicate()
+        let (r1, _) = try await replicate()
         #expect(try item(r1, "app").action == .copied)
         #expect(try item(r1, "late").action == .refused)
-        let (r2, unchangedRequests) = try replicate()
+        let (r2, unchangedRequests) = try await replicate()
         #expect(try item(r2, "app").action == .unchanged)
         let refusedAgain = try item(r2, "late")
         #expect(refusedAgain.action == .refused && refusedAgain.attachmentsChanged == false)
@@ -257,13 +250,13 @@ import Trust
         let provenance = try await Signer.attest(
             image.descriptor, in: app, name: "\(up.host)/team/app", predicateType: "https://slsa.dev/provenance/v1",
             predicate: Data(#"{"builder":{"id":"ci"}}"#.utf8), key: key, format: .bundle)
-        let (r3, _) = try replicate()
+        let (r3, _) = try await replicate()
         let carried = try item(r3, "app")
         #expect(carried.action == .copied && carried.attachmentsChanged == true && carried.referrersCopied == 1, "\(carried)")
         #expect(carried.bytesCopied < 100_000)  // the image's layer was not sent again
         let target = try regs.repository(Reference(parsing: "\(down.host)/mirror/app"))
         #expect(try await Self.listed(target, image.descriptor) == [provenance.digest])
-        let (v, vOut, vErr) = try warden([
+        let (v, vOut, vErr) = try await warden([
             "verify-attestation", "\(down.host)/mirror/app:1.0", "--type", "slsaprovenance1", "--key", dir + "/k.pub",
         ])
         #expect(v == 0, "\(vOut)\(vErr)")
@@ -272,24 +265,24 @@ import Trust
         try await Signer.attest(
             image.descriptor, in: app, name: "\(up.host)/team/app", predicateType: "https://openvex.dev/ns/v0.2.0",
             predicate: Data(#"{"statements":[]}"#.utf8), key: key, format: .legacy)
-        let (r4, _) = try replicate()
+        let (r4, _) = try await replicate()
         #expect(try item(r4, "app").action == .copied && item(r4, "app").attachmentsChanged == true)
         let att = "\(image.digest.tagSchema).att"
         #expect(try await target.resolve(att).digest == app.resolve(att).digest)
-        let (vex, vexOut, vexErr) = try warden([
+        let (vex, vexOut, vexErr) = try await warden([
             "verify-attestation", "\(down.host)/mirror/app:1.0", "--type", "openvex", "--key", dir + "/k.pub",
         ])
         #expect(vex == 0, "\(vexOut)\(vexErr)")
 
         // The refused image gets a valid signature upstream: verified again and copied.
         try await SimpleSigning.sign(lateImage.descriptor, in: late, dockerReference: "\(proxy.host)/team/late", key: key)
-        let (r5, _) = try replicate()
+        let (r5, _) = try await replicate()
         let accepted = try item(r5, "late")
         #expect(accepted.action == .copied && accepted.verifiedBy == ["release"], "\(accepted)")
         let mirrorLate = try regs.repository(Reference(parsing: "\(down.host)/mirror/late"))
         #expect(try await mirrorLate.resolve("1.0").digest == lateImage.digest)
 
-        let (r6, unchangedAfter) = try replicate()
+        let (r6, unchangedAfter) = try await replicate()
         #expect(r6.counts == ["unchanged": 2])
         print("upstream requests of an unchanged run of 2 items: \(unchangedRequests) (1 copied, 1 refused); \(unchangedAfter) (2 copied)")
         try await regs.shutdown()
@@ -301,7 +294,7 @@ import Trust
         let down = try await RegistryProcess.start()
         defer { up.stop(); down.stop() }
         let regs = try makeRegistries()
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         let release = P256.Signing.PrivateKey()
         let vendor = P256.Signing.PrivateKey()
         try Data(publicKeyPEM(release.publicKey).utf8).write(to: URL(fileURLWithPath: dir + "/release.pub"))
@@ -320,16 +313,16 @@ import Trust
 
             """.write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
         }
-        func run() throws -> ItemReport {
-            let (_, out, err) = try warden(["replicate", "-f", dir + "/r.yaml", "--state", dir + "/state", "--output", "json"])
+        func run() async throws -> ItemReport {
+            let (_, out, err) = try await warden(["replicate", "-f", dir + "/r.yaml", "--state", dir + "/state", "--output", "json"])
             return try #require(try Self.report(out).items.first, "\(err)")
         }
         try write("{release: {key: release.pub}}")
-        #expect(try run().action == .refused)
-        let again = try run()
+        #expect(try await run().action == .refused)
+        let again = try await run()
         #expect(again.action == .refused && again.reasons.contains { $0.contains("not verified again") })
         try write("{release: {key: release.pub}, vendor: {key: vendor.pub}}")
-        let trusted = try run()
+        let trusted = try await run()
         #expect(trusted.action == .copied && trusted.verifiedBy == ["vendor"], "\(trusted)")
     }
 
@@ -343,12 +336,12 @@ import Trust
         let src = try regs.repository(Reference(parsing: "\(a.host)/app"))
         let image = try await random.pushImage(to: src, layerSizes: [2000])
         try await src.tag(image.descriptor, as: "v1")
-        let (first, _, firstErr) = try warden(["copy", "\(a.host)/app:v1", "\(b.host)/app:v1"])
+        let (first, _, firstErr) = try await warden(["copy", "\(a.host)/app:v1", "\(b.host)/app:v1"])
         #expect(first == 0, "\(firstErr)")
         let key = P256.Signing.PrivateKey()
         try await SimpleSigning.sign(image.descriptor, in: src, dockerReference: "\(a.host)/app", key: key)
         let sbom = try await random.pushArtifact(to: src, subject: image.descriptor, artifactType: "application/spdx+json")
-        let (second, out, err) = try warden(["copy", "\(a.host)/app:v1", "\(b.host)/app:v1", "--output", "json"])
+        let (second, out, err) = try await warden(["copy", "\(a.host)/app:v1", "\(b.host)/app:v1", "--output", "json"])
         #expect(second == 0, "\(err)")
         let report = try JSONDecoder().decode(CopyReport.self, from: Data(out.utf8))
         #expect(report.referrersCopied == 1 && report.cosignTags == ["\(image.digest.tagSchema).sig"], "\(out)")
@@ -415,7 +408,7 @@ import Trust
         let down = try await RegistryProcess.start()
         defer { up.stop(); down.stop() }
         let regs = try makeRegistries()
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         let key = P256.Signing.PrivateKey()
         var random = RandomContent(seed: 1305)
         let images = Int(ProcessInfo.processInfo.environment["WARDEN_TEST_IMAGES"] ?? "") ?? 30
@@ -440,7 +433,7 @@ import Trust
               - {source: \(up.host)/team/tool, target: \(down.host)/run\(run)/mirror/tool}
 
             """.write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
-            let (status, out, err) = try warden(["replicate", "-f", dir + "/r.yaml", "--no-state", "--output", "json"])
+            let (status, out, err) = try await warden(["replicate", "-f", dir + "/r.yaml", "--no-state", "--output", "json"])
             let r = try Self.report(out)
             let failed = r.items.filter { $0.action != .copied }.map { "run \(run) \($0.target): \($0.reasons)" }
             failures += failed

@@ -98,7 +98,7 @@ import Trust
         let x = try await random.pushImage(to: src, layerSizes: [1000])
         try await src.tag(x.descriptor, as: "1.0")
         try await src.tag(x.descriptor, as: "\(x.digest.tagSchema).att")
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         try """
         apiVersion: warden.dev/v1
         kind: Replication
@@ -169,7 +169,7 @@ import Trust
                 method == "GET" && uri.contains("/team/app/tags/list") ? .init(status: 200, body: listing) : nil
             }))
         defer { proxy.stop() }
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         try """
         apiVersion: warden.dev/v1
         kind: Replication
@@ -210,18 +210,18 @@ import Trust
                     ? .init(status: 403, body: #"{"errors":[{"code":"DENIED","message":"no"}]}"#) : nil
             }))
         defer { proxy.stop() }
-        let (status, out, err) = try warden(["inspect", "\(proxy.host)/team/app:v1"])
+        let (status, out, err) = try await warden(["inspect", "\(proxy.host)/team/app:v1"])
         #expect(status == 4, "\(out)\(err)")
         #expect(err.contains("denied") || err.contains("DENIED") || err.contains("403"), "\(err)")
         // Without the refusal, inspect shows the image (and no attachment).
-        let (ok, okOut, okErr) = try warden(["inspect", "\(up.host)/team/app:v1"])
+        let (ok, okOut, okErr) = try await warden(["inspect", "\(up.host)/team/app:v1"])
         #expect(ok == 0, "\(okOut)\(okErr)")
     }
 
     /// A billion-laughs document (nine levels of nine aliases, under 1 KiB) in a workflow's `with:`, in a template,
     /// and in a replication file: refused at the first anchor with its position, in bounded time and memory.
     @Test func yamlAliasesAreRefusedEverywhere() throws {
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         var levels = "      l0: &l0 [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n"
         for i in 1...8 { levels += "      l\(i): &l\(i) [" + Array(repeating: "*l\(i - 1)", count: 9).joined(separator: ", ") + "]\n" }
         let workflow = """
@@ -270,8 +270,8 @@ import Trust
 
     /// An input holding shell syntax, pasted into a string `command:`, stays one word (before: `/bin/sh -c` ran
     /// the `touch` it carried); a failing step's credential files are gone once the attempt ends.
-    @Test func workflowInputsAreNotShellAndCredentialsDoNotOutliveTheAttempt() throws {
-        let dir = tempDir()
+    @Test func workflowInputsAreNotShellAndCredentialsDoNotOutliveTheAttempt() async throws {
+        let dir = try makeTemporaryDirectory()
         try """
         apiVersion: warden.dev/v1
         kind: Workflow
@@ -292,7 +292,7 @@ import Trust
 
         """.write(toFile: dir + "/quoting.yaml", atomically: true, encoding: .utf8)
         let hostile = "x'; touch \(dir)/PWNED; echo '"
-        let (status, out, err) = try warden(
+        let (status, out, err) = try await warden(
             ["run", dir + "/quoting.yaml", "--input", "name=\(hostile)", "--state", dir + "/state"],
             environment: ["WARDEN_CREDENTIAL_TOKEN": "s3cret"])
         #expect(status == 1, "\(out)\(err)")  // the secret step exits 2 (permanent) once it has seen its credential
@@ -305,15 +305,15 @@ import Trust
     }
 
     /// `key generate` writes the private key 0600 (created so, not narrowed later) and leaves no temporary behind.
-    @Test func privateKeysAreCreatedPrivate() throws {
-        let dir = tempDir()
-        let (status, _, err) = try warden(["key", "generate", "--output-key-prefix", dir + "/k"], environment: ["WARDEN_PASSWORD": "pw"])
+    @Test func privateKeysAreCreatedPrivate() async throws {
+        let dir = try makeTemporaryDirectory()
+        let (status, _, err) = try await warden(["key", "generate", "--output-key-prefix", dir + "/k"], environment: ["WARDEN_PASSWORD": "pw"])
         #expect(status == 0, "\(err)")
         let mode = try #require(try FileManager.default.attributesOfItem(atPath: dir + "/k.key")[.posixPermissions] as? NSNumber)
         #expect(mode.intValue & 0o777 == 0o600)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["k.key", "k.pub"])
         let state = dir + "/state"
-        _ = try warden(["runs", "list", "--state", state])
+        _ = try await warden(["runs", "list", "--state", state])
         let stateMode = try #require(try FileManager.default.attributesOfItem(atPath: state)[.posixPermissions] as? NSNumber)
         #expect(stateMode.intValue & 0o777 == 0o700)
     }
@@ -322,7 +322,7 @@ import Trust
     /// step fails for its oversized outputs), and a descendant that escapes with the pipes open does not hold the
     /// run (before: both files grew with the output, and the run waited for the descendant).
     @Test func stepOutputIsBounded() throws {
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         try """
         apiVersion: warden.dev/v1
         kind: Workflow

@@ -10,10 +10,10 @@ import Testing
     static var example: String { repo.appendingPathComponent("docs/examples/release-gate.yaml").path }
     static var schema: String { repo.appendingPathComponent("docs/schemas/policy-input.schema.json").path }
 
-    @Test func evalExitCodesDistinguishAllowWarnDenyAndErrors() throws {
-        let dir = tempDir()
+    @Test func evalExitCodesDistinguishAllowWarnDenyAndErrors() async throws {
+        let dir = try makeTemporaryDirectory()
         let facts = Self.repo.appendingPathComponent("docs/examples/facts.json").path
-        let (allow, allowOut, allowErr) = try warden(["policy", "eval", Self.example, "--input", facts])
+        let (allow, allowOut, allowErr) = try await warden(["policy", "eval", Self.example, "--input", facts])
         #expect(allow == 0, "\(allowOut)\(allowErr)")
         #expect(allowOut.hasPrefix("policy release-gate: allow\n  pass  signed-by-release-key\n"))
 
@@ -25,7 +25,7 @@ import Testing
         let vulnStart = text.range(of: #""vulnerabilities": ["#)!.lowerBound
         text.replaceSubrange(sbomStart..<vulnStart, with: "\"sbom\": null,\n  ")
         try text.write(toFile: dir + "/deny.json", atomically: true, encoding: .utf8)
-        let (deny, denyOut, _) = try warden(["policy", "eval", Self.example, "--input", dir + "/deny.json", "--output", "json"])
+        let (deny, denyOut, _) = try await warden(["policy", "eval", Self.example, "--input", dir + "/deny.json", "--output", "json"])
         #expect(deny == 12)
         let result = try JSONSerialization.jsonObject(with: Data(denyOut.utf8)) as? [String: Any]
         #expect(result?["decision"] as? String == "deny")
@@ -39,25 +39,25 @@ import Testing
         // Only the warning left: 0, or 14 with --fail-on-warn.
         let warnOnly = text.replacingOccurrences(of: #""vex": null"#, with: #""vex": {"status": "fixed"}"#)
         try warnOnly.write(toFile: dir + "/warn.json", atomically: true, encoding: .utf8)
-        let (warn, warnOut, _) = try warden(["policy", "eval", Self.example, "--input", dir + "/warn.json"])
+        let (warn, warnOut, _) = try await warden(["policy", "eval", Self.example, "--input", dir + "/warn.json"])
         #expect(warn == 0)
         #expect(warnOut.contains("policy release-gate: warn") && warnOut.contains("  warn  sbom-known: no SBOM is known for"))
-        let (strict, _, _) = try warden(["policy", "eval", Self.example, "--input", dir + "/warn.json", "--fail-on-warn"])
+        let (strict, _, _) = try await warden(["policy", "eval", Self.example, "--input", dir + "/warn.json", "--fail-on-warn"])
         #expect(strict == 14)
 
         // Policy errors: malformed input (with its position), malformed policy, a rule that cannot be evaluated.
         try #"{"image": {"reference": "x"},}"#.write(toFile: dir + "/bad.json", atomically: true, encoding: .utf8)
-        let (badInput, _, badInputErr) = try warden(["policy", "eval", Self.example, "--input", dir + "/bad.json"])
+        let (badInput, _, badInputErr) = try await warden(["policy", "eval", Self.example, "--input", dir + "/bad.json"])
         #expect(badInput == 15)
         #expect(badInputErr.contains("bad.json:1:30: expected a string key"), "\(badInputErr)")
         try "apiVersion: warden.dev/v1\nkind: Policy\nrules:\n  - name: a\n    deny: size(x) +\n".write(
             toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
-        let (badPolicy, _, badPolicyErr) = try warden(["policy", "eval", dir + "/bad.yaml", "--input", facts])
+        let (badPolicy, _, badPolicyErr) = try await warden(["policy", "eval", dir + "/bad.yaml", "--input", facts])
         #expect(badPolicy == 15)
         #expect(badPolicyErr.contains("bad.yaml:5:20: invalid CEL: unexpected end of input"), "\(badPolicyErr)")
         try "apiVersion: warden.dev/v1\nkind: Policy\nrules:\n  - name: a\n    deny: image.nothing\n".write(
             toFile: dir + "/runtime.yaml", atomically: true, encoding: .utf8)
-        let (runtime, runtimeOut, _) = try warden(["policy", "eval", dir + "/runtime.yaml", "--input", facts])
+        let (runtime, runtimeOut, _) = try await warden(["policy", "eval", dir + "/runtime.yaml", "--input", facts])
         #expect(runtime == 15)
         #expect(runtimeOut.contains("ERROR a: ") && runtimeOut.contains("runtime.yaml:5:16: `image.nothing`: no such key: nothing"), "\(runtimeOut)")
     }
@@ -68,18 +68,18 @@ import Testing
     @Test func checkGathersFactsFromTheRegistry() async throws {
         let registry = try await RegistryProcess.start()
         defer { registry.stop() }
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         let env = ["WARDEN_PASSWORD": ""]
         let image = "\(registry.host)/products/shop:1.4.2"
-        _ = try wardenDev(["testdata", image, "--layers", "2"])
-        let (gen, _, genErr) = try warden(["key", "generate", "--output-key-prefix", dir + "/release"], environment: env)
+        _ = try await wardenDev(["testdata", image, "--layers", "2"])
+        let (gen, _, genErr) = try await warden(["key", "generate", "--output-key-prefix", dir + "/release"], environment: env)
         #expect(gen == 0, "\(genErr)")
         try #"{"buildDefinition":{"buildType":"https://ci.example/build/v1"},"runDetails":{"builder":{"id":"https://ci.example/builder"}}}"#
             .write(toFile: dir + "/provenance.json", atomically: true, encoding: .utf8)
         for args in [
             ["sign", image], ["attest", image, "--predicate", dir + "/provenance.json", "--type", "slsaprovenance1", "--format", "bundle"],
         ] {
-            let (s, _, e) = try warden(args + ["--key", dir + "/release.key"], environment: env)
+            let (s, _, e) = try await warden(args + ["--key", dir + "/release.key"], environment: env)
             #expect(s == 0, "\(args): \(e)")
         }
         try """
@@ -95,7 +95,7 @@ import Testing
 
         """.write(toFile: dir + "/trust.yaml", atomically: true, encoding: .utf8)
 
-        let (status, out, err) = try warden([
+        let (status, out, err) = try await warden([
             "policy", "check", image, "--policy", Self.example, "--trust-policy", dir + "/trust.yaml", "--facts-output", dir + "/facts.json",
         ])
         #expect(status == 0, "\(out)\(err)")
@@ -123,7 +123,7 @@ import Testing
         #expect(valid == 0, "\(validErr)")
 
         // Without a trust policy nothing counts as verified: denied.
-        let (unverified, unverifiedOut, _) = try warden(["policy", "check", image, "--policy", Self.example])
+        let (unverified, unverifiedOut, _) = try await warden(["policy", "check", image, "--policy", Self.example])
         #expect(unverified == 12)
         #expect(unverifiedOut.contains("DENY  signed-by-release-key") && unverifiedOut.contains("DENY  provenance-from-our-builder"))
 
@@ -132,7 +132,7 @@ import Testing
         {"vulnerabilities": [{"id": "CVE-2026-1234", "severity": "CRITICAL", "package": {"name": "openssl", "version": "3.0.1"}, "vex": null}],
          "sbom": {"components": []}}
         """.write(toFile: dir + "/scan.json", atomically: true, encoding: .utf8)
-        let (denied, deniedOut, _) = try warden([
+        let (denied, deniedOut, _) = try await warden([
             "policy", "check", image, "--policy", Self.example, "--key", dir + "/release.pub", "--facts", dir + "/scan.json",
             "--facts-output", dir + "/facts2.json",
         ])

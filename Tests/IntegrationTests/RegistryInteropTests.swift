@@ -13,7 +13,7 @@ import Testing
         let b = try await RegistryProcess.start()
         defer { a.stop(); b.stop() }
         let (layout, _, image, _) = try await layoutWithImage(seed: 100, layerSizes: [300_000, 1_200_000, 50_000])
-        try skopeoPush(layout: layout, tag: "v1", to: "\(a.host)/library/app:v1")
+        try await skopeoPush(layout: layout, tag: "v1", to: "\(a.host)/library/app:v1")
 
         let regs = try makeRegistries()
         let src = try regs.repository(Reference(parsing: "\(a.host)/library/app"))
@@ -22,13 +22,13 @@ import Testing
         try await regs.shutdown()
         #expect(report.blobsCopied == 4)
 
-        let (_, upstream) = try Skopeo.rawManifest("\(a.host)/library/app:v1")
-        let (_, mirrored) = try Skopeo.rawManifest("\(b.host)/mirror/app:v1")
+        let (_, upstream) = try await Skopeo.rawManifest("\(a.host)/library/app:v1")
+        let (_, mirrored) = try await Skopeo.rawManifest("\(b.host)/mirror/app:v1")
         #expect(upstream == image.digest)
         #expect(mirrored == upstream)
         // skopeo can pull every blob of the copy back out (it verifies digests as it reads).
-        let out = tempDir()
-        try Skopeo.run(["copy", "--preserve-digests", "--src-tls-verify=false", "docker://\(b.host)/mirror/app:v1", "oci:\(out):pulled"])
+        let out = try makeTemporaryDirectory()
+        try await Skopeo.run(["copy", "--preserve-digests", "--src-tls-verify=false", "docker://\(b.host)/mirror/app:v1", "oci:\(out):pulled"])
         let pulled = try await LayoutStore(path: out, create: false).resolve("pulled")
         #expect(pulled.digest == image.digest)
     }
@@ -39,8 +39,8 @@ import Testing
         defer { a.stop(); b.stop() }
         let (layout, _, _, _) = try await layoutWithImage(seed: 108, layerSizes: [70_000, 9_000])
         // skopeo converts the OCI image to Docker v2 schema 2 on the way in.
-        try Skopeo.run(["copy", "--format", "v2s2", "--dest-tls-verify=false", "oci:\(layout):v1", "docker://\(a.host)/docker/app:v1"])
-        let (bytes, pushed) = try Skopeo.rawManifest("\(a.host)/docker/app:v1")
+        try await Skopeo.run(["copy", "--format", "v2s2", "--dest-tls-verify=false", "oci:\(layout):v1", "docker://\(a.host)/docker/app:v1"])
+        let (bytes, pushed) = try await Skopeo.rawManifest("\(a.host)/docker/app:v1")
         #expect(try RawManifest(bytes: bytes).mediaType == MediaType.dockerManifest)
 
         let regs = try makeRegistries()
@@ -49,7 +49,7 @@ import Testing
         ).copy(reference: "v1", destinationTag: "v1")
         try await regs.shutdown()
         #expect(report.root.mediaType == MediaType.dockerManifest)
-        let (copiedBytes, copied) = try Skopeo.rawManifest("\(b.host)/docker/app:v1")
+        let (copiedBytes, copied) = try await Skopeo.rawManifest("\(b.host)/docker/app:v1")
         #expect(copied == pushed)
         #expect(copiedBytes == bytes)
     }
@@ -58,7 +58,7 @@ import Testing
         let a = try await RegistryProcess.start()
         let b = try await RegistryProcess.start()
         defer { a.stop(); b.stop() }
-        let layout = tempDir()
+        let layout = try makeTemporaryDirectory()
         var random = RandomContent(seed: 101)
         let store = try LayoutStore(path: layout)
         let platforms = [
@@ -68,8 +68,8 @@ import Testing
         let index = try await random.pushIndex(to: store, platforms: platforms, layerSizes: [100_000, 20_000])
         try await store.tag(index.descriptor, as: "multi")
         // skopeo converts the index on the way (it may not preserve its digest): what it pushed is the reference.
-        try skopeoPush(layout: layout, tag: "multi", to: "\(a.host)/app:multi", all: true, preserveDigests: false)
-        let (pushedBytes, pushed) = try Skopeo.rawManifest("\(a.host)/app:multi")
+        try await skopeoPush(layout: layout, tag: "multi", to: "\(a.host)/app:multi", all: true, preserveDigests: false)
+        let (pushedBytes, pushed) = try await Skopeo.rawManifest("\(a.host)/app:multi")
         let pushedIndex = try RawManifest(bytes: pushedBytes)
 
         let regs = try makeRegistries()
@@ -77,16 +77,16 @@ import Testing
         let dst = try regs.repository(Reference(parsing: "\(b.host)/app"))
         let report = try await GraphCopier(from: src, to: dst).copy(reference: "multi", destinationTag: "multi")
         #expect(report.manifestsCopied == 4)
-        #expect(try Skopeo.rawManifest("\(b.host)/app:multi").1 == pushed)
+        #expect(try await Skopeo.rawManifest("\(b.host)/app:multi").1 == pushed)
         #expect(report.root.digest == pushed)
         for entry in try pushedIndex.children() {
-            #expect(try Skopeo.rawManifest("\(b.host)/app@\(entry.digest)").1 == entry.digest)
+            #expect(try await Skopeo.rawManifest("\(b.host)/app@\(entry.digest)").1 == entry.digest)
         }
 
         var options = CopyOptions()
         options.platforms = [Platform(os: "linux", architecture: "arm64")]
         let one = try await GraphCopier(from: src, to: dst, options: options).copy(reference: "multi", destinationTag: "arm64")
-        #expect(try Skopeo.rawManifest("\(b.host)/app:arm64").1 == one.root.digest)
+        #expect(try await Skopeo.rawManifest("\(b.host)/app:arm64").1 == one.root.digest)
         #expect(one.root.digest == (try pushedIndex.children())[1].digest)
         _ = index
         try await regs.shutdown()
@@ -107,15 +107,15 @@ import Testing
             to: src, subject: sbom.descriptor, artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json")
 
         // distribution 2.8 has no referrers API: Warden wrote the sha256-<hex> fallback index, which skopeo reads.
-        let (fallback, _) = try Skopeo.rawManifest("\(a.host)/app:\(image.digest.tagSchema)")
+        let (fallback, _) = try await Skopeo.rawManifest("\(a.host)/app:\(image.digest.tagSchema)")
         let index = try JSONDecoder().decode(ImageIndex.self, from: fallback)
         #expect(index.manifests.map(\.digest) == [sbom.digest])
         #expect(index.manifests.first?.artifactType == "application/spdx+json")
 
         let report = try await GraphCopier(from: src, to: dst).copy(reference: "v1", destinationTag: "v1")
         #expect(Set(report.referrers.map(\.digest)) == [sbom.digest, attestation.digest])
-        #expect(try Skopeo.rawManifest("\(b.host)/app@\(sbom.digest)").1 == sbom.digest)
-        let (copiedFallback, _) = try Skopeo.rawManifest("\(b.host)/app:\(sbom.digest.tagSchema)")
+        #expect(try await Skopeo.rawManifest("\(b.host)/app@\(sbom.digest)").1 == sbom.digest)
+        let (copiedFallback, _) = try await Skopeo.rawManifest("\(b.host)/app:\(sbom.digest.tagSchema)")
         #expect(try JSONDecoder().decode(ImageIndex.self, from: copiedFallback).manifests.map(\.digest) == [attestation.digest])
         #expect(try await dst.referrers(of: image.descriptor, artifactType: "application/spdx+json").map(\.digest) == [sbom.digest])
         try await regs.shutdown()
@@ -129,8 +129,8 @@ import Testing
         let sig = try await random.pushCosignSignature(to: store, subject: image.descriptor, dockerReference: "\(a.host)/app")
         let sigTag = "\(image.digest.tagSchema).sig"
         try await store.tag(sig.descriptor, as: sigTag)
-        try skopeoPush(layout: layout, tag: "v1", to: "\(a.host)/app:v1")
-        try skopeoPush(layout: layout, tag: sigTag, to: "\(a.host)/app:\(sigTag)")
+        try await skopeoPush(layout: layout, tag: "v1", to: "\(a.host)/app:v1")
+        try await skopeoPush(layout: layout, tag: sigTag, to: "\(a.host)/app:\(sigTag)")
 
         let regs = try makeRegistries()
         let report = try await GraphCopier(
@@ -138,7 +138,7 @@ import Testing
         ).copy(reference: "v1", destinationTag: "v1")
         try await regs.shutdown()
         #expect(report.cosignTags == [sigTag])
-        let (bytes, digest) = try Skopeo.rawManifest("\(b.host)/app:\(sigTag)")
+        let (bytes, digest) = try await Skopeo.rawManifest("\(b.host)/app:\(sigTag)")
         #expect(digest == sig.digest)
         #expect(String(decoding: bytes, as: UTF8.self).contains("dev.cosignproject.cosign/signature"))
     }
@@ -148,7 +148,7 @@ import Testing
         let b = try await RegistryProcess.start(auth: ("bob", "builder"))
         defer { a.stop(); b.stop() }
         let (layout, _, image, _) = try await layoutWithImage(seed: 104, layerSizes: [20_000, 30_000])
-        try skopeoPush(layout: layout, tag: "v1", to: "\(a.host)/private/app:v1", creds: "alice:wonderland")
+        try await skopeoPush(layout: layout, tag: "v1", to: "\(a.host)/private/app:v1", creds: "alice:wonderland")
 
         let good = try makeRegistries(credentials: [
             a.host: Credentials(username: "alice", password: "wonderland"), b.host: Credentials(username: "bob", password: "builder"),
@@ -159,7 +159,7 @@ import Testing
         ).copy(reference: "v1", destinationTag: "v1")
         try await good.shutdown()
         #expect(report.root.digest == image.digest)
-        #expect(try Skopeo.rawManifest("\(b.host)/private/app:v1", creds: "bob:builder").1 == image.digest)
+        #expect(try await Skopeo.rawManifest("\(b.host)/private/app:v1", creds: "bob:builder").1 == image.digest)
 
         let wrong = try makeRegistries(credentials: [a.host: Credentials(username: "alice", password: "nope")])
         await #expect {
@@ -254,7 +254,7 @@ import Testing
         #expect(rerun.blobsSkipped >= 3)
         #expect(rerun.blobsSkipped + rerun.blobsCopied == 9)  // 8 layers + config
         #expect(rerun.blobsCopied <= 9 - 3)
-        #expect(try Skopeo.rawManifest("\(b.host)/app:v1").1 == image.digest)
+        #expect(try await Skopeo.rawManifest("\(b.host)/app:v1").1 == image.digest)
         try await regs.shutdown()
     }
 
@@ -270,8 +270,8 @@ import Testing
         let report = try await GraphCopier(from: store, to: dst).copy(reference: "v1", destinationTag: "v1")
         try await regs.shutdown()
         #expect(report.blobsCopied == 3)
-        let out = tempDir()
-        try Skopeo.run(["copy", "--preserve-digests", "--src-tls-verify=false", "docker://\(a.host)/big:v1", "oci:\(out):v1"])
+        let out = try makeTemporaryDirectory()
+        try await Skopeo.run(["copy", "--preserve-digests", "--src-tls-verify=false", "docker://\(a.host)/big:v1", "oci:\(out):v1"])
         #expect(try await LayoutStore(path: out, create: false).resolve("v1").digest == image.digest)
     }
 }
@@ -314,7 +314,7 @@ import Testing
         #expect(report.blobsMounted == 4)
         #expect(report.blobsCopied == 0)
         #expect(report.bytesCopied == 0)
-        #expect(try Skopeo.rawManifest("\(a.host)/team-b/app:v1").1 == image.digest)
+        #expect(try await Skopeo.rawManifest("\(a.host)/team-b/app:v1").1 == image.digest)
         try await regs.shutdown()
     }
 
@@ -352,7 +352,7 @@ import Testing
 @Suite struct TransportTests {
     /// A registry serving TLS with a certificate from a private CA: trusted with the CA bundle, refused without.
     @Test func tlsWithACustomCABundle() async throws {
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         let conf = """
             [req]
             distinguished_name = dn

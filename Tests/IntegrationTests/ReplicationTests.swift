@@ -14,7 +14,7 @@ import Trust
     static func pair() async throws -> (RegistryProcess, RegistryProcess, String, Registries) {
         let up = try await RegistryProcess.start()
         do {
-            return (up, try await RegistryProcess.start(), tempDir(), try makeRegistries())
+            return (up, try await RegistryProcess.start(), try makeTemporaryDirectory(), try makeRegistries())
         } catch {
             up.stop()
             throw error
@@ -96,7 +96,7 @@ import Trust
         let state = dir + "/state"
 
         // Dry run: a plan, nothing pushed.
-        let (dry, dryOut, dryErr) = try warden(["replicate", "-f", file, "--dry-run", "--output", "json"])
+        let (dry, dryOut, dryErr) = try await warden(["replicate", "-f", file, "--dry-run", "--output", "json"])
         #expect(dry == 13, "\(dryErr)")
         let planned = try report(dryOut)
         #expect(
@@ -105,7 +105,7 @@ import Trust
         await #expect(throws: OCIError.self) { try await targetApp.resolve("1.0") }
 
         // First run: two copied (with signatures and the attestation), two refused with reasons.
-        let (first, firstOut, firstErr) = try warden(["replicate", "-f", file, "--state", state, "--output", "json"])
+        let (first, firstOut, firstErr) = try await warden(["replicate", "-f", file, "--state", state, "--output", "json"])
         #expect(first == 13, "\(firstErr)")
         let r1 = try report(firstOut)
         #expect(r1.counts == ["copied": 2, "refused": 2], "\(firstOut)")
@@ -121,17 +121,17 @@ import Trust
         await #expect(throws: OCIError.self) { try await targetUnsigned.resolve("1.0") }
         for tag in ["1.0", "1.1"] { try await assertComplete(targetApp, tag) }
         // The mirror verifies on its own: signatures and attestations travelled with the images.
-        let (v, vOut, _) = try warden([
+        let (v, vOut, _) = try await warden([
             "verify-attestation", "\(down.host)/mirror/app:1.1", "--type", "slsaprovenance1", "--key", dir + "/release.pub",
         ])
         #expect(v == 0, "\(vOut)")
 
         // Second run, nothing changed upstream: one HEAD per tag, nothing copied.
-        let (second, secondOut, _) = try warden(["replicate", "-f", file, "--state", state, "--output", "json"])
+        let (second, secondOut, _) = try await warden(["replicate", "-f", file, "--state", state, "--output", "json"])
         #expect(second == 13)
         #expect(try report(secondOut).counts == ["unchanged": 2, "refused": 2])
         // A dry run reads the state to show what would be skipped, and writes nothing.
-        let (_, dryAgain, _) = try warden(["replicate", "-f", file, "--state", state, "--dry-run", "--output", "json"])
+        let (_, dryAgain, _) = try await warden(["replicate", "-f", file, "--state", state, "--dry-run", "--output", "json"])
         #expect(try report(dryAgain).counts == ["unchanged": 2, "refused": 2])
 
         // A tag moved upstream: re-verified and copied again; an unsigned move is refused and the mirror keeps the
@@ -141,7 +141,7 @@ import Trust
         try await SimpleSigning.sign(moved.descriptor, in: app, dockerReference: "\(up.host)/team/app", key: release)
         let sneaky = try await random.pushImage(to: app, layerSizes: [1000])
         try await app.tag(sneaky.descriptor, as: "1.1")
-        let (third, thirdOut, _) = try warden(["replicate", "-f", file, "--state", state, "--output", "json"])
+        let (third, thirdOut, _) = try await warden(["replicate", "-f", file, "--state", state, "--output", "json"])
         #expect(third == 13)
         let r3 = try report(thirdOut)
         #expect(r3.items.first { $0.target.hasSuffix("app:1.0") }?.action == .copied)
@@ -181,7 +181,7 @@ import Trust
               authorities: {release: {key: release.pub}}
 
         """.write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
-        let (status, out, err) = try warden([
+        let (status, out, err) = try await warden([
             "replicate", "-f", dir + "/r.yaml", "--no-state", "--attest-key", dir + "/release.pem", "--output", "json",
         ])
         #expect(status == 0, "\(out)\(err)")
@@ -193,7 +193,7 @@ import Trust
         #expect(try await target.resolve("\(image.digest.tagSchema).sig").digest == app.resolve("\(image.digest.tagSchema).sig").digest)
         await #expect(throws: OCIError.self) { try await target.resolve("\(image.digest.tagSchema).att") }
         // The replication attestation names the source and verifies with the key.
-        let (v, vOut, _) = try warden(
+        let (v, vOut, _) = try await warden(
             ["verify-attestation", "\(down.host)/mirror/app:1.0-mirrored", "--type", replicationPredicateType, "--key", dir + "/release.pub"])
         #expect(v == 0, "\(vOut)")
         let decision = try await ImageVerification.verify(
@@ -228,20 +228,17 @@ import Trust
         """.write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
         let state = dir + "/state"
         for delay in [0.6, 1.2] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: try wardenExecutable())
-            p.arguments = ["replicate", "-f", dir + "/r.yaml", "--state", state]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
+            let executable = try wardenExecutable()
+            // Cancelling the task that runs warden kills it (SIGKILL).
+            let replicate = Task { try await runProgram(executable, ["replicate", "-f", dir + "/r.yaml", "--state", state]) }
             try await Task.sleep(for: .seconds(delay))
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
+            replicate.cancel()
+            _ = try await replicate.value
             let target = try regs.repository(Reference(parsing: "\(down.host)/mirror/app"))
             for tag in (try? await target.listTags()) ?? [] { try await assertComplete(target, tag) }
             #expect(try StateStore(path: state + "/replication.sqlite").integrityCheck() == "ok")
         }
-        let (status, out, err) = try warden(["replicate", "-f", dir + "/r.yaml", "--state", state, "--output", "json"])
+        let (status, out, err) = try await warden(["replicate", "-f", dir + "/r.yaml", "--state", state, "--output", "json"])
         #expect(status == 0, "\(err)")
         let r = try report(out)
         #expect(r.items.count == 12)
@@ -279,7 +276,7 @@ import Trust
         }
         try "apiVersion: warden.dev/v1\nkind: Replication\ndefaults: {concurrency: 6, verify: false}\nartifacts:\n\(entries)"
             .write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
-        let (status, out, err) = try warden(["replicate", "-f", dir + "/r.yaml", "--no-state", "--output", "json"])
+        let (status, out, err) = try await warden(["replicate", "-f", dir + "/r.yaml", "--no-state", "--output", "json"])
         #expect(status == 0, "\(err)")
         let r = try report(out)
         #expect(r.counts == ["copied": 6])
@@ -312,7 +309,7 @@ import Trust
             verify: false
 
         """.write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
-        let (status, out, err) = try warden(["replicate", "-f", dir + "/r.yaml", "--no-state", "--output", "json"])
+        let (status, out, err) = try await warden(["replicate", "-f", dir + "/r.yaml", "--no-state", "--output", "json"])
         #expect(status == 0, "\(out)\(err)")
         #expect(try report(out).counts == ["copied": 3])
         #expect(proxy.throttled > 0, "the proxy answered \(proxy.requests) requests without throttling any")
@@ -372,7 +369,7 @@ import Trust
         try await push("tools/yq", ["v4.40"], sign: true, provenance: true)
         try await push("base/debian", ["bookworm"], sign: false)
 
-        let (status, out, err) = try warden(
+        let (status, out, err) = try await warden(
             ["replicate", "-f", dir + "/replication.yaml", "--state", dir + "/state", "--output", "json"],
             environment: ["UPSTREAM_USER": "mirror", "UPSTREAM_PASSWORD": "unused by this registry"])
         #expect(status == 0, "\(out)\(err)")
@@ -387,7 +384,7 @@ import Trust
         #expect(targets == expected, "\(r.items.map { "\($0.action) \($0.target) \($0.reasons)" })")
         #expect(r.items.filter { $0.target.contains("/tools/") }.allSatisfy { $0.attestations == ["https://slsa.dev/provenance/v1"] })
         // The mirror verifies with the same key.
-        let (v, vOut, _) = try warden(["verify", "\(down.host)/mirror/alpine:3.20", "--key", dir + "/keys/release.pub"])
+        let (v, vOut, _) = try await warden(["verify", "\(down.host)/mirror/alpine:3.20", "--key", dir + "/keys/release.pub"])
         #expect(v == 0, "\(vOut)")
     }
 }

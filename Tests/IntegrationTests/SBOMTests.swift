@@ -23,7 +23,7 @@ import Testing
 
     /// A two-layer image in an OCI layout: Debian packages in the base, Python and npm packages on top.
     static func makeLayout() async throws -> String {
-        let path = tempDir()
+        let path = try makeTemporaryDirectory()
         let store = try LayoutStore(path: path)
         var base = TarWriter()
         base.file("etc/os-release", "ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n")
@@ -53,8 +53,8 @@ import Testing
 
     @Test func formatsValidateAndSourcesAgree() async throws {
         let layout = try await Self.makeLayout()
-        let dir = tempDir()
-        let (status, out, err) = try warden([
+        let dir = try makeTemporaryDirectory()
+        let (status, out, err) = try await warden([
             "sbom", "oci-layout:\(layout):v1", "-o", "cyclonedx-json=\(dir)/bom.cdx.json", "-o", "spdx-json=\(dir)/bom.spdx.json",
             "-o", "warden-json=\(dir)/bom.json", "-o", "table",
         ])
@@ -65,9 +65,9 @@ import Testing
                 "NAME VERSION TYPE LAYER", "base-files 12.4+deb12u5 deb 0", "libc6 2.36-9+deb12u4 deb 0", "@types/node 20.1.0 npm 1",
                 "requests 2.31.0 pypi 1",
             ], "\(out)")
-        let (cdx, cdxOut, _) = try runInterop("sbom_validate.py", ["cyclonedx", dir + "/bom.cdx.json"])
+        let (cdx, cdxOut, _) = try await runInterop("sbom_validate.py", ["cyclonedx", dir + "/bom.cdx.json"])
         #expect(cdx == 0, "\(cdxOut)")
-        let (spdx, spdxOut, _) = try runInterop("sbom_validate.py", ["spdx", dir + "/bom.spdx.json"])
+        let (spdx, spdxOut, _) = try await runInterop("sbom_validate.py", ["spdx", dir + "/bom.spdx.json"])
         #expect(spdx == 0, "\(spdxOut)")
 
         let inventory = try JSONDecoder().decode(Inventory.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/bom.json")))
@@ -86,9 +86,9 @@ import Testing
         // The same image through a registry, as a docker archive built from the layout's blobs, and unpacked.
         let registry = try await RegistryProcess.start()
         defer { registry.stop() }
-        let (copied, _, copyErr) = try warden(["copy", "oci-layout:\(layout):v1", "\(registry.host)/app:v1"])
+        let (copied, _, copyErr) = try await warden(["copy", "oci-layout:\(layout):v1", "\(registry.host)/app:v1"])
         #expect(copied == 0, "\(copyErr)")
-        let (remote, remoteOut, remoteErr) = try warden(["sbom", "\(registry.host)/app:v1", "-o", "warden-json"])
+        let (remote, remoteOut, remoteErr) = try await warden(["sbom", "\(registry.host)/app:v1", "-o", "warden-json"])
         #expect(remote == 0, "\(remoteErr)")
         let fromRegistry = try JSONDecoder().decode(Inventory.self, from: Data(remoteOut.utf8))
         #expect(fromRegistry.packages == inventory.packages)
@@ -109,7 +109,7 @@ import Testing
             archive.file("blobs/sha256/\(d.digest.hex)", [UInt8](try await store.fetchVerified(d).collect(limit: 1 << 24)))
         }
         try Data(archive.finish()).write(to: URL(fileURLWithPath: dir + "/image.tar"))
-        let (saved, savedOut, savedErr) = try warden([
+        let (saved, savedOut, savedErr) = try await warden([
             "sbom", "docker-archive:\(dir)/image.tar", "-o", "warden-json", "-o", "cyclonedx-json=\(dir)/a.cdx.json", "-o",
             "spdx-json=\(dir)/a.spdx.json",
         ])
@@ -117,9 +117,9 @@ import Testing
         let fromArchive = try JSONDecoder().decode(Inventory.self, from: Data(savedOut.utf8))
         #expect(fromArchive.packages.map(\.purl) == inventory.packages.map(\.purl))
         #expect(fromArchive.packages.map(\.layer) == inventory.packages.map(\.layer), "layers are named by blob digest in both")
-        let (acdx, acdxOut, _) = try runInterop("sbom_validate.py", ["cyclonedx", dir + "/a.cdx.json"])
+        let (acdx, acdxOut, _) = try await runInterop("sbom_validate.py", ["cyclonedx", dir + "/a.cdx.json"])
         #expect(acdx == 0, "\(acdxOut)")
-        let (aspdx, aspdxOut, _) = try runInterop("sbom_validate.py", ["spdx", dir + "/a.spdx.json"])
+        let (aspdx, aspdxOut, _) = try await runInterop("sbom_validate.py", ["spdx", dir + "/a.spdx.json"])
         #expect(aspdx == 0, "\(aspdxOut)")
 
         let root = dir + "/rootfs"
@@ -127,27 +127,27 @@ import Testing
         try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
         try Data(Self.status.utf8).write(to: URL(fileURLWithPath: root + "/var/lib/dpkg/status"))
         try Data("ID=debian\nVERSION_ID=\"12\"\n".utf8).write(to: URL(fileURLWithPath: root + "/etc/os-release"))
-        let (d, dOut, dErr) = try warden(["sbom", "dir:\(root)", "-o", "warden-json"])
+        let (d, dOut, dErr) = try await warden(["sbom", "dir:\(root)", "-o", "warden-json"])
         #expect(d == 0, "\(dErr)")
         let fromDir = try JSONDecoder().decode(Inventory.self, from: Data(dOut.utf8))
         #expect(fromDir.packages.map(\.purl) == Array(inventory.packages.map(\.purl).prefix(2)))
 
         // Errors name the source: missing tag (3), not an archive (1), unknown format (64).
-        let (missing, _, missingErr) = try warden(["sbom", "oci-layout:\(layout):nope"])
+        let (missing, _, missingErr) = try await warden(["sbom", "oci-layout:\(layout):nope"])
         #expect(missing == 3, "\(missingErr)")
         try Data("junk".utf8).write(to: URL(fileURLWithPath: dir + "/junk.tar"))
-        let (junk, _, junkErr) = try warden(["sbom", "docker-archive:\(dir)/junk.tar"])
+        let (junk, _, junkErr) = try await warden(["sbom", "docker-archive:\(dir)/junk.tar"])
         #expect(junk == 1 && junkErr.contains("junk.tar"), "\(junkErr)")
-        let (format, _, _) = try warden(["sbom", "oci-layout:\(layout):v1", "-o", "xml"])
+        let (format, _, _) = try await warden(["sbom", "oci-layout:\(layout):v1", "-o", "xml"])
         #expect(format == 64)
 
         // --attest: the CycloneDX document becomes a signed attestation that verify-attestation accepts.
         let env = ["WARDEN_PASSWORD": ""]
-        _ = try warden(["key", "generate", "--output-key-prefix", dir + "/k"], environment: env)
-        let (attested, _, attestErr) = try warden(
+        _ = try await warden(["key", "generate", "--output-key-prefix", dir + "/k"], environment: env)
+        let (attested, _, attestErr) = try await warden(
             ["sbom", "\(registry.host)/app:v1", "-o", "cyclonedx-json=\(dir)/att.json", "--attest", "--key", dir + "/k.key"], environment: env)
         #expect(attested == 0, "\(attestErr)")
-        let (verified, verifyOut, verifyErr) = try warden([
+        let (verified, verifyOut, verifyErr) = try await warden([
             "verify-attestation", "\(registry.host)/app:v1", "--type", "cyclonedx", "--key", dir + "/k.pub",
         ])
         #expect(verified == 0, "\(verifyOut)\(verifyErr)")
@@ -157,8 +157,8 @@ import Testing
     /// `sbom:FILE` name the same packages Warden finds, and Warden's own documents round-trip.
     @Test func readsSBOMsFromSyftAndItself() async throws {
         let layout = try await Self.makeLayout()
-        let dir = tempDir()
-        let (status, _, err) = try warden([
+        let dir = try makeTemporaryDirectory()
+        let (status, _, err) = try await warden([
             "sbom", "oci-layout:\(layout):v1", "-o", "warden-json=\(dir)/w.json", "-o", "cyclonedx-json=\(dir)/w.cdx.json", "-o",
             "spdx-json=\(dir)/w.spdx.json",
         ])
@@ -175,14 +175,14 @@ import Testing
             #expect(s == 0, "syft: \(e)")
         }
         for file in ["w.cdx.json", "w.spdx.json", "syft.cdx.json", "syft.spdx.json"] {
-            let (s, out, e) = try warden(["sbom", "sbom:\(dir)/\(file)", "-o", "warden-json"])
+            let (s, out, e) = try await warden(["sbom", "sbom:\(dir)/\(file)", "-o", "warden-json"])
             #expect(s == 0, "\(file): \(e)")
             let read = try JSONDecoder().decode(Inventory.self, from: Data(out.utf8))
             #expect(read.packages.map(key).sorted() == expected, "\(file)")
             if file.hasPrefix("w.") { #expect(read.packages.map(\.purl).sorted() == ours.packages.map(\.purl).sorted(), "\(file)") }
         }
         try Data("{\"hello\": 1}".utf8).write(to: URL(fileURLWithPath: dir + "/other.json"))
-        let (bad, _, badErr) = try warden(["sbom", "sbom:\(dir)/other.json"])
+        let (bad, _, badErr) = try await warden(["sbom", "sbom:\(dir)/other.json"])
         #expect(bad == 1 && badErr.contains("neither CycloneDX JSON (bomFormat) nor SPDX 2 JSON (spdxVersion)"), "\(badErr)")
     }
 }

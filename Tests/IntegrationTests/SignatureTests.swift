@@ -12,7 +12,7 @@ import Trust
     @Test func wardenSignaturesVerifyInTheIndependentImplementationAndAccumulate() async throws {
         let a = try await RegistryProcess.start()
         defer { a.stop() }
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         let regs = try makeRegistries()
         let repo = try regs.repository(Reference(parsing: "\(a.host)/signed/app"))
         var random = RandomContent(seed: 400)
@@ -40,10 +40,12 @@ import Trust
         let payload = try await repo.fetchVerified(m.layers[0]).collect(limit: 1 << 20)
         try payload.write(to: URL(fileURLWithPath: dir + "/payload.json"))
         let b64 = m.layers[0].annotations?[SimpleSigning.signatureAnnotation] ?? ""
-        let (ok, identity, err) = try pythonSign(["verify", dir + "/k1.pub", dir + "/payload.json", b64, image.digest.description])
+        let (ok, identity, err) = try await pythonSign(["verify", dir + "/k1.pub", dir + "/payload.json", b64, image.digest.description])
         #expect(ok == 0, "\(err)")
         #expect(identity.trimmingCharacters(in: .whitespacesAndNewlines) == "\(a.host)/signed/app")
-        let (other, _, _) = try pythonSign(["verify", dir + "/k1.pub", dir + "/payload.json", b64, "sha256:" + String(repeating: "0", count: 64)])
+        let (other, _, _) = try await pythonSign([
+            "verify", dir + "/k1.pub", dir + "/payload.json", b64, "sha256:" + String(repeating: "0", count: 64),
+        ])
         #expect(other == 2)
         try await regs.shutdown()
     }
@@ -52,16 +54,16 @@ import Trust
         let a = try await RegistryProcess.start()
         let b = try await RegistryProcess.start()
         defer { a.stop(); b.stop() }
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         let regs = try makeRegistries()
         let repo = try regs.repository(Reference(parsing: "\(a.host)/app"))
         var random = RandomContent(seed: 401)
         let image = try await random.pushImage(to: repo, layerSizes: [2000])
         let other = try await random.pushImage(to: repo, layerSizes: [3000])
         try await repo.tag(image.descriptor, as: "v1")
-        let (kp, _, kpErr) = try pythonSign(["keypair", dir + "/py"])
+        let (kp, _, kpErr) = try await pythonSign(["keypair", dir + "/py"])
         #expect(kp == 0, "\(kpErr)")
-        let (pushed, _, pushErr) = try pythonSign(["push", a.host, "app", image.digest.description, dir + "/py.pem"])
+        let (pushed, _, pushErr) = try await pythonSign(["push", a.host, "app", image.digest.description, dir + "/py.pem"])
         #expect(pushed == 0, "\(pushErr)")
         let pub = try loadPublicKey(String(contentsOfFile: dir + "/py.pub", encoding: .utf8), source: "py.pub")
 
@@ -93,22 +95,22 @@ import Trust
     @Test func signAndVerifyOnTheCommandLine() async throws {
         let a = try await RegistryProcess.start()
         defer { a.stop() }
-        let dir = tempDir()
-        let (gen, _, genErr) = try wardenDev(["testdata", "\(a.host)/cli/signed:v1", "--layers", "1"])
+        let dir = try makeTemporaryDirectory()
+        let (gen, _, genErr) = try await wardenDev(["testdata", "\(a.host)/cli/signed:v1", "--layers", "1"])
         #expect(gen == 0, "\(genErr)")
         let env = ["WARDEN_PASSWORD": ""]
-        let (key, _, keyErr) = try warden(["key", "generate", "--output-key-prefix", dir + "/k"], environment: env)
+        let (key, _, keyErr) = try await warden(["key", "generate", "--output-key-prefix", dir + "/k"], environment: env)
         #expect(key == 0, "\(keyErr)")
-        let (unsigned, _, _) = try warden(["verify", "\(a.host)/cli/signed:v1", "--key", dir + "/k.pub"])
+        let (unsigned, _, _) = try await warden(["verify", "\(a.host)/cli/signed:v1", "--key", dir + "/k.pub"])
         #expect(unsigned == 10)
-        let (signed, _, signErr) = try warden(
+        let (signed, _, signErr) = try await warden(
             ["sign", "\(a.host)/cli/signed:v1", "--key", dir + "/k.key", "--annotation", "team=core"], environment: env)
         #expect(signed == 0, "\(signErr)")
-        let (verified, out, verifyErr) = try warden(["verify", "\(a.host)/cli/signed:v1", "--key", dir + "/k.pub", "--output", "json"])
+        let (verified, out, verifyErr) = try await warden(["verify", "\(a.host)/cli/signed:v1", "--key", dir + "/k.pub", "--output", "json"])
         #expect(verified == 0, "\(verifyErr)")
         #expect(out.contains("\"verified\" : true"))
-        let (_, _, _) = try warden(["key", "generate", "--output-key-prefix", dir + "/other"], environment: env)
-        let (invalid, text, _) = try warden(["verify", "\(a.host)/cli/signed:v1", "--key", dir + "/other.pub"])
+        let (_, _, _) = try await warden(["key", "generate", "--output-key-prefix", dir + "/other"], environment: env)
+        let (invalid, text, _) = try await warden(["verify", "\(a.host)/cli/signed:v1", "--key", dir + "/other.pub"])
         #expect(invalid == 11)
         #expect(text.contains("does not verify"))
     }
@@ -120,21 +122,21 @@ import Trust
     func ed25519AndRSASignaturesVerify(kind: String) async throws {
         let a = try await RegistryProcess.start()
         defer { a.stop() }
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         let regs = try makeRegistries()
         let repo = try regs.repository(Reference(parsing: "\(a.host)/keys/app"))
         var random = RandomContent(seed: 402)
         let image = try await random.pushImage(to: repo, layerSizes: [100])
-        let (kp, _, kpErr) = try pythonSign(["keypair", dir + "/k", kind])
+        let (kp, _, kpErr) = try await pythonSign(["keypair", dir + "/k", kind])
         #expect(kp == 0, "\(kpErr)")
-        let (pushed, _, pushErr) = try pythonSign(["push", a.host, "keys/app", image.digest.description, dir + "/k.pem"])
+        let (pushed, _, pushErr) = try await pythonSign(["push", a.host, "keys/app", image.digest.description, dir + "/k.pem"])
         #expect(pushed == 0, "\(pushErr)")
         let key = try loadVerificationKey(String(contentsOfFile: dir + "/k.pub", encoding: .utf8), source: "k.pub")
         #expect(key.algorithm == (kind == "rsa" ? "rsa-sha256" : "ed25519"))
         let results = try await SimpleSigning.verify(image.descriptor, in: repo, key: key)
         #expect(results.map(\.verified) == [true])
         // Another key of the same type does not verify it.
-        let (_, _, _) = try pythonSign(["keypair", dir + "/other", kind])
+        let (_, _, _) = try await pythonSign(["keypair", dir + "/other", kind])
         let other = try loadVerificationKey(String(contentsOfFile: dir + "/other.pub", encoding: .utf8), source: "other.pub")
         #expect(try await SimpleSigning.verify(image.descriptor, in: repo, key: other).map(\.verified) == [false])
         try await regs.shutdown()

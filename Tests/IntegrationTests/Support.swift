@@ -3,12 +3,6 @@ import OCI
 import OCIRegistry
 import OCITesting
 
-func tempDir() -> String {
-    let d = NSTemporaryDirectory() + "warden-it-\(UUID().uuidString)"
-    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-    return d
-}
-
 func makeRegistries(credentials: [String: Credentials] = [:], _ configure: (inout RegistryConfiguration) -> Void = { _ in }) throws -> Registries {
     var c = RegistryConfiguration()
     c.retry.initialDelay = .milliseconds(20)
@@ -20,30 +14,32 @@ func makeRegistries(credentials: [String: Credentials] = [:], _ configure: (inou
 
 /// Builds content in a fresh OCI layout and has skopeo push it to a registry: the source side of interop tests is
 /// written by the independent client, not by Warden.
-func skopeoPush(layout: String, tag: String, to reference: String, all: Bool = false, creds: String? = nil, preserveDigests: Bool = true) throws {
+func skopeoPush(layout: String, tag: String, to reference: String, all: Bool = false, creds: String? = nil, preserveDigests: Bool = true)
+    async throws
+{
     var args = ["copy", "--dest-tls-verify=false"]
     if preserveDigests { args.append("--preserve-digests") }
     if all { args.append("--all") }
     if let creds { args += ["--dest-creds", creds] }
     args += ["oci:\(layout):\(tag)", "docker://\(reference)"]
-    try Skopeo.run(args)
+    try await Skopeo.run(args)
 }
 
 /// Runs the CLI and returns exit status, stdout and stderr.
-func warden(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
-    try runWarden(arguments, environment: environment)
+func warden(_ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String, String) {
+    try await runWarden(arguments, environment: environment)
 }
 
 /// Runs `warden-dev` (testdata, test-proxy, bench-*).
-func wardenDev(_ arguments: [String]) throws -> (Int32, String, String) {
-    try runWarden(arguments, executable: "warden-dev")
+func wardenDev(_ arguments: [String]) async throws -> (Int32, String, String) {
+    try await runWarden(arguments, executable: "warden-dev")
 }
 
 /// A fresh OCI layout holding one random image tagged `tag`, and the generator to make more content with.
 func layoutWithImage(seed: UInt64, layerSizes: [Int], tag: String = "v1") async throws
     -> (path: String, store: LayoutStore, image: RawManifest, random: RandomContent)
 {
-    let path = tempDir()
+    let path = try makeTemporaryDirectory()
     var random = RandomContent(seed: seed)
     let store = try LayoutStore(path: path)
     let image = try await random.pushImage(to: store, layerSizes: layerSizes)
@@ -52,12 +48,12 @@ func layoutWithImage(seed: UInt64, layerSizes: [Int], tag: String = "v1") async 
 }
 
 /// Runs one of the independent Python implementations in Tests/Interop; returns status, stdout and stderr.
-func runInterop(_ script: String, _ args: [String]) throws -> (Int32, String, String) {
+func runInterop(_ script: String, _ args: [String]) async throws -> (Int32, String, String) {
     let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Interop/\(script)").path
-    let (status, out, err) = try runProcess("/usr/bin/env", ["python3", path] + args)
-    return (status, String(decoding: out, as: UTF8.self), err)
+    let result = try await runProgram("/usr/bin/env", ["python3", path] + args)
+    return (result.status, result.output, result.errorOutput)
 }
 
-func pythonSign(_ args: [String]) throws -> (Int32, String, String) { try runInterop("cosign_sign.py", args) }
-func pythonInterop(_ args: [String]) throws -> (Int32, String, String) { try runInterop("sigstore_interop.py", args) }
+func pythonSign(_ args: [String]) async throws -> (Int32, String, String) { try await runInterop("cosign_sign.py", args) }
+func pythonInterop(_ args: [String]) async throws -> (Int32, String, String) { try await runInterop("sigstore_interop.py", args) }

@@ -13,7 +13,7 @@ import Testing
     /// once per (run, step) using its attempt key. `warden runs resume --all` is SIGKILLed at random moments and
     /// restarted until every run finished.
     @Test func runsSurviveSIGKILLAndEveryEffectHappensOnce() async throws {
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         let state = dir + "/state"
         let effect = dir + "/effect.sh"
         try """
@@ -90,7 +90,7 @@ import Testing
     /// after three such crashes in a row the next driver fails the step with the reason instead of starting it a
     /// fourth time. A driver that is SIGKILLed as often only interrupts the step, which then succeeds.
     @Test(arguments: [SIGILL, SIGKILL]) func aStepWhoseDriverKeepsCrashingFailsAfterThreeCrashes(_ signal: Int32) async throws {
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         let state = dir + "/state"
         try """
         apiVersion: warden.dev/v1
@@ -105,7 +105,7 @@ import Testing
             needs: [slow]
         """.write(toFile: dir + "/w.yaml", atomically: true, encoding: .utf8)
         let executable = try wardenExecutable()
-        let (queued, _, _) = try warden(["run", dir + "/w.yaml", "--queue", "--state", state])
+        let (queued, _, _) = try await warden(["run", dir + "/w.yaml", "--queue", "--state", state])
         #expect(queued == 0)
         let outcome = await withCheckedContinuation { (c: CheckedContinuation<[String], Never>) in
             Thread.detachNewThread {
@@ -158,7 +158,7 @@ import Testing
     @Test(arguments: ["subreaper exits", "subreaper times out", "group exits"]) func aReaperEndsDescendantsThatLeftTheGroup(_ mode: String)
         async throws
     {
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         let pidFile = dir + "/escaped"
         let after = mode.hasSuffix("exits") ? "exit 0" : "sleep 30"
         try """
@@ -173,18 +173,11 @@ import Testing
             timeout: 2s
         """.write(toFile: dir + "/w.yaml", atomically: true, encoding: .utf8)
         let containment = mode.hasPrefix("subreaper") ? "subreaper" : "group"
-        let (rc, out, err) = try warden(
+        let (rc, out, err) = try await warden(
             ["run", dir + "/w.yaml", "--state", dir + "/state"], environment: ["WARDEN_PROCESS_CONTAINMENT": containment])
         if containment == "subreaper" { #expect(rc == (mode.hasSuffix("exits") ? 0 : 1), "\(out)\(err)") }
         let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
-        var gone = false
-        for _ in 0..<300 {
-            if TestProcesses.isGone(pid) {
-                gone = true
-                break
-            }
-            usleep(20_000)
-        }
+        let gone = try await holdsWithin(.seconds(6)) { TestProcesses.isGone(pid) }
         if containment == "group" {
             #expect(!gone, "without a reaper or a cgroup the escapee should survive; it did not, so this test proves nothing")
             kill(pid, SIGKILL)

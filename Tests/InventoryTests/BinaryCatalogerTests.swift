@@ -1,5 +1,6 @@
 import Foundation
 import OCI
+import OCITesting
 import Testing
 
 @testable import Inventory
@@ -77,18 +78,14 @@ import Testing
         }
     }
 
-    static func python(_ script: String, _ args: [String]) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", script] + args
-        try p.run()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
+    static func python(_ script: String, _ args: [String]) async throws {
+        let result = try await runProgram("/usr/bin/env", ["python3", "-c", script] + args)
+        #expect(result.status == 0, "\(result.errorOutput)")
     }
 
     @Test func javaArchivesWithPomManifestFileNamesAndNesting() async throws {
-        let dir = tempDirectory()
-        try Self.python(
+        let dir = try makeTemporaryDirectory()
+        try await Self.python(
             """
             import sys, zipfile, io
             out = sys.argv[1]
@@ -125,28 +122,22 @@ import Testing
 
 /// RPM's SQLite database, written by the real rpm tools (rpmbuild + rpm --justdb, from Debian's `rpm` package).
 @Suite struct RPMTests {
-    static func sh(_ script: String) throws -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", script]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        return p.terminationStatus
+    static func sh(_ script: String) async throws -> Int32 {
+        try await runProgram("/bin/sh", ["-c", script]).status
     }
 
     @Test func rpmdbSQLiteFromTheRealTools() async throws {
-        let dir = tempDirectory()
-        try #require(try Self.sh("command -v rpmbuild") == 0, "rpmbuild is missing: scripts/test.sh installs Debian's rpm package")
+        let dir = try makeTemporaryDirectory()
+        try #require(try await Self.sh("command -v rpmbuild") == 0, "rpmbuild is missing: scripts/test.sh installs Debian's rpm package")
         for (name, epoch, license) in [("hello-warden", "Epoch: 2\n", "MIT AND Apache-2.0"), ("other-lib", "", "GPL-2.0-or-later")] {
             let spec =
                 "Name: \(name)\nVersion: 1.2.3\nRelease: 4.fc40\n\(epoch)Summary: t\nLicense: \(license)\nBuildArch: x86_64\n%description\nt\n%files\n"
             try Data(spec.utf8).write(to: URL(fileURLWithPath: "\(dir)/\(name).spec"))
-            #expect(try Self.sh("rpmbuild --define '_topdir \(dir)/top' -bb \(dir)/\(name).spec") == 0)
+            #expect(try await Self.sh("rpmbuild --define '_topdir \(dir)/top' -bb \(dir)/\(name).spec") == 0)
         }
         #expect(
-            try Self.sh("rpm --dbpath \(dir)/db --initdb && rpm --dbpath \(dir)/db -i --nodeps --justdb --ignorearch \(dir)/top/RPMS/x86_64/*.rpm")
+            try await Self.sh(
+                "rpm --dbpath \(dir)/db --initdb && rpm --dbpath \(dir)/db -i --nodeps --justdb --ignorearch \(dir)/top/RPMS/x86_64/*.rpm")
                 == 0)
         let db = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(dir)/db/rpmdb.sqlite")))
         let store = MemoryStore()
@@ -176,9 +167,9 @@ import Testing
                     f.write('DATA=END\\n')
                 """
             try Data(script.utf8).write(to: URL(fileURLWithPath: "\(dir)/dump.py"))
-            try #require(try Self.sh("command -v db5.3_load") == 0, "db5.3_load is missing: scripts/test.sh installs db5.3-util")
+            try #require(try await Self.sh("command -v db5.3_load") == 0, "db5.3_load is missing: scripts/test.sh installs db5.3-util")
             #expect(
-                try Self.sh(
+                try await Self.sh(
                     "rm -f \(dir)/Packages && python3 \(dir)/dump.py \(dir)/db/rpmdb.sqlite \(dir)/dump.txt && db5.3_load -f \(dir)/dump.txt \(dir)/Packages"
                 ) == 0)
             let bdb = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(dir)/Packages")))

@@ -1,5 +1,6 @@
 import Foundation
 import OCI
+import OCITesting
 import Testing
 
 @testable import Inventory
@@ -149,20 +150,18 @@ func headers(_ archive: [UInt8]) async throws -> [TarHeader] {
     /// zstd layers (written by the zstd tool) read through the system's libzstd, also as concatenated frames;
     /// corrupt and truncated streams are errors naming the layer.
     @Test func zstdLayers() async throws {
-        let dir = tempDirectory()
+        let dir = try makeTemporaryDirectory()
         let layerA = tar { $0.file("etc/os-release", "ID=alpine\n") }
         let layerB = tar { $0.file("big", String(repeating: "0123456789", count: 100_000)) }
         try Data(layerA).write(to: URL(fileURLWithPath: dir + "/a.tar"))
         try Data(layerB).write(to: URL(fileURLWithPath: dir + "/b.tar"))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = [
-            "-c",
-            "zstd -q -f \(dir)/a.tar -o \(dir)/a.zst && head -c 300000 \(dir)/b.tar > \(dir)/b1 && tail -c +300001 \(dir)/b.tar > \(dir)/b2 && zstd -q -f \(dir)/b1 -o \(dir)/b1.zst && zstd -q -f \(dir)/b2 -o \(dir)/b2.zst && cat \(dir)/b1.zst \(dir)/b2.zst > \(dir)/b.zst",
-        ]
-        try p.run()
-        p.waitUntilExit()
-        try #require(p.terminationStatus == 0, "the zstd tool is missing: scripts/test.sh installs it")
+        let zstd = try await runProgram(
+            "/bin/sh",
+            [
+                "-c",
+                "zstd -q -f \(dir)/a.tar -o \(dir)/a.zst && head -c 300000 \(dir)/b.tar > \(dir)/b1 && tail -c +300001 \(dir)/b.tar > \(dir)/b2 && zstd -q -f \(dir)/b1 -o \(dir)/b1.zst && zstd -q -f \(dir)/b2 -o \(dir)/b2.zst && cat \(dir)/b1.zst \(dir)/b2.zst > \(dir)/b.zst",
+            ])
+        try #require(zstd.status == 0, "the zstd tool is missing: scripts/test.sh installs it")
         let store = MemoryStore()
         func push(_ blobs: [[UInt8]]) async throws -> Descriptor {
             var layers: [Descriptor] = []
@@ -198,7 +197,7 @@ func headers(_ archive: [UInt8]) async throws -> [TarHeader] {
 
     /// `docker save` archives (manifest.json + layer tars) and plain directories are sources too.
     @Test func dockerArchivesAndDirectories() async throws {
-        let dir = tempDirectory()
+        let dir = try makeTemporaryDirectory()
         let layer1 = tar { $0.file("etc/os-release", "ID=alpine\nVERSION_ID=3.20.0\n") }
         let layer2 = tar { $0.file("lib/apk/db/installed", "P:musl\nV:1.2.5-r0\nA:x86_64\nL:MIT\no:musl\n\n") }
         let config = #"{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#

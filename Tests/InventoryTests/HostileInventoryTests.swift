@@ -1,6 +1,7 @@
 import CEL
 import Foundation
 import OCI
+import OCITesting
 import Testing
 
 @testable import Inventory
@@ -180,7 +181,7 @@ import Testing
         #expect(fs.versions["etc/os-release"]?.map(\.layer) == [0, 1, 2])
 
         // The same in a `docker save` archive: the member named twice is read once.
-        let dir = tempDirectory()
+        let dir = try makeTemporaryDirectory()
         let outer = tar {
             $0.file("manifest.json", #"[{"Config":"cfg.json","Layers":["a/layer.tar","b/layer.tar","./a/layer.tar"]}]"#)
             $0.file("cfg.json", #"{"architecture":"amd64","os":"linux"}"#)
@@ -226,7 +227,7 @@ import Testing
         #expect(r.filesystem.versions.values.flatMap { $0 }.allSatisfy { $0.bytes.count > 100_000 })
 
         // A directory source too.
-        let dir = tempDirectory()
+        let dir = try makeTemporaryDirectory()
         for i in 0..<4 {
             try FileManager.default.createDirectory(atPath: dir + "/p\(i)", withIntermediateDirectories: true)
             try Data(big(i).utf8).write(to: URL(fileURLWithPath: dir + "/p\(i)/package.json"))

@@ -28,9 +28,3 @@ func tar(_ build: (inout TarWriter) -> Void) -> [UInt8] {
     build(&w)
     return w.finish()
 }
-
-func tempDirectory() -> String {
-    let path = NSTemporaryDirectory() + "warden-inventory-" + UUID().uuidString
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}

@@ -5,16 +5,10 @@ import Testing
 
 /// OCI layouts shared by several writers, and layouts holding what a layout never holds.
 @Suite struct HostileLayoutTests {
-    static func tempDir() -> String {
-        let d = NSTemporaryDirectory() + "warden-layout-\(UUID().uuidString)"
-        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        return d
-    }
-
     /// Eight stores on one directory (as eight `warden copy` processes or a `foreach` of `oci/copy` would be) tag
     /// and push referrers at once: every tag and every referrer is in `index.json` afterwards.
     @Test func concurrentWritersKeepEveryTag() async throws {
-        let path = Self.tempDir()
+        let path = try makeTemporaryDirectory()
         var random = RandomContent(seed: 1500)
         let seed = try LayoutStore(path: path)
         var images: [RawManifest] = []
@@ -45,7 +39,7 @@ import Testing
 
     /// A directory with an `index.json` and no `oci-layout` file is not taken over: its index stays as it was.
     @Test func anIndexWithoutALayoutFileIsNotOverwritten() throws {
-        let path = Self.tempDir()
+        let path = try makeTemporaryDirectory()
         let original =
             #"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:\#(String(repeating: "a", count: 64))","size":1,"annotations":{"org.opencontainers.image.ref.name":"keep"}}]}"#
         try Data(original.utf8).write(to: URL(fileURLWithPath: path + "/index.json"))
@@ -57,7 +51,7 @@ import Testing
 
     /// A FIFO (or a symlink) where a blob belongs is refused; it is never opened (a FIFO would block the reader).
     @Test func aFIFOOrSymlinkWhereABlobBelongsIsRefused() async throws {
-        let path = Self.tempDir()
+        let path = try makeTemporaryDirectory()
         let store = try LayoutStore(path: path)
         let blob = Data("x".utf8)
         let fifo = Descriptor.of(blob, mediaType: MediaType.imageLayer)
@@ -67,7 +61,7 @@ import Testing
         try FileManager.default.createSymbolicLink(atPath: path + "/blobs/sha256/\(other.digest.hex)", withDestinationPath: "/etc/hostname")
         await #expect { _ = try await store.fetch(other) } throws: { ($0 as! OCIError).reason.contains("is a symbolic link") }
         // index.json as a FIFO: opening the layout is refused, not blocked.
-        let second = Self.tempDir()
+        let second = try makeTemporaryDirectory()
         _ = try LayoutStore(path: second)
         try FileManager.default.removeItem(atPath: second + "/index.json")
         #expect(mkfifo(second + "/index.json", 0o644) == 0)

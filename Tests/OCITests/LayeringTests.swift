@@ -1,4 +1,5 @@
 import Foundation
+import OCITesting
 import Testing
 
 /// The modules' dependencies, checked against an exact allow-list per module (docs/architecture.md), in both places
@@ -92,21 +93,13 @@ enum DependencyCheck {
 
     /// The package's non-test targets and their dependencies, from `swift package dump-package` (run with a
     /// scratch path of its own, so it does not wait for the build directory's lock held by `swift test`).
-    static func packageGraph(root: URL) throws -> [String: [String]] {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [
-            "swift", "package", "--package-path", root.path, "--scratch-path", NSTemporaryDirectory() + "warden-dump-package", "dump-package",
-        ]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0, let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+    static func packageGraph(root: URL) async throws -> [String: [String]] {
+        let dump = try await runProgram(
+            "/usr/bin/env",
+            ["swift", "package", "--package-path", root.path, "--scratch-path", NSTemporaryDirectory() + "warden-dump-package", "dump-package"])
+        guard dump.status == 0, let json = try JSONSerialization.jsonObject(with: dump.standardOutput) as? [String: Any],
             let targets = json["targets"] as? [[String: Any]]
-        else { throw CheckError("swift package dump-package failed (status \(p.terminationStatus))") }
+        else { throw CheckError("swift package dump-package failed (status \(dump.status))") }
         var graph: [String: [String]] = [:]
         for t in targets where (t["type"] as? String) != "test" {
             guard let name = t["name"] as? String else { continue }
@@ -131,8 +124,8 @@ enum DependencyCheck {
     }
 
     /// The package itself: its graph and its sources stay within the allow-list.
-    @Test func dependenciesStayWithinTheAllowList() throws {
-        let graph = try DependencyCheck.packageGraph(root: Self.root)
+    @Test func dependenciesStayWithinTheAllowList() async throws {
+        let graph = try await DependencyCheck.packageGraph(root: Self.root)
         #expect(graph["WardenCLI"]?.contains("WardenApp") == true, "the package graph was not read: \(graph)")
         let found = try DependencyCheck.violations(
             sources: Self.root.appendingPathComponent("Sources"), graph: graph, allowed: DependencyCheck.allowed, layers: DependencyCheck.layers)
@@ -141,7 +134,7 @@ enum DependencyCheck {
 
     /// The checker finds an upward or unlisted dependency in every form it can be written.
     @Test func theCheckerFindsEachFormOfAForbiddenDependency() throws {
-        let dir = URL(fileURLWithPath: NSTemporaryDirectory() + "warden-layering-\(UUID().uuidString)")
+        let dir = URL(fileURLWithPath: try makeTemporaryDirectory())
         let sources = dir.appendingPathComponent("Sources")
         for m in ["Low", "High", "Loose"] {
             try FileManager.default.createDirectory(at: sources.appendingPathComponent(m), withIntermediateDirectories: true)

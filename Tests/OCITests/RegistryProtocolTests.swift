@@ -170,7 +170,7 @@ import Testing
     }
 
     @Test func credentialsFromDockerConfigAndHelper() throws {
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let helper = dir + "/docker-credential-wardentest"
         try Data("#!/bin/sh\nread host\necho \"{\\\"Username\\\":\\\"helper-user\\\",\\\"Secret\\\":\\\"for-$host\\\"}\"\n".utf8).write(

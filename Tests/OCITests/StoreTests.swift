@@ -3,12 +3,6 @@ import OCI
 import OCITesting
 import Testing
 
-func tempDir() -> String {
-    let d = NSTemporaryDirectory() + "warden-test-\(UUID().uuidString)"
-    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-    return d
-}
-
 @Suite struct StoreTests {
     @Test func verifyingStreamNamesBothDigests() async throws {
         let data = Data("hello".utf8)
@@ -28,7 +22,7 @@ func tempDir() -> String {
     }
 
     @Test func layoutRoundTripAndReopen() async throws {
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try LayoutStore(path: dir)
         var random = RandomContent(seed: 7)
@@ -51,7 +45,7 @@ func tempDir() -> String {
     }
 
     @Test func failedLayoutWriteLeavesNothing() async throws {
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try LayoutStore(path: dir)
         let good = Data(repeating: 1, count: 3 << 20)
@@ -66,7 +60,7 @@ func tempDir() -> String {
     }
 
     @Test func layoutRejectsForeignDirectory() throws {
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Data("garbage".utf8).write(to: URL(fileURLWithPath: dir + "/oci-layout"))
         #expect { try LayoutStore(path: dir) } throws: { ($0 as! OCIError).reason.contains("oci-layout") }

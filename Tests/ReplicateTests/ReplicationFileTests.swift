@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import OCI
+import OCITesting
 import Replicate
 import Testing
 import Trust
@@ -66,8 +67,7 @@ import Trust
     let dir: String
 
     init() throws {
-        dir = NSTemporaryDirectory() + "warden-repl-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        dir = try makeTemporaryDirectory()
         try Data(publicKeyPEM(P256.Signing.PrivateKey().publicKey).utf8).write(to: URL(fileURLWithPath: dir + "/k.pub"))
         try Data(
             """

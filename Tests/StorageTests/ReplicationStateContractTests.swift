@@ -1,4 +1,5 @@
 import Foundation
+import OCITesting
 import Storage
 import Testing
 
@@ -12,8 +13,7 @@ enum StateImplementation: String, CaseIterable, CustomTestStringConvertible {
         switch self {
         case .memory: return MemoryReplicationState()
         case .sqlite:
-            let dir = NSTemporaryDirectory() + "warden-state-" + UUID().uuidString
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let dir = try makeTemporaryDirectory()
             return try StateStore(path: dir + "/replication.sqlite")
         }
     }

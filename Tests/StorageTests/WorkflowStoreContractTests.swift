@@ -1,4 +1,5 @@
 import Foundation
+import OCITesting
 import Storage
 import Testing
 
@@ -13,8 +14,7 @@ enum Implementation: String, CaseIterable, CustomTestStringConvertible {
         switch self {
         case .memory: return MemoryWorkflowStore()
         case .sqlite:
-            let dir = NSTemporaryDirectory() + "warden-store-" + UUID().uuidString
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let dir = try makeTemporaryDirectory()
             return try SQLiteWorkflowStore(path: dir + "/workflows.sqlite")
         }
     }

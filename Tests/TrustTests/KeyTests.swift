@@ -20,17 +20,11 @@ func hex(_ s: String) -> [UInt8] {
 let interopScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("Interop/cosign_keys.py").path
 
-func python(_ args: [String], password: String) throws -> (Int32, String, String) {
+func python(_ args: [String], password: String) async throws -> (Int32, String, String) {
     var env = ProcessInfo.processInfo.environment
     env["WARDEN_PASSWORD"] = password
-    let (status, out, err) = try runProcess("/usr/bin/env", ["python3", interopScript] + args, environment: env)
-    return (status, String(decoding: out, as: UTF8.self), err)
-}
-
-func tempDir() -> String {
-    let d = NSTemporaryDirectory() + "warden-trust-\(UUID().uuidString)"
-    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-    return d
+    let result = try await runProgram("/usr/bin/env", ["python3", interopScript] + args, environment: env)
+    return (result.status, result.output, result.errorOutput)
 }
 
 @Suite struct SecretBoxTests {
@@ -40,14 +34,14 @@ func tempDir() -> String {
         #expect(tag == hex("a8061dc1305136c6c22b8baf0c0127a9"))
     }
 
-    @Test func matchesLibsodiumThroughPyNaCl() throws {
+    @Test func matchesLibsodiumThroughPyNaCl() async throws {
         var g = SeededGenerator(seed: 5)
         for length in [0, 1, 15, 16, 17, 63, 64, 65, 1000] {
             let key = Array(g.bytes(32))
             let nonce = Array(g.bytes(24))
             let message = Array(g.bytes(length))
             let ours = SecretBox.seal(message, nonce: nonce, key: key)
-            let (status, out, err) = try python(["seal", key.hexString, nonce.hexString, message.hexString], password: "")
+            let (status, out, err) = try await python(["seal", key.hexString, nonce.hexString, message.hexString], password: "")
             #expect(status == 0, "\(err)")
             #expect(ours.hexString == out.trimmingCharacters(in: .whitespacesAndNewlines), "length \(length)")
             #expect(SecretBox.open(ours, nonce: nonce, key: key) == message)
@@ -67,9 +61,9 @@ func tempDir() -> String {
 
 @Suite struct CosignKeyFileTests {
     @Test(arguments: [32768, 65536])
-    func readsKeysWrittenByTheIndependentImplementation(n: Int) throws {
-        let dir = tempDir()
-        let (status, _, err) = try python(["write", dir + "/py", "\(n)"], password: "correct horse")
+    func readsKeysWrittenByTheIndependentImplementation(n: Int) async throws {
+        let dir = try makeTemporaryDirectory()
+        let (status, _, err) = try await python(["write", dir + "/py", "\(n)"], password: "correct horse")
         #expect(status == 0, "\(err)")
         let text = try String(contentsOfFile: dir + "/py.key", encoding: .utf8)
         let key = try CosignKeyFile.decrypt(text, password: Data("correct horse".utf8), source: "py.key")
@@ -80,14 +74,14 @@ func tempDir() -> String {
     }
 
     @Test(arguments: ["", "pässwörd"])
-    func keysWeWriteDecryptInTheIndependentImplementation(password: String) throws {
-        let dir = tempDir()
+    func keysWeWriteDecryptInTheIndependentImplementation(password: String) async throws {
+        let dir = try makeTemporaryDirectory()
         let key = P256.Signing.PrivateKey()
         try CosignKeyFile.encrypt(key, password: Data(password.utf8)).write(toFile: dir + "/w.key", atomically: true, encoding: .utf8)
-        let (status, out, err) = try python(["read", dir + "/w.key"], password: password)
+        let (status, out, err) = try await python(["read", dir + "/w.key"], password: password)
         #expect(status == 0, "\(err)")
         #expect(out == publicKeyPEM(key.publicKey))
-        let (wrong, _, wrongErr) = try python(["read", dir + "/w.key"], password: password + "x")
+        let (wrong, _, wrongErr) = try await python(["read", dir + "/w.key"], password: password + "x")
         #expect(wrong == 3)
         #expect(wrongErr.contains("wrong password"))
     }
@@ -119,36 +113,36 @@ func tempDir() -> String {
 }
 
 @Suite struct KeyCLITests {
-    func warden(_ args: [String], password: String?) throws -> (Int32, String, String) {
-        try runWarden(args, environment: ["WARDEN_PASSWORD": password])
+    func warden(_ args: [String], password: String?) async throws -> (Int32, String, String) {
+        try await runWarden(args, environment: ["WARDEN_PASSWORD": password])
     }
 
-    @Test func generateThenReadBackBothWays() throws {
-        let dir = tempDir()
-        let (status, _, err) = try warden(["key", "generate", "--output-key-prefix", dir + "/release"], password: "pw1")
+    @Test func generateThenReadBackBothWays() async throws {
+        let dir = try makeTemporaryDirectory()
+        let (status, _, err) = try await warden(["key", "generate", "--output-key-prefix", dir + "/release"], password: "pw1")
         #expect(status == 0, "\(err)")
         let attrs = try FileManager.default.attributesOfItem(atPath: dir + "/release.key")
         #expect((attrs[.posixPermissions] as? NSNumber)?.intValue == 0o600)
         let pub = try String(contentsOfFile: dir + "/release.pub", encoding: .utf8)
         #expect(pub.hasPrefix("-----BEGIN PUBLIC KEY-----"))
         // The independent implementation decrypts it and finds the same public key.
-        let (pyStatus, pyOut, pyErr) = try python(["read", dir + "/release.key"], password: "pw1")
+        let (pyStatus, pyOut, pyErr) = try await python(["read", dir + "/release.key"], password: "pw1")
         #expect(pyStatus == 0, "\(pyErr)")
         #expect(pyOut == pub)
-        let (again, _, againErr) = try warden(["key", "generate", "--output-key-prefix", dir + "/release"], password: "pw1")
+        let (again, _, againErr) = try await warden(["key", "generate", "--output-key-prefix", dir + "/release"], password: "pw1")
         #expect(again == 64)
         #expect(againErr.contains("exists"))
-        let (wrong, _, wrongErr) = try warden(["key", "public-key", "--key", dir + "/release.key"], password: "nope")
+        let (wrong, _, wrongErr) = try await warden(["key", "public-key", "--key", dir + "/release.key"], password: "nope")
         #expect(wrong == 4)
         #expect(wrongErr.contains("wrong password"))
-        let (ok, out, _) = try warden(["key", "public-key", "--key", dir + "/release.key"], password: "pw1")
+        let (ok, out, _) = try await warden(["key", "public-key", "--key", dir + "/release.key"], password: "pw1")
         #expect(ok == 0)
         #expect(out == pub)
     }
 
-    @Test func withoutAPasswordSourceNothingIsWritten() throws {
-        let dir = tempDir()
-        let (status, _, err) = try warden(["key", "generate", "--output-key-prefix", dir + "/k"], password: nil)
+    @Test func withoutAPasswordSourceNothingIsWritten() async throws {
+        let dir = try makeTemporaryDirectory()
+        let (status, _, err) = try await warden(["key", "generate", "--output-key-prefix", dir + "/k"], password: nil)
         #expect(status == 64)
         #expect(err.contains("WARDEN_PASSWORD"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)

@@ -8,11 +8,12 @@ import Trust
 private func write(_ text: String, _ path: String) throws { try Data(text.utf8).write(to: URL(fileURLWithPath: path)) }
 
 @Suite struct PolicyTests {
-    let dir = tempDir()
+    let dir: String
     let release = P256.Signing.PrivateKey()
     let qa = P256.Signing.PrivateKey()
 
     init() throws {
+        dir = try makeTemporaryDirectory()
         try write(publicKeyPEM(release.publicKey), dir + "/release.pub")
         try write(publicKeyPEM(qa.publicKey), dir + "/qa.pub")
     }

@@ -10,12 +10,6 @@ import Workflow
     import Glibc
 #endif
 
-func temporaryDirectory() -> String {
-    let path = NSTemporaryDirectory() + "warden-workflow-" + UUID().uuidString
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
 /// A Swift action for logic tests: fails (retryable) its first `failures` calls, counts its calls.
 final class CountingAction: WorkflowAction {
     let calls = Mutex<[String]>([])
@@ -34,13 +28,14 @@ final class CountingAction: WorkflowAction {
 
 /// A workflow engine over a store, in a fresh state directory.
 struct Harness {
-    let directory = temporaryDirectory()
+    let directory: String
     let engine: WorkflowEngine
 
     init(
         store: (any WorkflowStore)? = nil, extra: [any WorkflowAction] = [], credentials: [String: String] = [:], globalConcurrency: Int = 32,
         runConcurrency: Int = 8, configure: (inout EngineConfiguration) -> Void = { _ in }
     ) throws {
+        directory = try makeTemporaryDirectory()
         var catalog = ActionCatalog([NoopAction(), ProcessAction(), HTTPAction(), NotifyAction()])
         for a in extra { catalog.add(a) }
         let s = try store ?? SQLiteWorkflowStore(path: directory + "/workflows.sqlite")
@@ -391,11 +386,8 @@ let head = "apiVersion: warden.dev/v1\nkind: Workflow\nname: t\n"
         let h = try Harness(extra: [counting])
         let yaml = head + "steps:\n  - id: b\n    uses: test/count@v1\n  - id: after\n    uses: test/count@v1\n    needs: [b]\n"
         // A driver that no longer exists, and left the trace of a crash.
-        let gone = Process()
-        gone.executableURL = URL(fileURLWithPath: "/bin/true")
-        try gone.run()
-        gone.waitUntilExit()
-        let ghost = ProcessInfo.processInfo.hostName + ":\(gone.processIdentifier)"
+        let gone = try await runProgram("/bin/true")
+        let ghost = ProcessInfo.processInfo.hostName + ":\(gone.pid)"
         try FileManager.default.createDirectory(atPath: h.directory + "/crashes", withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: h.directory + "/crashes/" + ghost, contents: nil)
 
@@ -481,7 +473,7 @@ let head = "apiVersion: warden.dev/v1\nkind: Workflow\nname: t\n"
     /// `runs logs` streams: lines come out as they are read, a line longer than the piece limit in pieces, and a log
     /// that is not a regular file is not opened for reading.
     @Test func logsAreReadInBoundedPieces() throws {
-        let dir = temporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         let path = dir + "/a.log"
         let long = String(repeating: "L", count: 250_000)
         try ("first\n\n" + long + "\nlast").write(toFile: path, atomically: true, encoding: .utf8)
@@ -597,12 +589,3 @@ let head = "apiVersion: warden.dev/v1\nkind: Workflow\nname: t\n"
 
 /// The process no longer runs: gone, or a zombie its (re)parent has not reaped yet.
 func processGone(_ pid: Int32) -> Bool { TestProcesses.isGone(pid) }
-
-/// Polls `condition` every 20 ms for up to 10 s.
-func waitFor(_ condition: () async throws -> Bool) async throws {
-    for _ in 0..<500 {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    Issue.record("condition not met within 10 s")
-}

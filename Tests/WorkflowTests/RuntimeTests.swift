@@ -1,5 +1,6 @@
 import CEL
 import Foundation
+import OCITesting
 import Storage
 import Testing
 import Workflow
@@ -15,7 +16,7 @@ final class WebhookReceiver {
     let log: String
 
     init(secret: String) throws {
-        log = temporaryDirectory() + "/webhook.log"
+        log = try makeTemporaryDirectory() + "/webhook.log"
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Interop/webhook_receiver.py").path
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -255,7 +256,7 @@ final class WebhookReceiver {
         ("apiVersion: warden.dev/v1\nkind: Action\nname: x\nversion: 1.0.0\nimage: y\nprocess: {command: [a]}\n", "unknown key \"image\""),
     ])
     func malformedManifestsAreRefusedWithTheirPosition(_ text: String, _ message: String) throws {
-        let dir = temporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         try text.write(toFile: dir + "/a.yaml", atomically: true, encoding: .utf8)
         var catalog = ActionCatalog()
         do {

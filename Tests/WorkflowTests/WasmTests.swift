@@ -1,5 +1,6 @@
 import CEL
 import Foundation
+import OCITesting
 import Storage
 import Testing
 import Workflow
@@ -45,14 +46,10 @@ enum WAT {
     /// Exits with code 2 (a permanent failure under the action contract).
     static let exit2 = "(module \(prelude) (func (export \"_start\") (call $proc_exit (i32.const 2))))"
 
-    static func assemble(_ text: String, in dir: String, name: String) throws -> String {
+    static func assemble(_ text: String, in dir: String, name: String) async throws -> String {
         try text.write(toFile: "\(dir)/\(name).wat", atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/wat2wasm")
-        p.arguments = ["\(dir)/\(name).wat", "-o", "\(dir)/\(name).wasm"]
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw WorkflowError("wat2wasm failed on \(name).wat") }
+        let result = try await runProgram("/usr/bin/wat2wasm", ["\(dir)/\(name).wat", "-o", "\(dir)/\(name).wasm"])
+        guard result.succeeded else { throw WorkflowError("wat2wasm failed on \(name).wat") }
         return "\(dir)/\(name).wasm"
     }
 }
@@ -65,7 +62,7 @@ enum WAT {
         let h = try Harness(extra: [WasmAction()])
         var modules: [String: String] = [:]
         for (name, text) in [("echo", WAT.echo), ("spin", WAT.spin), ("grow", WAT.grow), ("exit2", WAT.exit2)] {
-            modules[name] = try WAT.assemble(text, in: h.directory, name: name)
+            modules[name] = try await WAT.assemble(text, in: h.directory, name: name)
         }
         let (run, state) = try await h.run(
             head + """
