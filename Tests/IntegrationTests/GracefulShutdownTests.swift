@@ -12,7 +12,7 @@ import Testing
 @Suite struct GracefulShutdownTests {
     @Test(arguments: [SIGTERM, SIGINT])
     func aSignalStopsTheDriverGracefully(signal: Int32) async throws {
-        let dir = tempDir()
+        let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try """
         apiVersion: warden.dev/v1
@@ -55,9 +55,9 @@ import Testing
         let run = try #require(try await store.runs(statuses: nil, limit: 1).first)
         #expect(run.status == "waiting" && run.owner == nil, "\(run.status) \(run.owner ?? "")")
 
-        let (a, _, ae) = try warden(["runs", "approve", run.id, "release", "--by", "alice", "--state", dir + "/state"])
+        let (a, _, ae) = try await warden(["runs", "approve", run.id, "release", "--by", "alice", "--state", dir + "/state"])
         #expect(a == 0, "\(ae)")
-        let (r, out, re) = try warden(["runs", "resume", run.id, "--state", dir + "/state"])
+        let (r, out, re) = try await warden(["runs", "resume", run.id, "--state", dir + "/state"])
         #expect(r == 0 && out.contains("succeeded"), "\(out) \(re)")
     }
 }

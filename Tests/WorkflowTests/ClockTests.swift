@@ -1,5 +1,6 @@
 import CEL
 import Foundation
+import OCITesting
 import Storage
 import Testing
 import Workflow
