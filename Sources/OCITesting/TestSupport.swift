@@ -1,4 +1,5 @@
 import Foundation
+import OCI
 import Synchronization
 
 #if canImport(Glibc)
@@ -308,4 +309,18 @@ public final class ReservedPort: Sendable {
     }
 
     deinit { release() }
+}
+
+// MARK: - Manifests
+
+extension RawManifest.Parsed {
+    /// The image manifest, or nil when this is an index: `try #require(raw.parsed().imageManifest)` in a test.
+    public var imageManifest: ImageManifest? {
+        if case .image(let manifest) = self { manifest } else { nil }
+    }
+
+    /// The index, or nil when this is an image manifest.
+    public var imageIndex: ImageIndex? {
+        if case .index(let index) = self { index } else { nil }
+    }
 }

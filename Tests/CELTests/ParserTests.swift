@@ -82,10 +82,8 @@ import Testing
     }
 
     @Test func bytesLiteralsKeepRawBytes() throws {
-        guard case .literal(.bytes(let b)) = try Parser.parse("b'\\xff\\000\\x41é'").kind else {
-            Issue.record("not bytes")
-            return
-        }
+        let literal: [UInt8]? = if case .literal(.bytes(let b)) = try Parser.parse("b'\\xff\\000\\x41é'").kind { b } else { nil }
+        let b = try #require(literal, "not bytes")
         #expect(b == [0xFF, 0x00, 0x41, 0xC3, 0xA9])
     }
 }

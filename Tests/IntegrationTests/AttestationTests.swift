@@ -71,10 +71,7 @@ import Trust
         try await Signer.attest(
             image.descriptor, in: repo, name: "\(a.host)/att/out", predicateType: "https://slsa.dev/provenance/v1", predicate: predicate, key: key,
             format: .legacy)
-        guard case .image(let att) = try await repo.fetchManifest(repo.resolve("\(image.digest.tagSchema).att")).parsed() else {
-            Issue.record("no .att manifest")
-            return
-        }
+        let att = try #require(try await repo.fetchManifest(repo.resolve("\(image.digest.tagSchema).att")).parsed().imageManifest, "no .att manifest")
         #expect(att.layers[0].mediaType == "application/vnd.dsse.envelope.v1+json")
         #expect(att.layers[0].annotations?["predicateType"] == "https://slsa.dev/provenance/v1")
         try await repo.fetchVerified(att.layers[0]).collect(limit: 1 << 20).write(to: URL(fileURLWithPath: dir + "/env.json"))
@@ -92,10 +89,8 @@ import Trust
         let referrers = try await repo.referrers(of: image.descriptor, artifactType: SigstoreBundle.mediaTypeV03)
         #expect(referrers.count == 1)
         #expect(referrers.first?.annotations?["dev.sigstore.bundle.predicateType"] == "https://cyclonedx.org/bom")
-        guard let r = referrers.first, case .image(let m) = try await repo.fetchManifest(r).parsed() else {
-            Issue.record("expected an image manifest")
-            return
-        }
+        let r = try #require(referrers.first)
+        let m = try #require(try await repo.fetchManifest(r).parsed().imageManifest, "expected an image manifest")
         #expect(m.config.mediaType == MediaType.emptyJSON)
         #expect(m.subject?.digest == image.digest)
         try await repo.fetchVerified(m.layers[0]).collect(limit: 1 << 20).write(to: URL(fileURLWithPath: dir + "/bundle.json"))
@@ -231,10 +226,7 @@ import Trust
         let (ok, _, _) = try await warden(["verify", "\(a.host)/swap/app:v1", "--key", dir + "/k.pub"])
         #expect(ok == 0)
 
-        guard case .image(var m) = try image.parsed() else {
-            Issue.record("expected an image manifest")
-            return
-        }
+        var m = try #require(try image.parsed().imageManifest, "expected an image manifest")
         let evil = random.layer(size: 400, name: "evil.bin")
         m.layers[1] = Descriptor.of(evil, mediaType: MediaType.imageLayer)
         try await repo.push(m.layers[1], bytes: evil)

@@ -86,7 +86,8 @@ import Trust
         // The state an interruption at that point leaves: referrer stored, not listed, no tag.
         #expect(try await dst.exists(sbom.descriptor))
         #expect(try await Self.listed(dst, image.descriptor).isEmpty)
-        await #expect { _ = try await dst.resolve("v1") } throws: { ($0 as! OCIError).code == .notFound }
+        let error = try await #require(throws: OCIError.self) { _ = try await dst.resolve("v1") }
+        #expect(error.code == .notFound)
 
         failIndexWrites.withLock { $0 = false }
         let rerun = try await GraphCopier(from: src, to: dst).copy(reference: "v1", destinationTag: "v1")
@@ -124,7 +125,8 @@ import Trust
         let dst = try regs.repository(Reference(parsing: "\(b.host)/app"))
         #expect(try await dst.exists(attestation))
         #expect(try await Self.listed(dst, image.descriptor).isEmpty)
-        await #expect { _ = try await dst.resolve("v1") } throws: { ($0 as! OCIError).code == .notFound }
+        let error = try await #require(throws: OCIError.self) { _ = try await dst.resolve("v1") }
+        #expect(error.code == .notFound)
 
         let (status, out, err) = try await warden(["copy", "\(a.host)/app:v1", "\(b.host)/app:v1"])
         #expect(status == 0, "\(err)")
@@ -178,7 +180,8 @@ import Trust
         let dst = try regs.repository(Reference(parsing: "\(down.host)/mirror/app"))
         #expect(try await dst.exists(sbom))
         #expect(try await Self.listed(dst, image.descriptor).isEmpty)
-        await #expect { _ = try await dst.resolve("1.0") } throws: { ($0 as! OCIError).code == .notFound }
+        let error = try await #require(throws: OCIError.self) { _ = try await dst.resolve("1.0") }
+        #expect(error.code == .notFound)
         #expect(try StateStore(path: state + "/replication.sqlite").integrityCheck() == "ok")
 
         // Run again straight to the target registry, with the same state (which holds no record of the killed run).
@@ -387,14 +390,13 @@ import Trust
         refuse.withLock { $0 = 100 }
         let other = try await random.pushImage(to: src, layerSizes: [3000])
         try await src.tag(other.descriptor, as: "v2")
-        await #expect {
+        let e = try await #require(throws: OCIError.self) {
             _ = try await GraphCopier(from: src, to: dst).copy(reference: "v2", destinationTag: "v2")
-        } throws: { error in
-            let e = error as! OCIError
-            return e.code == .manifestBlobUnknown && e.reason.contains("refused again")
         }
+        #expect(e.code == .manifestBlobUnknown && e.reason.contains("refused again"))
         #expect(refusals.withLock { $0 } == 2)
-        await #expect { _ = try await dst.resolve("v2") } throws: { ($0 as! OCIError).code == .notFound }
+        let untagged = try await #require(throws: OCIError.self) { _ = try await dst.resolve("v2") }
+        #expect(untagged.code == .notFound)
         try await regs.shutdown()
     }
 

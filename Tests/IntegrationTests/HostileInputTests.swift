@@ -187,8 +187,10 @@ import Trust
         let mirror = try regs.repository(Reference(parsing: "\(down.host)/mirror/app"))
         #expect(try await mirror.listTags() == ["v1"])
         // Nor does anything else put such a name into a URL.
-        await #expect { _ = try await mirror.resolve(hostile) } throws: { ($0 as! OCIError).code == .invalidReference }
-        await #expect { try await mirror.tag(image.descriptor, as: hostile) } throws: { ($0 as! OCIError).code == .invalidReference }
+        let error = try await #require(throws: OCIError.self) { _ = try await mirror.resolve(hostile) }
+        #expect(error.code == .invalidReference)
+        let tagging = try await #require(throws: OCIError.self) { try await mirror.tag(image.descriptor, as: hostile) }
+        #expect(tagging.code == .invalidReference)
         try await regs.shutdown()
     }
 

@@ -162,17 +162,16 @@ import Testing
         #expect(try await Skopeo.rawManifest("\(b.host)/private/app:v1", creds: "bob:builder").1 == image.digest)
 
         let wrong = try makeRegistries(credentials: [a.host: Credentials(username: "alice", password: "nope")])
-        await #expect {
+        let e = try await #require(throws: OCIError.self) {
             _ = try await wrong.repository(Reference(parsing: "\(a.host)/private/app")).resolve("v1")
-        } throws: { error in
-            let e = error as! OCIError
-            return e.code == .unauthorized && e.reason.contains("401") && e.reason.contains(a.host)
         }
+        #expect(e.code == .unauthorized && e.reason.contains("401") && e.reason.contains(a.host))
         try await wrong.shutdown()
         let anonymous = try makeRegistries()
-        await #expect {
+        let anonymousError = try await #require(throws: OCIError.self) {
             _ = try await anonymous.repository(Reference(parsing: "\(a.host)/private/app")).resolve("v1")
-        } throws: { ($0 as! OCIError).reason.contains("no credentials for \(a.host)") }
+        }
+        #expect(anonymousError.reason.contains("no credentials for \(a.host)"))
         try await anonymous.shutdown()
     }
 
@@ -180,12 +179,10 @@ import Testing
         let a = try await RegistryProcess.start()
         defer { a.stop() }
         let regs = try makeRegistries()
-        await #expect {
+        let e = try await #require(throws: OCIError.self) {
             _ = try await regs.repository(Reference(parsing: "\(a.host)/does/not/exist")).resolve("v1")
-        } throws: { error in
-            let e = error as! OCIError
-            return e.code == .notFound && e.reason.contains("404") && e.reason.contains("/v2/does/not/exist/manifests/v1")
         }
+        #expect(e.code == .notFound && e.reason.contains("404") && e.reason.contains("/v2/does/not/exist/manifests/v1"))
         try await regs.shutdown()
     }
 
@@ -199,22 +196,18 @@ import Testing
         var random = RandomContent(seed: 105)
         let image = try await random.pushImage(to: src, layerSizes: [40_000, 40_000])
         try await src.tag(image.descriptor, as: "v1")
-        guard case .image(let m) = try image.parsed() else {
-            Issue.record("expected an image manifest")
-            return
-        }
+        let m = try #require(try image.parsed().imageManifest, "expected an image manifest")
         let victim = m.layers[1]
         let path = a.blobDataPath(victim.digest.hex)
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         bytes[1000] ^= 0x55
         try bytes.write(to: URL(fileURLWithPath: path))
-        await #expect {
+        let e = try await #require(throws: OCIError.self) {
             _ = try await GraphCopier(from: src, to: dst).copy(reference: "v1", destinationTag: "v1")
-        } throws: { error in
-            let e = error as! OCIError
-            return e.code == .digestMismatch && e.reason.contains(victim.digest.description) && e.reason.contains(Digest.compute(bytes).description)
         }
-        await #expect { _ = try await dst.resolve("v1") } throws: { ($0 as! OCIError).code == .notFound }
+        #expect(e.code == .digestMismatch && e.reason.contains(victim.digest.description) && e.reason.contains(Digest.compute(bytes).description))
+        let untagged = try await #require(throws: OCIError.self) { _ = try await dst.resolve("v1") }
+        #expect(untagged.code == .notFound)
         #expect(try await !dst.exists(victim))
         try await regs.shutdown()
     }
@@ -248,7 +241,8 @@ import Testing
         #expect(finishedBeforeCrash >= 3)
         try await b.launch()
         // The interrupted copy left no tag pointing at missing content.
-        await #expect { _ = try await dst.resolve("v1") } throws: { ($0 as! OCIError).code == .notFound }
+        let error = try await #require(throws: OCIError.self) { _ = try await dst.resolve("v1") }
+        #expect(error.code == .notFound)
 
         let rerun = try await GraphCopier(from: src, to: dst).copy(reference: "v1", destinationTag: "v1")
         #expect(rerun.blobsSkipped >= 3)
@@ -334,17 +328,15 @@ import Testing
         #expect(try await regs.client(host: a.host).catalog(pageSize: 2) == ["pages/one", "pages/three", "pages/two"])
 
         let manifest = try await repo.fetchManifest(repo.resolve("two-a"))
-        guard case .image(let m) = try manifest.parsed() else {
-            Issue.record("expected an image manifest")
-            return
-        }
+        let m = try #require(try manifest.parsed().imageManifest, "expected an image manifest")
         let layer = m.layers[0]
         let whole = try await repo.fetchVerified(layer).collect(limit: 1 << 20)
         let tail = try await repo.fetch(layer, offset: 1000).collect(limit: 1 << 20)
         #expect(tail == whole.dropFirst(1000))
 
         try await repo.delete(manifest.descriptor)
-        await #expect { _ = try await repo.resolve("two-a") } throws: { ($0 as! OCIError).code == .notFound }
+        let error = try await #require(throws: OCIError.self) { _ = try await repo.resolve("two-a") }
+        #expect(error.code == .notFound)
         try await regs.shutdown()
     }
 }
@@ -396,12 +388,10 @@ import Testing
         try await trusted.shutdown()
 
         let untrusted = try makeRegistries { $0.tlsOnLoopback = true }
-        await #expect {
+        let e = try await #require(throws: OCIError.self) {
             _ = try await untrusted.repository(Reference(parsing: "\(reg.host)/secure/app")).resolve("v1")
-        } throws: { error in
-            let e = error as! OCIError
-            return e.code == .transport && e.reason.contains("TLS") && e.reason.contains("--ca-file")
         }
+        #expect(e.code == .transport && e.reason.contains("TLS") && e.reason.contains("--ca-file"))
         try await untrusted.shutdown()
     }
 }

@@ -96,10 +96,8 @@ import Testing
         // A `docker save` archive of the same image (manifest.json, config and layer blobs): same packages, and
         // its documents validate too.
         let store = try LayoutStore(path: layout)
-        guard case .image(let manifest) = try await store.fetchManifest(try await store.resolve("v1")).parsed() else {
-            Issue.record("the layout's image is not a manifest")
-            return
-        }
+        let manifest = try #require(
+            try await store.fetchManifest(try await store.resolve("v1")).parsed().imageManifest, "the layout's image is not a manifest")
         var archive = TarWriter()
         let layerNames = manifest.layers.map { "blobs/sha256/\($0.digest.hex)" }
         let manifestJSON =

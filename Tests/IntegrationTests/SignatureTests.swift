@@ -25,10 +25,7 @@ import Trust
 
         // Both signatures are in the .sig manifest; each verifies only with its own key.
         let sig = try await repo.fetchManifest(repo.resolve("\(image.digest.tagSchema).sig"))
-        guard case .image(let m) = try sig.parsed() else {
-            Issue.record("expected an image manifest")
-            return
-        }
+        let m = try #require(try sig.parsed().imageManifest, "expected an image manifest")
         #expect(m.layers.count == 2)
         let results = try await SimpleSigning.verify(image.descriptor, in: repo, key: key1.publicKey)
         #expect(results.map(\.verified) == [true, false])

@@ -80,10 +80,7 @@ import Testing
         var options = CopyOptions()
         options.platforms = [Platform(os: "linux", architecture: "arm64")]
         let report = try await GraphCopier(from: src, to: dst, options: options).copy(reference: index.digest.description, destinationTag: "arm")
-        guard case .index(let idx) = try index.parsed() else {
-            Issue.record("expected an index")
-            return
-        }
+        let idx = try #require(try index.parsed().imageIndex, "expected an index")
         #expect(report.root.digest == idx.manifests[1].digest)
         #expect(try await dst.resolve("arm").digest == idx.manifests[1].digest)
         #expect(try await !dst.exists(idx.manifests[0]))
@@ -99,15 +96,13 @@ import Testing
         let report = try await GraphCopier(from: src, to: dst, options: options).copy(reference: index.digest.description, destinationTag: "two")
         #expect(report.root.digest != index.digest)
         let copied = try await dst.fetchManifest(try await dst.resolve("two"))
-        guard case .index(let idx) = try copied.parsed() else {
-            Issue.record("expected an index")
-            return
-        }
+        let idx = try #require(try copied.parsed().imageIndex, "expected an index")
         #expect(idx.manifests.compactMap(\.platform) == [amd64, s390x])
         options.platforms = [Platform(os: "windows", architecture: "amd64")]
-        await #expect {
+        let error = try await #require(throws: OCIError.self) {
             _ = try await GraphCopier(from: src, to: dst, options: options).copy(reference: index.digest.description, destinationTag: "none")
-        } throws: { ($0 as! OCIError).reason.contains("available: linux/amd64, linux/arm64/v8, linux/s390x") }
+        }
+        #expect(error.reason.contains("available: linux/amd64, linux/arm64/v8, linux/s390x"))
     }
 
     @Test func corruptSourceFailsAndLeavesNoTag() async throws {
@@ -115,20 +110,16 @@ import Testing
         let dst = MemoryStore()
         var random = RandomContent(seed: 4)
         let image = try await random.pushImage(to: src, layerSizes: [1000, 1000, 1000])
-        guard case .image(let m) = try image.parsed() else {
-            Issue.record("expected an image manifest")
-            return
-        }
+        let m = try #require(try image.parsed().imageManifest, "expected an image manifest")
         var bad = try await src.fetch(m.layers[1]).collect(limit: 1 << 20)
         bad[600] ^= 0xff
         await src.corrupt(m.layers[1].digest, with: bad)
-        await #expect {
+        let e = try await #require(throws: OCIError.self) {
             _ = try await GraphCopier(from: src, to: dst).copy(root: image.descriptor, destinationTag: "v1")
-        } throws: { error in
-            let e = error as! OCIError
-            return e.code == .digestMismatch && e.reason.contains(m.layers[1].digest.description)
-                && e.reason.contains(Digest.compute(bad).description)
         }
+        #expect(
+            e.code == .digestMismatch && e.reason.contains(m.layers[1].digest.description)
+                && e.reason.contains(Digest.compute(bad).description))
         #expect(try await dst.listTags().isEmpty)
         #expect(try await !dst.exists(image.descriptor))
     }

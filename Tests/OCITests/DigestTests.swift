@@ -32,13 +32,11 @@ import Testing
         ("sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", "lowercase hex"),
         ("sha256:g3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "lowercase hex"),
     ])
-    func invalidDigests(input: String, message: String) {
-        #expect {
+    func invalidDigests(input: String, message: String) throws {
+        let e = try #require(throws: OCIError.self) {
             try Digest(parsing: input)
-        } throws: { error in
-            let e = error as! OCIError
-            return e.code == .invalidDigest && e.reason.contains(message) && e.reason.contains(input)
         }
+        #expect(e.code == .invalidDigest && e.reason.contains(message) && e.reason.contains(input))
     }
 
     @Test func codableRoundTrip() throws {

@@ -43,9 +43,10 @@ import Testing
         let original =
             #"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:\#(String(repeating: "a", count: 64))","size":1,"annotations":{"org.opencontainers.image.ref.name":"keep"}}]}"#
         try Data(original.utf8).write(to: URL(fileURLWithPath: path + "/index.json"))
-        #expect {
+        let error = try #require(throws: OCIError.self) {
             _ = try LayoutStore(path: path)
-        } throws: { ($0 as! OCIError).reason.contains("has an index.json but no oci-layout file") }
+        }
+        #expect(error.reason.contains("has an index.json but no oci-layout file"))
         #expect(try String(contentsOfFile: path + "/index.json", encoding: .utf8) == original)
     }
 
@@ -56,15 +57,18 @@ import Testing
         let blob = Data("x".utf8)
         let fifo = Descriptor.of(blob, mediaType: MediaType.imageLayer)
         #expect(mkfifo(path + "/blobs/sha256/\(fifo.digest.hex)", 0o644) == 0)
-        await #expect { _ = try await store.fetch(fifo) } throws: { ($0 as! OCIError).reason.contains("is a FIFO, not a regular file") }
+        let error = try await #require(throws: OCIError.self) { _ = try await store.fetch(fifo) }
+        #expect(error.reason.contains("is a FIFO, not a regular file"))
         let other = Descriptor.of(Data("y".utf8), mediaType: MediaType.imageLayer)
         try FileManager.default.createSymbolicLink(atPath: path + "/blobs/sha256/\(other.digest.hex)", withDestinationPath: "/etc/hostname")
-        await #expect { _ = try await store.fetch(other) } throws: { ($0 as! OCIError).reason.contains("is a symbolic link") }
+        let symlink = try await #require(throws: OCIError.self) { _ = try await store.fetch(other) }
+        #expect(symlink.reason.contains("is a symbolic link"))
         // index.json as a FIFO: opening the layout is refused, not blocked.
         let second = try makeTemporaryDirectory()
         _ = try LayoutStore(path: second)
         try FileManager.default.removeItem(atPath: second + "/index.json")
         #expect(mkfifo(second + "/index.json", 0o644) == 0)
-        #expect { _ = try LayoutStore(path: second, create: false) } throws: { ($0 as! OCIError).reason.contains("is a FIFO") }
+        let fifoIndex = try #require(throws: OCIError.self) { _ = try LayoutStore(path: second, create: false) }
+        #expect(fifoIndex.reason.contains("is a FIFO"))
     }
 }

@@ -34,9 +34,10 @@ import Testing
         defer { server.stop() }
         let regs = try Self.registries { $0.listLimits.pages = 50 }
         let repo = try regs.repository(Reference(parsing: "\(server.host)/app"))
-        await #expect {
+        let error = try await #require(throws: OCIError.self) {
             _ = try await repo.listTags()
-        } throws: { ($0 as! OCIError).reason.contains("more than 50 pages") }
+        }
+        #expect(error.reason.contains("more than 50 pages"))
         #expect(server.requests.count == 50)
         try await regs.shutdown()
     }
@@ -50,7 +51,8 @@ import Testing
         defer { server.stop() }
         let regs = try Self.registries { $0.listLimits.bytes = 2000 }
         let repo = try regs.repository(Reference(parsing: "\(server.host)/app"))
-        await #expect { _ = try await repo.listTags() } throws: { ($0 as! OCIError).reason.contains("refusing to read further") }
+        let error = try await #require(throws: OCIError.self) { _ = try await repo.listTags() }
+        #expect(error.reason.contains("refusing to read further"))
         #expect(server.requests.count < 20)
         try await regs.shutdown()
     }
@@ -62,7 +64,8 @@ import Testing
         defer { server.stop() }
         let regs = try Self.registries()
         let repo = try regs.repository(Reference(parsing: "\(server.host)/app"))
-        await #expect { _ = try await repo.listTags() } throws: { ($0 as! OCIError).reason.contains("Link headers loop") }
+        let error = try await #require(throws: OCIError.self) { _ = try await repo.listTags() }
+        #expect(error.reason.contains("Link headers loop"))
         #expect(server.requests.count == 2)
         try await regs.shutdown()
     }
@@ -83,9 +86,10 @@ import Testing
         defer { server.stop() }
         let regs = try Self.registries { $0.listLimits.items = 100 }
         let repo = try regs.repository(Reference(parsing: "\(server.host)/app"))
-        await #expect {
+        let error = try await #require(throws: OCIError.self) {
             _ = try await repo.referrers(of: subject, artifactType: nil)
-        } throws: { ($0 as! OCIError).reason.contains("more than 10 referrers") }
+        }
+        #expect(error.reason.contains("more than 10 referrers"))
         #expect(server.requests.count == 11)
         try await regs.shutdown()
     }
@@ -135,12 +139,10 @@ import Testing
         let credentials = [registry.host: Credentials(username: "mirror", password: "s3cret")]
         let strict = try Self.registries(credentials: credentials)
         let repo = try strict.repository(Reference(parsing: "\(registry.host)/app"))
-        await #expect {
+        let e = try await #require(throws: OCIError.self) {
             _ = try await repo.listTags()
-        } throws: { error in
-            let e = error as! OCIError
-            return e.code == .unauthorized && e.reason.contains("--insecure-token-realm") && !e.reason.contains("s3cret")
         }
+        #expect(e.code == .unauthorized && e.reason.contains("--insecure-token-realm") && !e.reason.contains("s3cret"))
         #expect(tokenServer.requests.isEmpty)
         try await strict.shutdown()
 
@@ -165,15 +167,14 @@ import Testing
             $0.readTimeout = .seconds(2)
         }
         let repo = try regs.repository(Reference(parsing: "\(server.host)/app"))
-        await #expect {
+        let e = try await #require(throws: OCIError.self) {
             _ = try await repo.getManifest("dripped")
-        } throws: { error in
-            let e = error as! OCIError
-            return e.code == .transport && e.reason.contains("did not arrive within 2 s")
         }
-        await #expect {
+        #expect(e.code == .transport && e.reason.contains("did not arrive within 2 s"))
+        let silent = try await #require(throws: OCIError.self) {
             _ = try await repo.getManifest("silent")
-        } throws: { ($0 as! OCIError).code == .transport }
+        }
+        #expect(silent.code == .transport)
         try await regs.shutdown()
     }
 
@@ -189,9 +190,10 @@ import Testing
             $0.transferRateWindow = .seconds(1)
         }
         let repo = try regs.repository(Reference(parsing: "\(server.host)/app"))
-        await #expect {
+        let error = try await #require(throws: OCIError.self) {
             _ = try await repo.fetchVerified(Descriptor.of(blob, mediaType: MediaType.imageLayer)).collect(limit: 1 << 20)
-        } throws: { ($0 as! OCIError).reason.contains("below the minimum transfer rate") }
+        }
+        #expect(error.reason.contains("below the minimum transfer rate"))
         try await regs.shutdown()
     }
 }

@@ -23,10 +23,7 @@ import Testing
         #expect(raw.mediaType == MediaType.imageManifest)
         // The digest is over the exact bytes (whitespace and key order included), not a re-encoding.
         #expect(raw.digest == Digest.compute(bytes))
-        guard case .image(let m) = try raw.parsed() else {
-            Issue.record("expected an image manifest")
-            return
-        }
+        let m = try #require(try raw.parsed().imageManifest, "expected an image manifest")
         #expect(m.artifactType == "application/vnd.example.sbom.v1")
         #expect(m.config == .emptyJSON)
         #expect(m.subject?.digest.hex == String(repeating: "b", count: 64))
@@ -57,10 +54,7 @@ import Testing
               "platform":{"architecture":"arm","os":"linux","variant":"v7","os.features":["x"]}}]}
             """.utf8)
         let rawList = try RawManifest(bytes: list)
-        guard case .index(let idx) = try rawList.parsed() else {
-            Issue.record("expected an index")
-            return
-        }
+        let idx = try #require(try rawList.parsed().imageIndex, "expected an index")
         #expect(idx.manifests[0].platform == Platform(os: "linux", architecture: "arm", variant: "v7").with(features: ["x"]))
     }
 

@@ -58,13 +58,11 @@ let hex = String(repeating: "a", count: 64)
         ("-bad.io/app", "invalid label"),
         ("example.com/" + String(repeating: "a", count: 250), "at most 255"),
     ])
-    func rejectsInvalid(input: String, message: String) {
-        #expect {
+    func rejectsInvalid(input: String, message: String) throws {
+        let e = try #require(throws: OCIError.self) {
             try Reference(parsing: input)
-        } throws: { error in
-            guard let e = error as? OCIError else { return false }
-            return e.code == .invalidReference && e.reason.contains(message)
         }
+        #expect(e.code == .invalidReference && e.reason.contains(message))
     }
 
     @Test func familiarAndDescription() throws {

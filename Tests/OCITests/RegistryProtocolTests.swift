@@ -60,12 +60,10 @@ import Testing
         let repo = try regs.repository(Reference(parsing: "\(server.host)/app"))
         var random = RandomContent(seed: 12)
         let image = try await random.pushImage(to: repo, layerSizes: [100])
-        await #expect {
+        let e = try await #require(throws: OCIError.self) {
             _ = try await repo.referrers(of: image.descriptor, artifactType: nil)
-        } throws: { error in
-            let e = error as! OCIError
-            return e.code == .registry && e.reason.contains("500") && e.reason.contains("referrers")
         }
+        #expect(e.code == .registry && e.reason.contains("500") && e.reason.contains("referrers"))
         try await regs.shutdown()
         try await server.shutdown()
     }
@@ -85,9 +83,10 @@ import Testing
         always.failReferrers = (100, 429)
         let server2 = try await TestRegistryServer.start(options: always)
         let repo2 = try regs.repository(Reference(parsing: "\(server2.host)/app"))
-        await #expect {
+        let error = try await #require(throws: OCIError.self) {
             _ = try await repo2.referrers(of: image.descriptor, artifactType: nil)
-        } throws: { ($0 as! OCIError).code == .throttled }
+        }
+        #expect(error.code == .throttled)
         try await regs.shutdown()
         try await server.shutdown()
         try await server2.shutdown()
@@ -100,7 +99,8 @@ import Testing
         let regs = try registries()
         let repo = try regs.repository(Reference(parsing: "\(server.host)/app"))
         let start = ContinuousClock.now
-        await #expect { _ = try await repo.resolve("missing") } throws: { ($0 as! OCIError).code == .notFound }
+        let error = try await #require(throws: OCIError.self) { _ = try await repo.resolve("missing") }
+        #expect(error.code == .notFound)
         // Retry-After: 1 was waited for (the policy's own delay is 10 ms here).
         #expect(start.duration(to: .now) >= .milliseconds(900))
         #expect(server.requests.filter { $0.contains("/manifests/missing") }.count == 2)
@@ -128,16 +128,15 @@ import Testing
             $0.credentials = CredentialResolver(
                 explicit: [server.host: Credentials(username: "alice", password: "wrong")], configFiles: [], environment: [:])
         }
-        await #expect {
+        let e = try await #require(throws: OCIError.self) {
             _ = try await bad.repository(Reference(parsing: "\(server.host)/team/app")).resolve("v1")
-        } throws: { error in
-            let e = error as! OCIError
-            return e.code == .unauthorized && e.reason.contains("401") && e.reason.contains("check the credentials")
         }
+        #expect(e.code == .unauthorized && e.reason.contains("401") && e.reason.contains("check the credentials"))
         let anonymous = try registries()
-        await #expect {
+        let anonymousError = try await #require(throws: OCIError.self) {
             _ = try await anonymous.repository(Reference(parsing: "\(server.host)/team/app")).resolve("v1")
-        } throws: { ($0 as! OCIError).code == .unauthorized }
+        }
+        #expect(anonymousError.code == .unauthorized)
         for r in [good, bad, anonymous] { try await r.shutdown() }
         try await server.shutdown()
     }

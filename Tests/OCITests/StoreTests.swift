@@ -9,16 +9,15 @@ import Testing
         var d = Descriptor.of(data, mediaType: "application/octet-stream")
         let expected = d.digest
         let corrupt = Data("jello".utf8)
-        await #expect {
+        let e = try await #require(throws: OCIError.self) {
             _ = try await ByteStream.bytes(corrupt).verifying(d, source: "test").collect(limit: 100)
-        } throws: { error in
-            let e = error as! OCIError
-            return e.code == .digestMismatch && e.reason.contains(expected.description) && e.reason.contains(Digest.compute(corrupt).description)
         }
+        #expect(e.code == .digestMismatch && e.reason.contains(expected.description) && e.reason.contains(Digest.compute(corrupt).description))
         d.size = 4
-        await #expect {
+        let tooShort = try await #require(throws: OCIError.self) {
             _ = try await ByteStream.bytes(data).verifying(d, source: "test").collect(limit: 100)
-        } throws: { ($0 as! OCIError).code == .sizeMismatch }
+        }
+        #expect(tooShort.code == .sizeMismatch)
     }
 
     @Test func layoutRoundTripAndReopen() async throws {
@@ -41,7 +40,8 @@ import Testing
         #expect(refs.first?.artifactType == "application/spdx+json")
         #expect(try await reopened.referrers(of: resolved, artifactType: "other").isEmpty)
         #expect(try await reopened.listTags() == ["v1"])
-        await #expect { try await reopened.resolve("nope") } throws: { ($0 as! OCIError).code == .notFound }
+        let error = try await #require(throws: OCIError.self) { try await reopened.resolve("nope") }
+        #expect(error.code == .notFound)
     }
 
     @Test func failedLayoutWriteLeavesNothing() async throws {
@@ -56,14 +56,17 @@ import Testing
         let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/blobs/sha256")
         #expect(files.isEmpty, "no blob and no temporary file after a failed write: \(files)")
         #expect(try await !store.exists(d))
-        await #expect { try await store.tag(d, as: "x") } throws: { ($0 as! OCIError).code == .notFound }
+        let error = try await #require(throws: OCIError.self) { try await store.tag(d, as: "x") }
+        #expect(error.code == .notFound)
     }
 
     @Test func layoutRejectsForeignDirectory() throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Data("garbage".utf8).write(to: URL(fileURLWithPath: dir + "/oci-layout"))
-        #expect { try LayoutStore(path: dir) } throws: { ($0 as! OCIError).reason.contains("oci-layout") }
-        #expect { try LayoutStore(path: dir + "/missing", create: false) } throws: { ($0 as! OCIError).code == .notFound }
+        let error = try #require(throws: OCIError.self) { try LayoutStore(path: dir) }
+        #expect(error.reason.contains("oci-layout"))
+        let missing = try #require(throws: OCIError.self) { try LayoutStore(path: dir + "/missing", create: false) }
+        #expect(missing.code == .notFound)
     }
 }

@@ -68,9 +68,10 @@ func python(_ args: [String], password: String) async throws -> (Int32, String, 
         let text = try String(contentsOfFile: dir + "/py.key", encoding: .utf8)
         let key = try CosignKeyFile.decrypt(text, password: Data("correct horse".utf8), source: "py.key")
         #expect(publicKeyPEM(key.publicKey) == (try String(contentsOfFile: dir + "/py.pub", encoding: .utf8)))
-        #expect {
+        let error = try #require(throws: TrustError.self) {
             try CosignKeyFile.decrypt(text, password: Data("wrong".utf8), source: "py.key")
-        } throws: { ($0 as! TrustError).code == .wrongPassword && ($0 as! TrustError).reason.contains("py.key") }
+        }
+        #expect(error.code == .wrongPassword && error.reason.contains("py.key"))
     }
 
     @Test(arguments: ["", "pässwörd"])
@@ -93,22 +94,19 @@ func python(_ args: [String], password: String) async throws -> (Int32, String, 
         ("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nbm90IGpzb24=\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n", "malformed"),
         ("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nAAAA\n", "has no END line"),
     ])
-    func malformedFilesGiveClearErrors(text: String, message: String) {
-        #expect {
+    func malformedFilesGiveClearErrors(text: String, message: String) throws {
+        let e = try #require(throws: TrustError.self) {
             try CosignKeyFile.decrypt(text, password: Data(), source: "k.key")
-        } throws: { error in
-            guard let e = error as? TrustError else { return false }
-            return e.reason.contains(message) && e.reason.contains("k.key")
         }
+        #expect(e.reason.contains(message) && e.reason.contains("k.key"))
     }
 
     @Test func outOfRangeScryptParametersAreRefused() throws {
         let doc =
             #"{"kdf":{"name":"scrypt","params":{"N":3,"r":8,"p":1},"salt":"AA=="},"cipher":{"name":"nacl/secretbox","nonce":"AA=="},"ciphertext":"AA=="}"#
         let text = PEMBlock(label: CosignKeyFile.label, der: Data(doc.utf8)).text
-        #expect { try CosignKeyFile.decrypt(text, password: Data(), source: "k.key") } throws: {
-            ($0 as! TrustError).reason.contains("out of range")
-        }
+        let error = try #require(throws: TrustError.self) { try CosignKeyFile.decrypt(text, password: Data(), source: "k.key") }
+        #expect(error.reason.contains("out of range"))
     }
 }
 

@@ -21,10 +21,7 @@ import Trust
 
         // An attacker edits the payload (another repository) and keeps the signature: rejected.
         let sigTag = "\(image.digest.tagSchema).sig"
-        guard case .image(var m) = try await store.fetchManifest(store.resolve(sigTag)).parsed() else {
-            Issue.record("expected an image manifest")
-            return
-        }
+        var m = try #require(try await store.fetchManifest(store.resolve(sigTag)).parsed().imageManifest, "expected an image manifest")
         let original = try await store.fetchVerified(m.layers[0]).collect(limit: 1 << 20)
         let edited = Data(String(decoding: original, as: UTF8.self).replacingOccurrences(of: "example.com/app", with: "evil.com/app").utf8)
         var layer = Descriptor.of(edited, mediaType: MediaType.cosignSimpleSigning)
@@ -57,10 +54,10 @@ import Trust
         #expect(asked == 1)
         #expect(decrypted.publicKey.rawRepresentation == key.publicKey.rawRepresentation)
         #expect(try loadPublicKey(publicKeyPEM(key.publicKey), source: "k.pub").rawRepresentation == key.publicKey.rawRepresentation)
-        #expect { try loadPublicKey(pkcs8, source: "k.pem") } throws: { ($0 as! TrustError).reason.contains("expected a PUBLIC KEY") }
-        #expect { try loadSigningKey(publicKeyPEM(key.publicKey), source: "k.pub") { Data() } } throws: {
-            ($0 as! TrustError).reason.contains("is not a private key")
-        }
+        let error = try #require(throws: TrustError.self) { try loadPublicKey(pkcs8, source: "k.pem") }
+        #expect(error.reason.contains("expected a PUBLIC KEY"))
+        let notPrivate = try #require(throws: TrustError.self) { try loadSigningKey(publicKeyPEM(key.publicKey), source: "k.pub") { Data() } }
+        #expect(notPrivate.reason.contains("is not a private key"))
     }
 
     /// SEC1 `ECPrivateKey` DER for a P-256 key (version 1, private key, curve OID, public key).

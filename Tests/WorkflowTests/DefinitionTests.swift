@@ -18,10 +18,8 @@ import Workflow
         #expect(def.inputs.map(\.name) == ["image", "target"] && def.inputs[0].required && !def.inputs[1].required)
         let verify = def.steps[0]
         #expect(verify.retry?.maxAttempts == 3 && verify.retry?.initialDelay == .seconds(2) && verify.timeout == .seconds(120))
-        guard case .approval(let approval) = def.steps[3].kind else {
-            Issue.record("approve is not an approval step")
-            return
-        }
+        let step: WorkflowDefinition.Approval? = if case .approval(let a) = def.steps[3].kind { a } else { nil }
+        let approval = try #require(step, "approve is not an approval step")
         #expect(approval.approvers.count == 2 && approval.timeout == .seconds(86_400) && approval.onTimeout == "reject")
         #expect(def.steps[5].continueOnError)
         let dot = def.graph(format: "dot")

@@ -19,12 +19,15 @@ import Workflow
         #expect(def.name == "mirror-payments")
         #expect(def.steps[0].retry?.maxAttempts == 5)
         #expect(def.steps[2].condition?.source == "true")
-        guard case .literal(.string(let destination)) = def.steps[1].with.first(where: { $0.name == "destination" })?.value,
-            case .literal(.string(let key)) = def.steps[0].with.first(where: { $0.name == "key" })?.value
-        else {
-            Issue.record("destination or key is not a literal string")
-            return
-        }
+        let literals: (String, String)? =
+            if case .literal(.string(let destination)) = def.steps[1].with.first(where: { $0.name == "destination" })?.value,
+                case .literal(.string(let key)) = def.steps[0].with.first(where: { $0.name == "key" })?.value
+            {
+                (destination, key)
+            } else {
+                nil
+            }
+        let (destination, key) = try #require(literals, "destination or key is not a literal string")
         #expect(destination == "registry.internal:5000/payments/app:latest" && key == "keys/payments.pub")
         // Runtime expressions are left alone.
         #expect(yaml.contains("${{ inputs.image }}"))
