@@ -149,6 +149,50 @@ struct TextProtoParser {
     }
 }
 
+/// The CEL conformance data (cel-spec's `tests/simple/testdata`), checked out next to this package as
+/// `../shared/conformance/cel-spec` (or where `WARDEN_CEL_SPEC` says). Without it the conformance tests are skipped on a developer's machine, and fail
+/// in CI (where the environment variable `CI` is set), which must not pass them by not running them.
+enum ConformanceData {
+    /// The package root: the nearest directory above this file that holds `Package.swift`.
+    static let packageRoot: URL = {
+        var dir = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent()
+        while dir.path != "/" {
+            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) { return dir }
+            dir = dir.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }()
+
+    /// A cel-spec checkout: `WARDEN_CEL_SPEC` when set, else `../shared/conformance/cel-spec` from the package root.
+    static let checkout: URL =
+        ProcessInfo.processInfo.environment["WARDEN_CEL_SPEC"].map { URL(fileURLWithPath: $0) }
+        ?? packageRoot.deletingLastPathComponent().appendingPathComponent("shared/conformance/cel-spec")
+
+    static let directory = checkout.appendingPathComponent("testdata").standardizedFileURL
+
+    static var available: Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+
+    /// Set (to anything) by CI systems.
+    static var inCI: Bool { ProcessInfo.processInfo.environment["CI"] != nil }
+
+    /// The tests run when the data is there, and in CI, where its absence is a failure.
+    static var runs: Bool { available || inCI }
+
+    static let skipped: Comment = "../shared/conformance/cel-spec is not next to this checkout (set CI to make that a failure)"
+
+    /// Records an issue (and stops the test) when the data is missing.
+    static func require(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        try #require(
+            available,
+            "the CEL conformance data must be next to the checkout: clone cel-spec to \(checkout.standardizedFileURL.path) (or point WARDEN_CEL_SPEC at a clone); \(directory.path) does not exist",
+            sourceLocation: sourceLocation
+        )
+    }
+}
+
 /// Runs the conformance subset (../shared/conformance/cel-spec, when present) and reports per-file counts.
 @Suite struct ConformanceTests {
     struct Unsupported: Error {}
@@ -196,8 +240,9 @@ struct TextProtoParser {
         }
     }
 
-    @Test(.enabled(if: ConformanceParseTests.available, "../shared/conformance/cel-spec is not next to this checkout"))
+    @Test(.enabled(if: ConformanceData.runs, ConformanceData.skipped))
     func subsetEvaluates() throws {
+        try ConformanceData.require()
         let dir = ConformanceParseTests.directory
         var summary: [String] = []
         var failures: [String] = []

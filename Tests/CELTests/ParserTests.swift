@@ -90,8 +90,7 @@ import Testing
 
 /// Every expression of the conformance subset parses (evaluation comes with the evaluator).
 @Suite struct ConformanceParseTests {
-    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/conformance/cel-spec/testdata")
+    static var directory: URL { ConformanceData.directory }
     static let files = [
         "basic", "plumbing", "logic", "integer_math", "fp_math", "string", "lists", "macros", "conversions", "timestamps", "fields",
         "namespace", "comparisons", "parse",
@@ -104,10 +103,9 @@ import Testing
         }
     }
 
-    static var available: Bool { FileManager.default.fileExists(atPath: directory.path) }
-
-    @Test(.enabled(if: available, "../shared/conformance/cel-spec is not next to this checkout"))
+    @Test(.enabled(if: ConformanceData.runs, ConformanceData.skipped))
     func subsetParses() throws {
+        try ConformanceData.require()
         var report: [String] = []
         var failures: [String] = []
         for file in Self.files {
