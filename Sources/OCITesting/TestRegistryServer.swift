@@ -57,6 +57,10 @@ public final class TestRegistryServer: Sendable {
     /// The memory store behind a repository, to seed content or inspect what was pushed.
     public func store(_ repository: String) -> MemoryStore { state.store(repository) }
 
+    /// While true, every request is answered 503 `UNAVAILABLE`, on connections already open too (a registry that
+    /// is down behind its load balancer), so that tests can see how clients report lookups that fail.
+    public func setUnavailable(_ unavailable: Bool) { state.unavailable.withLock { $0 = unavailable } }
+
     public func shutdown() async throws {
         try await channel.close()
     }
@@ -73,6 +77,7 @@ final class ServerState: Sendable {
     let throttled = Mutex(0)
     let validTokens = Mutex<Set<String>>([])
     let patchFailed = Mutex(false)
+    let unavailable = Mutex(false)
 
     init(options: TestRegistryServer.Options) { self.options = options }
 
@@ -158,6 +163,7 @@ struct RegistryLogic {
         let path = components?.path ?? head.uri
         let query = Dictionary((components?.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { a, _ in a })
         state.log.withLock { $0.append("\(head.method) \(head.uri)") }
+        if state.unavailable.withLock({ $0 }) { return .error(.serviceUnavailable, "UNAVAILABLE", "the registry is unavailable") }
 
         if path == "/token" { return token(head, query) }
         if let auth = state.options.bearerAuth {
