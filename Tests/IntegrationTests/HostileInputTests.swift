@@ -11,9 +11,9 @@ import Trust
 /// (docker-registry accepts all of it): Warden finishes, refuses what does not belong, and says why.
 @Suite(.serialized) struct HostileInputTests {
     /// Runs warden under `timeout`: a hang is exit status 124, not a stuck test.
-    static func wardenBounded(_ arguments: [String], seconds: Int = 60) throws -> (Int32, String, String) {
-        let (status, out, err) = try runProcess("/usr/bin/timeout", ["-s", "KILL", "\(seconds)", try wardenExecutable()] + arguments)
-        return (status, String(decoding: out, as: UTF8.self), err)
+    static func wardenBounded(_ arguments: [String], seconds: Int = 60) async throws -> (Int32, String, String) {
+        let result = try await runProgram("/usr/bin/timeout", ["-s", "KILL", "\(seconds)", try wardenExecutable()] + arguments)
+        return (result.status, result.output, result.errorOutput)
     }
 
     /// Writes a referrers fallback index for `subject` listing `entries` (what a hostile upstream can put there).
@@ -38,7 +38,7 @@ import Trust
         let x = try await random.pushImage(to: src, layerSizes: [1000])
         try await src.tag(x.descriptor, as: "self-sig")
         try await src.tag(x.descriptor, as: "\(x.digest.tagSchema).sig")
-        let (s1, out1, err1) = try Self.wardenBounded(["copy", "\(a.host)/app:self-sig", "\(b.host)/app:self-sig", "--output", "json"])
+        let (s1, out1, err1) = try await Self.wardenBounded(["copy", "\(a.host)/app:self-sig", "\(b.host)/app:self-sig", "--output", "json"])
         #expect(s1 == 0, "\(err1)")
         let r1 = try JSONDecoder().decode(CopyReport.self, from: Data(out1.utf8))
         #expect(r1.referrersRefused.contains { $0.contains("cosign tag \(x.digest.tagSchema).sig points at \(x.digest)") }, "\(out1)")
@@ -50,7 +50,9 @@ import Trust
         try await src.tag(y.descriptor, as: "self-referrer")
         let sbom = try await random.pushArtifact(to: src, subject: y.descriptor, artifactType: "application/spdx+json")
         try await Self.writeFallbackIndex(src, subject: y.digest, entries: [y.descriptor, try referrerDescriptor(for: sbom)])
-        let (s2, out2, err2) = try Self.wardenBounded(["copy", "\(a.host)/app:self-referrer", "\(b.host)/app:self-referrer", "--output", "json"])
+        let (s2, out2, err2) = try await Self.wardenBounded([
+            "copy", "\(a.host)/app:self-referrer", "\(b.host)/app:self-referrer", "--output", "json",
+        ])
         #expect(s2 == 0, "\(err2)")
         let r2 = try JSONDecoder().decode(CopyReport.self, from: Data(out2.utf8))
         #expect(r2.referrersRefused.contains { $0.contains("\(y.digest) is listed as a referrer of \(y.digest)") }, "\(out2)")
@@ -65,7 +67,7 @@ import Trust
         try await src.push(index)
         try await src.tag(index.descriptor, as: "ancestor")
         try await Self.writeFallbackIndex(src, subject: child.digest, entries: [index.descriptor])
-        let (s3, out3, err3) = try Self.wardenBounded(["copy", "\(a.host)/app:ancestor", "\(b.host)/app:ancestor", "--output", "json"])
+        let (s3, out3, err3) = try await Self.wardenBounded(["copy", "\(a.host)/app:ancestor", "\(b.host)/app:ancestor", "--output", "json"])
         #expect(s3 == 0, "\(err3)")
         let r3 = try JSONDecoder().decode(CopyReport.self, from: Data(out3.utf8))
         #expect(r3.referrersRefused.contains { $0.contains("\(index.digest) is listed as a referrer of \(child.digest)") }, "\(out3)")
@@ -77,7 +79,7 @@ import Trust
         let other = try await random.pushImage(to: src, layerSizes: [1000])
         let foreign = try await random.pushArtifact(to: src, subject: other.descriptor, artifactType: "application/spdx+json")
         try await Self.writeFallbackIndex(src, subject: z.digest, entries: [try referrerDescriptor(for: foreign), other.descriptor])
-        let (s4, out4, err4) = try Self.wardenBounded(["copy", "\(a.host)/app:foreign", "\(b.host)/app:foreign", "--output", "json"])
+        let (s4, out4, err4) = try await Self.wardenBounded(["copy", "\(a.host)/app:foreign", "\(b.host)/app:foreign", "--output", "json"])
         #expect(s4 == 0, "\(err4)")
         let r4 = try JSONDecoder().decode(CopyReport.self, from: Data(out4.utf8))
         #expect(r4.referrersRefused.count == 2, "\(out4)")
@@ -106,7 +108,7 @@ import Trust
           - {source: \(a.host)/team/app, target: \(b.host)/mirror/app, tags: {exact: ["1.0"]}, verify: false}
 
         """.write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
-        let (status, out, err) = try Self.wardenBounded(["replicate", "-f", dir + "/r.yaml", "--no-state", "--output", "json"])
+        let (status, out, err) = try await Self.wardenBounded(["replicate", "-f", dir + "/r.yaml", "--no-state", "--output", "json"])
         #expect(status == 0, "\(out)\(err)")
         let dst = try regs.repository(Reference(parsing: "\(b.host)/mirror/app"))
         #expect(try await dst.resolve("1.0").digest == x.digest)
@@ -129,7 +131,7 @@ import Trust
                 try referrerDescriptor(for: try await random.pushArtifact(to: src, subject: x.descriptor, artifactType: "application/x-\(i)")))
         }
         for r in referrers { try await Self.writeFallbackIndex(src, subject: r.digest, entries: referrers) }
-        let (status, out, err) = try Self.wardenBounded(["inspect", "\(a.host)/app:v1", "--output", "json"])
+        let (status, out, err) = try await Self.wardenBounded(["inspect", "\(a.host)/app:v1", "--output", "json"])
         #expect(status == 0, "\(err)")
         struct Node: Decodable {
             var digest: String
@@ -177,7 +179,7 @@ import Trust
           - {source: \(proxy.host)/team/app, target: \(down.host)/mirror/app, tags: {allow: ["^v"]}, verify: false}
 
         """.write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
-        let (status, out, err) = try Self.wardenBounded(["replicate", "-f", dir + "/r.yaml", "--no-state", "--output", "json"])
+        let (status, out, err) = try await Self.wardenBounded(["replicate", "-f", dir + "/r.yaml", "--no-state", "--output", "json"])
         #expect(status == 1, "\(out)\(err)")
         let r = try JSONDecoder().decode(ReplicationReport.self, from: Data(out.utf8))
         #expect(r.counts == ["copied": 1, "failed": 1], "\(out)")
@@ -222,7 +224,7 @@ import Trust
 
     /// A billion-laughs document (nine levels of nine aliases, under 1 KiB) in a workflow's `with:`, in a template,
     /// and in a replication file: refused at the first anchor with its position, in bounded time and memory.
-    @Test func yamlAliasesAreRefusedEverywhere() throws {
+    @Test func yamlAliasesAreRefusedEverywhere() async throws {
         let dir = try makeTemporaryDirectory()
         var levels = "      l0: &l0 [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n"
         for i in 1...8 { levels += "      l\(i): &l\(i) [" + Array(repeating: "*l\(i - 1)", count: 9).joined(separator: ", ") + "]\n" }
@@ -237,9 +239,9 @@ import Trust
             \(levels)
             """
         try workflow.write(toFile: dir + "/bomb.yaml", atomically: true, encoding: .utf8)
-        let (s1, _, e1) = try Self.wardenBounded(["workflow", "validate", dir + "/bomb.yaml"])
+        let (s1, _, e1) = try await Self.wardenBounded(["workflow", "validate", dir + "/bomb.yaml"])
         #expect(s1 != 0 && e1.contains("bomb.yaml:8:") && e1.contains("anchors and aliases"), "\(e1)")
-        let (r1, _, re1) = try Self.wardenBounded(["run", dir + "/bomb.yaml", "--state", dir + "/state"])
+        let (r1, _, re1) = try await Self.wardenBounded(["run", dir + "/bomb.yaml", "--state", dir + "/state"])
         #expect(r1 != 0 && re1.contains("anchors and aliases"), "\(re1)")
 
         let template = """
@@ -255,7 +257,7 @@ import Trust
             \(levels.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
             """
         try template.write(toFile: dir + "/template.yaml", atomically: true, encoding: .utf8)
-        let (s2, _, e2) = try Self.wardenBounded(["workflow", "validate", dir + "/template.yaml"])
+        let (s2, _, e2) = try await Self.wardenBounded(["workflow", "validate", dir + "/template.yaml"])
         #expect(s2 != 0 && e2.contains("anchors and aliases"), "\(e2)")
 
         try """
@@ -266,7 +268,7 @@ import Trust
           - {source: a.example/x, target: b.example/x, tags: {exact: ["1"]}, verify: false}
 
         """.write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
-        let (s3, _, e3) = try Self.wardenBounded(["replicate", "-f", dir + "/r.yaml", "--dry-run"])
+        let (s3, _, e3) = try await Self.wardenBounded(["replicate", "-f", dir + "/r.yaml", "--dry-run"])
         #expect(s3 != 0 && e3.contains("r.yaml:3:") && e3.contains("anchors and aliases"), "\(e3)")
     }
 
@@ -323,7 +325,7 @@ import Trust
     /// A step writing 100 MiB to stdout and to stderr: Warden keeps 16 MiB of one and 8 MiB of the other (the
     /// step fails for its oversized outputs), and a descendant that escapes with the pipes open does not hold the
     /// run (before: both files grew with the output, and the run waited for the descendant).
-    @Test func stepOutputIsBounded() throws {
+    @Test func stepOutputIsBounded() async throws {
         let dir = try makeTemporaryDirectory()
         try """
         apiVersion: warden.dev/v1
@@ -340,7 +342,7 @@ import Trust
               command: [/bin/sh, -c, 'setsid sleep 20 & echo "{}"']
 
         """.write(toFile: dir + "/flood.yaml", atomically: true, encoding: .utf8)
-        let (status, out, err) = try Self.wardenBounded(["run", dir + "/flood.yaml", "--state", dir + "/state", "--output", "json"])
+        let (status, out, err) = try await Self.wardenBounded(["run", dir + "/flood.yaml", "--state", dir + "/state", "--output", "json"])
         #expect(status == 1, "\(out)\(err)")
         #expect((out + err).contains("outputs are larger than 16 MiB"), "\(out)\(err)")
         let files = FileManager.default.enumerator(atPath: dir + "/state")?.compactMap { $0 as? String } ?? []

@@ -113,14 +113,14 @@ import Testing
         #expect(attestations.first?["verified"] as? Bool == true && attestations.first?["authority"] as? String == "release")
         let builder = ((attestations.first?["predicate"] as? [String: Any])?["runDetails"] as? [String: Any])?["builder"] as? [String: Any]
         #expect(builder?["id"] as? String == "https://ci.example/builder")
-        let (valid, _, validErr) = try runProcess(
+        let validation = try await runProgram(
             "/usr/bin/env",
             [
                 "python3", "-c",
                 "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])), cls=jsonschema.Draft202012Validator)",
                 Self.schema, dir + "/facts.json",
             ])
-        #expect(valid == 0, "\(validErr)")
+        #expect(validation.status == 0, "\(validation.errorOutput)")
 
         // Without a trust policy nothing counts as verified: denied.
         let (unverified, unverifiedOut, _) = try await warden(["policy", "check", image, "--policy", Self.example])

@@ -168,9 +168,9 @@ import Testing
         var syftEnv = ProcessInfo.processInfo.environment
         syftEnv["SYFT_CHECK_FOR_APP_UPDATE"] = "false"
         for (format, file) in [("cyclonedx-json", "syft.cdx.json"), ("spdx-json", "syft.spdx.json")] {
-            let (s, _, e) = try runProcess(
+            let syft = try await runProgram(
                 "/usr/bin/env", ["syft", "-q", "oci-dir:\(layout)", "-o", "\(format)=\(dir)/\(file)"], environment: syftEnv)
-            #expect(s == 0, "syft: \(e)")
+            #expect(syft.status == 0, "syft: \(syft.errorOutput)")
         }
         for file in ["w.cdx.json", "w.spdx.json", "syft.cdx.json", "syft.spdx.json"] {
             let (s, out, e) = try await warden(["sbom", "sbom:\(dir)/\(file)", "-o", "warden-json"])
