@@ -149,9 +149,10 @@ struct TextProtoParser {
     }
 }
 
-/// The CEL conformance data (cel-spec's `tests/simple/testdata`), checked out next to this package as
-/// `../shared/conformance/cel-spec` (or where `WARDEN_CEL_SPEC` says). Without it the conformance tests are skipped on a developer's machine, and fail
-/// in CI (where the environment variable `CI` is set), which must not pass them by not running them.
+/// The CEL conformance data (cel-spec's `tests/simple/testdata`, Apache-2.0): the copy committed in
+/// `Tests/Conformance/cel-spec` (pinned, see its README), or a cel-spec checkout `WARDEN_CEL_SPEC` names. Without it
+/// the conformance tests are skipped on a developer's machine, and fail in CI (where the environment variable `CI`
+/// is set), which must not pass them by not running them.
 enum ConformanceData {
     /// The package root: the nearest directory above this file that holds `Package.swift`.
     static let packageRoot: URL = {
@@ -163,10 +164,10 @@ enum ConformanceData {
         return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }()
 
-    /// A cel-spec checkout: `WARDEN_CEL_SPEC` when set, else `../shared/conformance/cel-spec` from the package root.
+    /// A cel-spec checkout: `WARDEN_CEL_SPEC` when set, else the committed copy `Tests/Conformance/cel-spec`.
     static let checkout: URL =
         ProcessInfo.processInfo.environment["WARDEN_CEL_SPEC"].map { URL(fileURLWithPath: $0) }
-        ?? packageRoot.deletingLastPathComponent().appendingPathComponent("shared/conformance/cel-spec")
+        ?? packageRoot.appendingPathComponent("Tests/Conformance/cel-spec")
 
     static let directory = checkout.appendingPathComponent("testdata").standardizedFileURL
 
@@ -181,19 +182,19 @@ enum ConformanceData {
     /// The tests run when the data is there, and in CI, where its absence is a failure.
     static var runs: Bool { available || inCI }
 
-    static let skipped: Comment = "../shared/conformance/cel-spec is not next to this checkout (set CI to make that a failure)"
+    static let skipped: Comment = "the CEL conformance data (Tests/Conformance/cel-spec or WARDEN_CEL_SPEC) is missing (set CI to make that a failure)"
 
     /// Records an issue (and stops the test) when the data is missing.
     static func require(sourceLocation: SourceLocation = #_sourceLocation) throws {
         try #require(
             available,
-            "the CEL conformance data must be next to the checkout: clone cel-spec to \(checkout.standardizedFileURL.path) (or point WARDEN_CEL_SPEC at a clone); \(directory.path) does not exist",
+            "the CEL conformance data is missing: restore Tests/Conformance/cel-spec (or point WARDEN_CEL_SPEC at a cel-spec clone); \(directory.path) does not exist",
             sourceLocation: sourceLocation
         )
     }
 }
 
-/// Runs the conformance subset (../shared/conformance/cel-spec, when present) and reports per-file counts.
+/// Runs the conformance subset (Tests/Conformance/cel-spec) and reports per-file counts.
 @Suite struct ConformanceTests {
     struct Unsupported: Error {}
 
