@@ -182,7 +182,8 @@ enum ConformanceData {
     /// The tests run when the data is there, and in CI, where its absence is a failure.
     static var runs: Bool { available || inCI }
 
-    static let skipped: Comment = "the CEL conformance data (Tests/Conformance/cel-spec or WARDEN_CEL_SPEC) is missing (set CI to make that a failure)"
+    static let skipped: Comment =
+        "the CEL conformance data (Tests/Conformance/cel-spec or WARDEN_CEL_SPEC) is missing (set CI to make that a failure)"
 
     /// Records an issue (and stops the test) when the data is missing.
     static func require(sourceLocation: SourceLocation = #_sourceLocation) throws {
