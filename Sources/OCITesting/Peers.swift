@@ -24,7 +24,7 @@ public enum Skopeo {
 
     static func check() throws {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw HarnessError("\(binary) is missing: run scripts/test.sh (or `apt-get install skopeo`) first")
+            throw HarnessError(.missingPeer, "\(binary) is missing: run scripts/test.sh (or `apt-get install skopeo`) first")
         }
     }
 }
@@ -37,7 +37,7 @@ public func wardenExecutable(_ name: String = "warden") throws -> String {
         let path = root.appendingPathComponent(".build/\(config)/\(name)").path
         if FileManager.default.isExecutableFile(atPath: path) { return path }
     }
-    throw HarnessError("\(name) executable not found under .build/: run `swift build` first (scripts/test.sh does)")
+    throw HarnessError(.missingPeer, "\(name) executable not found under .build/: run `swift build` first (scripts/test.sh does)")
 }
 
 /// Runs the CLI as users do (without blocking a cooperative thread): exit status, stdout and stderr.

@@ -30,7 +30,7 @@ public final class RegistryProcess: Sendable {
         -> RegistryProcess
     {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw HarnessError("\(binary) is missing: run scripts/test.sh (or `apt-get install docker-registry`) first")
+            throw HarnessError(.missingPeer, "\(binary) is missing: run scripts/test.sh (or `apt-get install docker-registry`) first")
         }
         let dir = root ?? NSTemporaryDirectory() + "warden-registry-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
@@ -99,13 +99,13 @@ public final class RegistryProcess: Sendable {
             if canConnect(port: port) { return }
             if !p.isRunning {
                 let text = (try? String(contentsOfFile: root + "/registry.log", encoding: .utf8)) ?? ""
-                throw HarnessError("docker-registry exited at start: \(text.suffix(2000))")
+                throw HarnessError(.peerDidNotStart, "docker-registry exited at start: \(text.suffix(2000))")
             }
             try await Task.sleep(for: .milliseconds(50))
         }
         // A busy test process may wake late: look once more before giving up.
         if canConnect(port: port) { return }
-        throw HarnessError("docker-registry did not listen on 127.0.0.1:\(port) within 20 s")
+        throw HarnessError(.peerDidNotStart, "docker-registry did not listen on 127.0.0.1:\(port) within 20 s")
     }
 
     /// Stops the process abruptly (SIGKILL), leaving its storage in place.
@@ -138,9 +138,30 @@ public final class RegistryProcess: Sendable {
     }
 }
 
-public struct HarnessError: Error, CustomStringConvertible {
+/// An error of the test tools: a code (a peer that is not installed, one that did not start, a program that failed,
+/// the machine refusing a resource) and a reason naming the program or resource and what to do.
+public struct HarnessError: Error, CustomStringConvertible, Equatable {
+    /// The error's code: extensible (a new code is a new static member); errors compare equal when their codes do.
+    public struct Code: Hashable, Sendable, RawRepresentable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+        /// A peer program is not installed (run scripts/test.sh).
+        public static let missingPeer = Code(rawValue: "missingPeer")
+        /// A peer did not start, or not in time.
+        public static let peerDidNotStart = Code(rawValue: "peerDidNotStart")
+        /// A program exited with a failure.
+        public static let programFailed = Code(rawValue: "programFailed")
+        /// The system refused a resource (a socket, a port, a directory) or an argument was unusable.
+        public static let resource = Code(rawValue: "resource")
+    }
+    public var code: Code
     public let description: String
-    public init(_ d: String) { description = d }
+    public init(_ code: Code, _ reason: String) {
+        self.code = code
+        description = reason
+    }
+    public static func == (a: HarnessError, b: HarnessError) -> Bool { a.code == b.code }
 }
 
 /// Runs a program to completion and returns its standard output; a non-zero exit is an error with its stderr.
@@ -149,7 +170,7 @@ public struct HarnessError: Error, CustomStringConvertible {
 public func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> String {
     let (status, out, err) = try runProcess(executable, arguments, environment: environment)
     guard status == 0 else {
-        throw HarnessError("\(executable) \(arguments.joined(separator: " ")) exited \(status): \(err)")
+        throw HarnessError(.programFailed, "\(executable) \(arguments.joined(separator: " ")) exited \(status): \(err)")
     }
     return String(decoding: out, as: UTF8.self)
 }
@@ -178,7 +199,7 @@ public func runProcess(_ executable: String, _ arguments: [String], environment:
 @available(*, deprecated, message: "racy: use ReservedPort, which holds the port until it is released")
 public func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw HarnessError("socket() failed") }
+    guard fd >= 0 else { throw HarnessError(.resource, "socket() failed") }
     defer { close(fd) }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
@@ -186,7 +207,7 @@ public func freeLoopbackPort() throws -> Int {
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-    guard bound == 0 else { throw HarnessError("bind() failed") }
+    guard bound == 0 else { throw HarnessError(.resource, "bind() failed") }
     _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
     return Int(UInt16(bigEndian: addr.sin_port))
 }

@@ -24,7 +24,7 @@ public func makeTemporaryDirectory(prefix: String = "warden-test") throws -> Str
     var template = Array((base + prefix + "-XXXXXX").utf8CString)
     let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
     guard made != nil else {
-        throw HarnessError("cannot create a temporary directory under \(base): \(String(cString: strerror(errno)))")
+        throw HarnessError(.resource, "cannot create a temporary directory under \(base): \(String(cString: strerror(errno)))")
     }
     return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
 }
@@ -116,7 +116,7 @@ public struct ProcessResult: Sendable {
     public func checked() throws -> ProcessResult {
         guard succeeded else {
             let how = signalled ? "was killed by signal \(status)" : "exited \(status)"
-            throw HarnessError("\(command.joined(separator: " ")) \(how): \(errorOutput)")
+            throw HarnessError(.programFailed, "\(command.joined(separator: " ")) \(how): \(errorOutput)")
         }
         return self
     }
@@ -265,7 +265,7 @@ public final class ReservedPort: Sendable {
     /// Reserves a port the kernel chooses among the free ones.
     public init() throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw HarnessError("socket() failed: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw HarnessError(.resource, "socket() failed: \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -279,7 +279,7 @@ public final class ReservedPort: Sendable {
         guard bound else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw HarnessError("cannot reserve a loopback port: \(reason)")
+            throw HarnessError(.resource, "cannot reserve a loopback port: \(reason)")
         }
         self.port = Int(UInt16(bigEndian: addr.sin_port))
         self.descriptor = Mutex(fd)
@@ -294,7 +294,7 @@ public final class ReservedPort: Sendable {
     /// port ever being free.
     public func takeSocket() throws -> Int32 {
         try descriptor.withLock { fd in
-            guard fd >= 0 else { throw HarnessError("the reservation of port \(port) was already released") }
+            guard fd >= 0 else { throw HarnessError(.resource, "the reservation of port \(port) was already released") }
             defer { fd = -1 }
             return fd
         }

@@ -63,7 +63,7 @@ public final class ThrottlingProxy: Sendable {
     /// Starts a proxy on a free loopback port (or `port`) forwarding to `upstream` (`host:port`).
     public static func start(upstream: String, options: Options = .init(), port: Int = 0) async throws -> ThrottlingProxy {
         let parts = upstream.split(separator: ":")
-        guard parts.count == 2, let upstreamPort = Int(parts[1]) else { throw HarnessError("upstream must be host:port, not \(upstream)") }
+        guard parts.count == 2, let upstreamPort = Int(parts[1]) else { throw HarnessError(.resource, "upstream must be host:port, not \(upstream)") }
         let upstreamHost = String(parts[0])
         let shared = SharedState(options: options)
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
