@@ -3,8 +3,7 @@ import GRDB
 import Synchronization
 
 /// What the last replication did for one target tag: the source digest it verified and copied (or refused).
-public struct ReplicationRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "replication"
+public struct ReplicationRecord: Codable, Sendable, Equatable {
     /// `registry/repository:tag` of the target.
     public var target: String
     public var sourceReference: String
@@ -55,6 +54,11 @@ public final class MemoryReplicationState: ReplicationStateStore {
     public func replication(target: String) throws -> ReplicationRecord? { records.withLock { $0[target] } }
     public func save(_ record: ReplicationRecord) throws { records.withLock { $0[record.target] = record } }
     public func allReplications() throws -> [ReplicationRecord] { records.withLock { $0.values.sorted { $0.target < $1.target } } }
+}
+
+// The SQLite implementation's view of the record: GRDB conformances live here only.
+extension ReplicationRecord: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "replication"
 }
 
 /// Warden's local state in one SQLite file (GRDB). Every write is a transaction: a process killed at any point
