@@ -1,6 +1,7 @@
 import Foundation
 import OCITesting
 import Storage
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -25,30 +26,28 @@ import Testing
             needs: [build]
             approval: {approvers: [alice]}
         """.write(toFile: dir + "/gate.yaml", atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try wardenExecutable())
-        p.arguments = ["run", dir + "/gate.yaml", "--state", dir + "/state"]
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
+        final class Driver: Sendable { let pid = Mutex<Int32>(0) }
+        let driver = Driver()
+        let executable = try wardenExecutable()
+        let running = Task {
+            try await runProgram(
+                executable, ["run", dir + "/gate.yaml", "--state", dir + "/state"], started: { pid in driver.pid.withLock { $0 = pid } })
+        }
 
         // Wait (off the cooperative pool's clock, polling the real database) until the run waits for approval.
-        var waiting = false
-        for _ in 0..<1000 where !waiting {
-            if FileManager.default.fileExists(atPath: dir + "/state/workflows.sqlite"),
-                let store = try? SQLiteWorkflowStore(path: dir + "/state/workflows.sqlite"),
-                let run = try await store.runs(statuses: ["waiting"], limit: 1).first
-            {
-                waiting = run.status == "waiting"
-            }
-            if !waiting { try await Task.sleep(for: .milliseconds(20)) }
+        let waiting = try await holdsWithin(.seconds(20)) {
+            guard FileManager.default.fileExists(atPath: dir + "/state/workflows.sqlite"),
+                let store = try? SQLiteWorkflowStore(path: dir + "/state/workflows.sqlite")
+            else { return false }
+            return try await store.runs(statuses: ["waiting"], limit: 1).first?.status == "waiting"
         }
         #expect(waiting, "the run never reached its approval")
-        kill(p.processIdentifier, signal)
-        p.waitUntilExit()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(p.terminationReason == .exit && p.terminationStatus == 1, "\(p.terminationReason.rawValue) \(p.terminationStatus): \(stderr)")
+        let pid = driver.pid.withLock { $0 }
+        try #require(pid > 0, "warden run did not start")
+        kill(pid, signal)
+        let result = try await running.value
+        let stderr = result.errorOutput
+        #expect(!result.signalled && result.status == 1, "\(result.signalled ? "signal" : "exit") \(result.status): \(stderr)")
         #expect(stderr.contains("interrupted") && stderr.contains("warden runs resume"), "\(stderr)")
 
         let store = try SQLiteWorkflowStore(path: dir + "/state/workflows.sqlite")
