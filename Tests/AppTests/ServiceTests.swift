@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OCITesting
 import ServiceLifecycle
 import Storage
 import Testing
@@ -10,7 +11,7 @@ import Workflow
 /// which another driver then finishes.
 @Suite struct ServiceTests {
     @Test func aGracefulShutdownReleasesTheRunForTheNextDriver() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("warden-service-\(UUID().uuidString)").path
+        let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let engine = try RunsJob.openEngine(StateLayout(dir), catalog: ActionCatalog([NoopAction()]), concurrency: 4, environment: [:])
         let text = """

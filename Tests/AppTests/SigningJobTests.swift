@@ -13,7 +13,7 @@ import Workflow
 /// The signing, attesting, inventory and policy jobs the CLI and the workflow actions both call.
 @Suite struct SigningJobTests {
     func layoutWithImage() async throws -> (String, Descriptor) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("warden-signjob-\(UUID().uuidString)").path
+        let dir = try makeTemporaryDirectory()
         let store = try LayoutStore(path: dir)
         var random = RandomContent(seed: 7)
         let manifest = try await random.pushImage(to: store, layerSizes: [512])
@@ -78,7 +78,7 @@ import Workflow
         #expect(try InventoryJob.Source(parsing: "r.io/a:1").isImage)
         #expect(throws: OCIError.self) { try InventoryJob.Source(parsing: "r.io/A B") }
 
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("warden-invjob-\(UUID().uuidString)").path
+        let root = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
         try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
         try "ID=debian\nVERSION_ID=\"12\"\n".write(toFile: root + "/etc/os-release", atomically: true, encoding: .utf8)
@@ -97,7 +97,7 @@ import Workflow
 /// The run view every surface renders: one JSON document, RFC 3339 times everywhere, steps in definition order.
 @Suite struct RunViewTests {
     @Test func aFinishedRunsView() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("warden-runview-\(UUID().uuidString)").path
+        let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let engine = try RunsJob.openEngine(StateLayout(dir), catalog: ActionCatalog([NoopAction()]), concurrency: 4, environment: [:])
         let text = """
