@@ -98,10 +98,9 @@ public func printJSON<T: Encodable>(_ value: T) throws {
     print(String(decoding: try RFC3339.encoder().encode(value), as: UTF8.self))
 }
 
-/// A location's store and the tag or digest inside it.
-public func open(_ location: Location, _ registries: Registries, create: Bool) throws -> (any ContentStore, String?) {
-    let store = try registries.store(for: location, create: create)
-    return (store, location.digest?.description ?? location.tag)
+/// A location's store and the reference resolved there (its digest, else its tag, else `latest`).
+public func open(_ location: Location, _ registries: Registries, create: Bool) throws -> (any ContentStore, String) {
+    (try registries.store(for: location, create: create), location.resolvedReference)
 }
 
 public func parseLocation(_ s: String) throws -> Location {

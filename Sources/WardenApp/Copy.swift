@@ -8,7 +8,7 @@ import OCIRegistry
 public enum CopyJob {
     /// What is resolved at the source: its digest, else its tag, else `latest`.
     public static func sourceReference(_ source: Location) -> String {
-        source.digest?.description ?? source.tag ?? "latest"
+        source.resolvedReference
     }
 
     /// The tag written at the destination: the destination's own tag; else, when the destination names no digest,

@@ -67,7 +67,7 @@ extension RunsJob {
         if let r = try await engine.store.run(id: id) { return r }
         let matches = try await engine.store.runs(statuses: nil, limit: Int.max).filter { $0.id.hasPrefix(id) }
         guard matches.count == 1 else {
-            let where_ = engine.configuration.stateDirectory + "/workflows.sqlite"
+            let where_ = StateLayout(engine.configuration.stateDirectory).workflowsDatabase
             throw matches.isEmpty
                 ? WorkflowError(.notFound, "no run \(id) in \(where_)")
                 : WorkflowError(.invalid, "\(id) names \(matches.count) runs; give more characters")

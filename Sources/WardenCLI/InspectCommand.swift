@@ -43,7 +43,7 @@ struct InspectCommand: AsyncParsableCommand {
         let location = try parseLocation(reference)
         try await withRegistries(global) { registries in
             let (store, ref) = try open(location, registries, create: false)
-            let desc = try await store.resolve(ref ?? "latest")
+            let desc = try await store.resolve(ref)
             let manifest = try await store.fetchManifest(desc)
             if raw {
                 FileHandle.standardOutput.write(manifest.bytes)
@@ -153,11 +153,11 @@ struct DigestCommand: AsyncParsableCommand {
             try await concurrentForEach(Array(locations.enumerated()), limit: max(1, concurrency)) { (i, location) in
                 let (store, ref) = try open(location, registries, create: false)
                 if fetch, let direct = store as? any ManifestByReference {
-                    await box.set(i, try await direct.getManifest(ref ?? "latest").descriptor)
+                    await box.set(i, try await direct.getManifest(ref).descriptor)
                 } else if fetch {
-                    await box.set(i, try await store.fetchManifest(store.resolve(ref ?? "latest")).descriptor)
+                    await box.set(i, try await store.fetchManifest(store.resolve(ref)).descriptor)
                 } else {
-                    await box.set(i, try await store.resolve(ref ?? "latest"))
+                    await box.set(i, try await store.resolve(ref))
                 }
             }
             return await box.values
