@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swiftwasm/WasmKit", from: "0.4.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // Foundation: OCI names, model, content stores, graph copy, image layout.
@@ -79,14 +80,27 @@ let package = Package(
             name: "Policy",
             dependencies: ["CEL", "Documents", "OCI", "Trust"]
         ),
+        // Domain: known vulnerabilities: OSV advisories and their database, version orderings, matching with
+        // explanations, CVSS, VEX and ignore rules, reports (SARIF, CycloneDX VDR, OpenVEX).
+        .target(
+            name: "Vulnerability",
+            dependencies: [
+                "CEL", "Documents", "Inventory", "Storage",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ]
+        ),
         // The system zlib (gzip layers).
-        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "SystemZlib", providers: [.apt(["zlib1g-dev"])]),
         // prctl(PR_SET_CHILD_SUBREAPER) for the process runtime's reaper (prctl is variadic).
         .systemLibrary(name: "CProcess"),
         // Domain: image filesystems (layers, whiteouts, tar), package catalogers, SBOM formats.
         .target(
             name: "Inventory",
-            dependencies: ["OCI", "CEL", "CZlib", .product(name: "NIOCore", package: "swift-nio"), .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "OCI", "CEL", "SystemZlib", .product(name: "NIOCore", package: "swift-nio"), .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         // Engine: durable workflows of supply-chain actions: definitions, the journalled engine, action runtimes.
         .target(
@@ -205,6 +219,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CELTests", dependencies: ["CEL"]),
+        .testTarget(name: "VulnerabilityTests", dependencies: ["Vulnerability", "Inventory", "CEL", "Documents", "Storage"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "OCITesting"]),
         .testTarget(
             name: "AppTests",

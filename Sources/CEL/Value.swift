@@ -51,6 +51,16 @@ public indirect enum Value: Sendable, CustomStringConvertible {
 }
 
 extension Value {
+    /// A map's value for a string key (nil for other values and absent keys): how JSON documents read as values
+    /// are walked.
+    public subscript(key: String) -> Value? {
+        guard case .map(let entries) = self else { return nil }
+        for (k, v) in entries { if case .string(let s) = k, s == key { return v } }
+        return nil
+    }
+}
+
+extension Value {
     /// CEL equality: numbers compare by value across int, uint and double; other kinds must match; lists and maps
     /// compare element-wise. Values of different kinds are unequal (not an error).
     public func celEquals(_ other: Value) -> Bool {

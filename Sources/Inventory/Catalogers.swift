@@ -333,11 +333,3 @@ enum NPM {
         return out
     }
 }
-
-extension Value {
-    /// A string-keyed member of a map value.
-    subscript(key: String) -> Value? {
-        guard case .map(let entries) = self else { return nil }
-        return entries.first { if case .string(let k) = $0.key { k == key } else { false } }?.value
-    }
-}

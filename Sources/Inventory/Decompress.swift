@@ -1,7 +1,7 @@
-import CZlib
 import Foundation
 import NIOCore
 import OCI
+import SystemZlib
 
 /// A pull source of byte chunks (a layer's decompressed tar stream, a file, memory).
 public protocol ChunkSource {
@@ -92,7 +92,7 @@ final class Inflater {
                 stream.avail_in = UInt32(available)
                 stream.next_out = outBuf.baseAddress!
                 stream.avail_out = UInt32(outputSize)
-                let rc = CZlib.inflate(&stream, Z_NO_FLUSH)
+                let rc = SystemZlib.inflate(&stream, Z_NO_FLUSH)
                 consumed = available - Int(stream.avail_in)
                 produced = outputSize - Int(stream.avail_out)
                 switch rc {
@@ -124,7 +124,7 @@ public func gzip(_ input: [UInt8], level: Int32 = 6) throws -> [UInt8] {
             stream.avail_in = UInt32(input.count)
             stream.next_out = outBuf.baseAddress
             stream.avail_out = UInt32(outBuf.count)
-            guard CZlib.deflate(&stream, Z_FINISH) == Z_STREAM_END else { throw InventoryError(.io, "zlib deflate failed") }
+            guard SystemZlib.deflate(&stream, Z_FINISH) == Z_STREAM_END else { throw InventoryError(.io, "zlib deflate failed") }
             return outBuf.count - Int(stream.avail_out)
         }
     }

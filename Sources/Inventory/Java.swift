@@ -1,5 +1,5 @@
 import CEL
-import CZlib
+import SystemZlib
 
 /// Java archives (jar, war, ear and the archives nested in them): Maven coordinates from
 /// `META-INF/maven/<group>/<artifact>/pom.properties`, else the manifest's title and version, else the file name.

@@ -255,13 +255,6 @@ func jsonTypeName(_ v: Value) -> String {
 }
 
 extension Value {
-    /// A map's value for a string key.
-    public subscript(key: String) -> Value? {
-        guard case .map(let entries) = self else { return nil }
-        for (k, v) in entries { if case .string(let s) = k, s == key { return v } }
-        return nil
-    }
-
     var number: Double? {
         switch self {
         case .int(let i): Double(i)
