@@ -37,6 +37,15 @@ public struct Distro: Sendable, Codable, Equatable {
     public var name: String?
     public var prettyName: String?
     public var idLike: [String]
+
+    public init(id: String, versionID: String?, versionCodename: String?, name: String?, prettyName: String?, idLike: [String]) {
+        self.id = id
+        self.versionID = versionID
+        self.versionCodename = versionCodename
+        self.name = name
+        self.prettyName = prettyName
+        self.idLike = idLike
+    }
 }
 
 /// Package URLs (github.com/package-url/purl-spec): `pkg:type/namespace/name@version?qualifiers#subpath`.

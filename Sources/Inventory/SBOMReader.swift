@@ -101,6 +101,19 @@ extension PURL {
         return (String(parts[0]).lowercased(), parts[1..<(parts.count - 1)].map(decode).joined(separator: "/"), decode(parts.last!), version)
     }
 
+    /// The qualifiers of a purl (`?arch=amd64&distro=debian-12`), percent-decoded; empty when there are none.
+    public static func qualifiers(_ s: String) -> [String: String] {
+        var rest = Substring(s)
+        if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }
+        guard let q = rest.firstIndex(of: "?") else { return [:] }
+        var out: [String: String] = [:]
+        for pair in rest[rest.index(after: q)...].split(separator: "&") {
+            guard let eq = pair.firstIndex(of: "=") else { continue }
+            out[decode(pair[..<eq]).lowercased()] = decode(pair[pair.index(after: eq)...])
+        }
+        return out
+    }
+
     static func decode(_ s: Substring) -> String {
         var bytes: [UInt8] = []
         var i = s.utf8.startIndex
