@@ -31,10 +31,11 @@ public enum Catalogers {
     /// Every package the catalogers recognise in `fs`, sorted by type, name and version.
     public static func catalog(_ fs: ImageFilesystem) -> (Distro?, [Package]) {
         let distro = OSRelease.read(fs)
+        let rpmDatabases = RPM.read(fs)
         var packages: [Package] = []
         packages += Dpkg.catalog(fs, distro: distro)
         packages += Apk.catalog(fs, distro: distro)
-        packages += RPM.catalog(fs, distro: distro)
+        packages += RPM.catalog(rpmDatabases, distro: distro)
         packages += Python.catalog(fs)
         packages += NPM.catalog(fs)
         packages += GoBinaries.catalog(fs)

@@ -9,8 +9,16 @@ enum RPM {
         "var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite", "var/lib/rpm/Packages", "usr/lib/sysimage/rpm/Packages",
     ]
 
-    static func catalog(_ fs: ImageFilesystem, distro: Distro?) -> [Package] {
-        var out: [Package] = []
+    /// One package database of the image and the headers read from it.
+    struct Database {
+        var path: String
+        var layer: LayerInfo
+        var headers: [Header]
+    }
+
+    /// The databases of `fs` that could be read, in the order of `databases`.
+    static func read(_ fs: ImageFilesystem) -> [Database] {
+        var out: [Database] = []
         for path in databases {
             guard let bytes = fs.content(path), let layer = fs.layer(of: path) else { continue }
             let headers: [Header]
@@ -20,13 +28,36 @@ enum RPM {
             } else {
                 do { headers = try read(bytes) } catch { continue }
             }
-            for h in headers {
-                guard let name = h.strings[1000]?.first, let version = h.strings[1001]?.first, name != "gpg-pubkey" else { continue }
+            out.append(Database(path: path, layer: layer, headers: headers))
+        }
+        return out
+    }
+
+    /// The name of the package a header describes, unless it is none the cataloger lists (no name or version, or
+    /// an imported signing key).
+    static func listedName(_ h: Header) -> String? {
+        guard let name = h.strings[1000]?.first, h.strings[1001]?.first != nil, name != "gpg-pubkey" else { return nil }
+        return name
+    }
+
+    /// `[epoch:]version[-release]`, the version a package is listed with.
+    static func fullVersion(_ h: Header) -> String {
+        let release = h.strings[1002]?.first ?? ""
+        return (h.int32s[1003]?.first.map { "\($0):" } ?? "") + (h.strings[1001]?.first ?? "") + (release.isEmpty ? "" : "-" + release)
+    }
+
+    static func catalog(_ databases: [Database], distro: Distro?) -> [Package] {
+        var out: [Package] = []
+        for database in databases {
+            let path = database.path
+            let layer = database.layer
+            for h in database.headers {
+                guard let name = listedName(h), let version = h.strings[1001]?.first else { continue }
                 let release = h.strings[1002]?.first ?? ""
                 let epoch = h.int32s[1003]?.first
                 let arch = h.strings[1022]?.first ?? ""
                 let source = h.strings[1044]?.first ?? ""
-                let full = (epoch.map { "\($0):" } ?? "") + version + (release.isEmpty ? "" : "-" + release)
+                let full = fullVersion(h)
                 var qualifiers = ["arch": arch, "upstream": source]
                 if let epoch { qualifiers["epoch"] = String(epoch) }
                 if let distro { qualifiers["distro"] = distro.id + (distro.versionID.map { "-" + $0 } ?? "") }
@@ -43,6 +74,17 @@ enum RPM {
             }
         }
         return out
+    }
+
+    /// The absolute paths a header says its package installed: each BASENAMES entry (1117) joined to the DIRNAMES
+    /// entry (1118) its DIRINDEXES entry (1116) names, or OLDFILENAMES (1027) in headers from before compressed file
+    /// names. An index out of range names nothing. `parse` reads at most 10,000 entries of an array, so the files of
+    /// a package past that many are not listed.
+    static func installedPaths(_ h: Header) -> [String] {
+        guard let basenames = h.strings[1117], let dirnames = h.strings[1118], let indexes = h.int32s[1116] else {
+            return h.strings[1027] ?? []
+        }
+        return zip(basenames, indexes).compactMap { base, i in dirnames.indices.contains(i) ? dirnames[i] + base : nil }
     }
 
     struct Header {
