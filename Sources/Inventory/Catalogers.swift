@@ -8,6 +8,7 @@ public enum Catalogers {
         // Database and metadata files first: they may carry an executable bit too (Debian ships some package.json
         // files 0755).
         if wants(path, size) { return .whole }
+        if Ownership.isDpkgList(path) { return Ownership.dpkgListCapture }
         if Java.isArchive(path) { return Java.capture }
         if mode & 0o111 != 0, size >= 1024, GoBinaries.candidate(path) { return GoBinaries.capture }
         return nil
@@ -28,7 +29,8 @@ public enum Catalogers {
         return false
     }
 
-    /// Every package the catalogers recognise in `fs`, sorted by type, name and version.
+    /// Every package the catalogers recognise in `fs`, sorted by type, name and version; a language package
+    /// installed by an OS package names it in its metadata (see `Ownership`).
     public static func catalog(_ fs: ImageFilesystem) -> (Distro?, [Package]) {
         let distro = OSRelease.read(fs)
         let rpmDatabases = RPM.read(fs)
@@ -40,6 +42,7 @@ public enum Catalogers {
         packages += NPM.catalog(fs)
         packages += GoBinaries.catalog(fs)
         packages += Java.catalog(fs)
+        Ownership.annotate(&packages, fs, rpm: rpmDatabases)
         packages.sort { ($0.type, $0.name, $0.version, $0.locations.first ?? "") < ($1.type, $1.name, $1.version, $1.locations.first ?? "") }
         return (distro, packages)
     }
