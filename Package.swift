@@ -137,7 +137,7 @@ let package = Package(
         .target(
             name: "WardenApp",
             dependencies: [
-                "CEL", "Documents", "OCI", "OCIRegistry", "Trust", "Policy", "Inventory", "Replicate", "Storage", "Workflow",
+                "CEL", "Documents", "OCI", "OCIRegistry", "Trust", "Policy", "Inventory", "Replicate", "Storage", "Vulnerability", "Workflow",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
@@ -149,6 +149,7 @@ let package = Package(
             name: "WardenActions",
             dependencies: [
                 "WardenApp", "Workflow", "CEL", "Documents", "OCI", "OCIRegistry", "Trust", "Policy", "Inventory", "Replicate", "Storage",
+                "Vulnerability",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -194,6 +195,7 @@ let package = Package(
                 "CEL",
                 "Policy",
                 "Inventory",
+                "Vulnerability",
                 "Workflow",
                 "WardenApp",
                 "WardenActions",
@@ -219,7 +221,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CELTests", dependencies: ["CEL"]),
-        .testTarget(name: "VulnerabilityTests", dependencies: ["Vulnerability", "Inventory", "CEL", "Documents", "Storage"]),
+        .testTarget(
+            name: "VulnerabilityTests", dependencies: ["Vulnerability", "Inventory", "CEL", "Documents", "Storage"], exclude: ["reference"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "OCITesting"]),
         .testTarget(
             name: "AppTests",

@@ -1,6 +1,11 @@
 import Foundation
 import OCIRegistry
 
+/// The version every surface reports (`warden --version`, the scanner of a vulnerability attestation).
+public enum WardenVersion {
+    public static let current = "0.1.0"
+}
+
 /// The state directory's layout: one place names every file Warden keeps there.
 public struct StateLayout: Sendable, Equatable {
     /// The directory (default `.warden`).

@@ -23,7 +23,7 @@ struct Warden: AsyncParsableCommand {
             10 verify: no signature; 11 verify: signatures found, none valid; 12 verify: refused by the \
             trust policy; 13 replicate: some artifacts refused by verification; 64 usage error.
             """,
-        version: "0.1.0",
+        version: WardenVersion.current,
         subcommands: [
             CopyCommand.self, InspectCommand.self, TagsCommand.self, KeyCommand.self, SignCommand.self, VerifyCommand.self, AttestCommand.self,
             VerifyAttestationCommand.self, PolicyCommand.self, ReplicateCommand.self, CELCommand.self, DigestCommand.self,

@@ -24,14 +24,17 @@ enum DependencyCheck {
         "Replicate": ["Documents", "OCI", "OCIRegistry", "Storage", "Trust"],
         "Workflow": ["CEL", "CProcess", "Documents", "Storage"],
         // Application layer
-        "WardenApp": ["CEL", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust", "Workflow"],
+        "WardenApp": ["CEL", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust", "Vulnerability", "Workflow"],
         // Surfaces
-        "WardenActions": ["CEL", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust", "WardenApp", "Workflow"],
+        "WardenActions": [
+            "CEL", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust", "Vulnerability", "WardenApp",
+            "Workflow",
+        ],
         "CommandSupport": ["Documents", "OCI", "OCIRegistry", "WardenApp"],
         // The shipped binary links no test tools (OCITesting): those are `warden-dev`'s.
         "WardenCLI": [
             "CEL", "CommandSupport", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "SampleContent", "Storage", "Trust",
-            "WardenActions", "WardenApp", "Workflow",
+            "Vulnerability", "WardenActions", "WardenApp", "Workflow",
         ],
         "WardenDev": ["CEL", "CommandSupport", "Documents", "OCI", "OCIRegistry", "OCITesting", "Policy", "Storage", "Workflow"],
         "WardenFuzz": ["CEL", "Documents", "Inventory", "OCI", "Policy", "Replicate", "Trust", "Workflow"],
