@@ -227,7 +227,8 @@ let package = Package(
         .testTarget(
             name: "AppTests",
             dependencies: [
-                "WardenApp", "Documents", "Inventory", "OCI", "OCIRegistry", "OCITesting", "Replicate", "Storage", "Trust", "Workflow",
+                "WardenApp", "Documents", "Inventory", "OCI", "OCIRegistry", "OCITesting", "Replicate", "Storage", "Trust", "Vulnerability",
+                "Workflow",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"),

@@ -4,6 +4,7 @@ import Inventory
 import OCI
 import Storage
 import Trust
+import Vulnerability
 import Workflow
 
 /// What an error means to every surface, decided in one place: the CLI's exit code, whether a workflow attempt that
@@ -48,6 +49,16 @@ public struct ErrorDisposition: Sendable, Equatable {
             } else {
                 // A read that failed may succeed again; malformed or unsupported content will not.
                 self.init(exitCode: 1, retryable: e.code == .io, httpStatus: e.code == .io ? 500 : 422, reason: e.reason)
+            }
+        case let e as VulnerabilityError:
+            switch e.code {
+            case .notFound: self.init(exitCode: 3, retryable: false, httpStatus: 404, reason: e.reason)
+            // A read or write of the database that failed may succeed again.
+            case .io: self.init(exitCode: 1, retryable: true, httpStatus: 500, reason: e.reason)
+            // The database is there but too old: importing newer advisories fixes it, trying again does not.
+            case .stale: self.init(exitCode: 1, retryable: false, httpStatus: 409, reason: e.reason)
+            // Malformed or unsupported input, a refused statement: the input has to change.
+            default: self.init(exitCode: 1, retryable: false, httpStatus: 422, reason: e.reason)
             }
         case let e as WorkflowError:
             let status =
