@@ -222,7 +222,7 @@ let package = Package(
         ),
         .testTarget(name: "CELTests", dependencies: ["CEL"]),
         .testTarget(
-            name: "VulnerabilityTests", dependencies: ["Vulnerability", "Inventory", "CEL", "Documents", "Storage"], exclude: ["reference"]),
+            name: "VulnerabilityTests", dependencies: ["Vulnerability", "Inventory", "CEL", "Documents", "Storage"], exclude: ["Data", "reference"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "OCITesting"]),
         .testTarget(
             name: "AppTests",

