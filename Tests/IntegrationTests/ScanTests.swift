@@ -188,4 +188,54 @@ import Testing
         ])
         #expect(verified == 0, "\(verifyOut)\(verifyErr)")
     }
+
+    /// `vuln/scan@v1` feeding `policy/eval@v1` in a workflow: the scan's `vulnerabilities` output is the policy
+    /// input's list, and a medium finding without a VEX statement denies.
+    @Test func scanStepFeedsThePolicyGate() async throws {
+        let dir = try makeTemporaryDirectory()
+        let state = dir + "/state"
+        try await Self.importDatabase(state)
+        let layout = try await SBOMTests.makeLayout()
+        try """
+        apiVersion: warden.dev/v1
+        kind: Policy
+        name: vuln-gate
+        variables:
+          open: >-
+            vulnerabilities.filter(v, v.severity in ["CRITICAL", "HIGH", "MEDIUM"]
+              && (v.vex == null || !(v.vex.status in ["not_affected", "fixed", "ignored"])))
+        rules:
+          - name: no-open-medium-or-worse
+            deny: size(variables.open) > 0
+            message: "open: {{ variables.open.map(v, v.id + ' ' + v.package.name) }}"
+        """.write(toFile: dir + "/gate.yaml", atomically: true, encoding: .utf8)
+        try """
+        apiVersion: warden.dev/v1
+        kind: Workflow
+        name: scan-gate
+        inputs:
+          image: {type: string}
+        steps:
+          - id: scan
+            uses: vuln/scan@v1
+            with: {image: '${{ inputs.image }}'}
+          - id: gate
+            uses: policy/eval@v1
+            with:
+              policy: gate.yaml
+              facts: {vulnerabilities: '${{ steps.scan.outputs.vulnerabilities }}'}
+        outputs:
+          open: ${{ steps.scan.outputs.open }}
+          decision: ${{ steps.gate.outputs.decision }}
+          messages: ${{ steps.gate.outputs.messages }}
+          report: ${{ steps.scan.artifacts["scan.sarif"] }}
+        """.write(toFile: dir + "/scan.yaml", atomically: true, encoding: .utf8)
+        let (rc, out, err) = try await warden([
+            "run", dir + "/scan.yaml", "--input", "image=oci-layout:\(layout):v1", "--state", state, "--output", "json",
+        ])
+        #expect(rc == 0, "\(out)\(err)")
+        #expect(out.contains(#""open":1"#), "\(out)")
+        #expect(out.contains(#""decision":"deny""#), "\(out)")
+        #expect(out.contains("CVE-2024-35195 requests"), "\(out)")
+    }
 }
