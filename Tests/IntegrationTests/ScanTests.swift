@@ -154,6 +154,20 @@ import Testing
         #expect(ir.findings.first { $0.id == "CVE-2024-35195" }?.suppression == nil)
         #expect(ir.expiredRules.count == 1 && ir.expiredRules[0].contains("CVE-2024-35195"), "\(ir.expiredRules)")
         // A stale database: reported by default, refused with --fail-on-stale.
+        // The JSON report is a policy input as it is: `policy check --facts` gates on its vulnerabilities.
+        try Data(ignoredOut.utf8).write(to: URL(fileURLWithPath: dir + "/scan.json"))
+        try """
+        apiVersion: warden.dev/v1
+        kind: Policy
+        name: no-open-high
+        rules:
+          - name: no-open-high
+            deny: vulnerabilities.exists(v, v.severity in ["CRITICAL", "HIGH"] && v.vex == null)
+        """.write(toFile: dir + "/gate.yaml", atomically: true, encoding: .utf8)
+        let (gate, gateOut, gateErr) = try await warden(["policy", "eval", dir + "/gate.yaml", "--input", dir + "/scan.json"])
+        #expect(gate == 0, "\(gateOut)\(gateErr)")
+        let (openGate, _, _) = try await warden(["policy", "eval", dir + "/gate.yaml", "--input", dir + "/r.json"])
+        #expect(openGate == 12)
         let (stale, _, staleErr) = try await warden(["scan", sbom, "--state", state, "--fail-on-stale", "--max-db-age", "1"])
         #expect(stale != 0 && staleErr.contains("days old"), "\(staleErr)")
     }
