@@ -288,21 +288,8 @@ enum Python {
         return out
     }
 
-    /// PEP 503: lowercase, runs of `-`, `_` and `.` become one `-`.
-    static func normalizedName(_ name: String) -> String {
-        var out = ""
-        var lastWasSeparator = false
-        for c in name.lowercased() {
-            if c == "-" || c == "_" || c == "." {
-                if !lastWasSeparator { out.append("-") }
-                lastWasSeparator = true
-            } else {
-                out.append(c)
-                lastWasSeparator = false
-            }
-        }
-        return out
-    }
+    /// PEP 503 (`PURL.pep503`): pip's and syft's name for a package ("Jinja2" is jinja2).
+    static func normalizedName(_ name: String) -> String { PURL.pep503(name) }
 }
 
 /// npm: every `package.json` that names a package and a version — installed modules under `node_modules`,

@@ -69,6 +69,23 @@ public enum PURL {
         return out
     }
 
+    /// PEP 503: lowercase, runs of `-`, `_` and `.` become one `-` (how PyPI names are compared, and how pypi
+    /// purls spell them).
+    public static func pep503(_ name: String) -> String {
+        var out = ""
+        var lastWasSeparator = false
+        for c in name.lowercased() {
+            if c == "-" || c == "_" || c == "." {
+                if !lastWasSeparator { out.append("-") }
+                lastWasSeparator = true
+            } else {
+                out.append(c)
+                lastWasSeparator = false
+            }
+        }
+        return out
+    }
+
     /// Builds a purl; empty qualifier values are dropped, the rest sorted by key.
     public static func make(
         type: String, namespace: String? = nil, name: String, version: String?, qualifiers: [String: String] = [:], subpath: String? = nil

@@ -35,23 +35,12 @@ struct SBOMCommand: AsyncParsableCommand {
     @OptionGroup var password: PasswordOptions
 
     func validate() throws {
-        for f in formats {
-            let name = f.split(separator: "=", maxSplits: 1).first.map(String.init) ?? f
-            guard SBOMFormat(rawValue: name) != nil else {
-                throw ValidationError("unknown format \"\(name)\" (expected \(SBOMFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
-            }
-        }
-        if attest && key == nil { throw ValidationError("--attest needs --key") }
-        if attest && InventoryJob.Source.schemes.contains(where: source.hasPrefix) {
-            throw ValidationError("--attest needs an image in a registry or an OCI layout")
-        }
+        let _: [(SBOMFormat, String?)] = try parseOutputs(formats)
+        try validateAttestation(attest, key: key, source: source)
     }
 
     func run() async throws {
-        var outputs: [(SBOMFormat, String?)] = formats.map { f in
-            let parts = f.split(separator: "=", maxSplits: 1).map(String.init)
-            return (SBOMFormat(rawValue: parts[0])!, parts.count > 1 ? parts[1] : nil)
-        }
+        var outputs: [(SBOMFormat, String?)] = try parseOutputs(formats)
         if outputs.isEmpty { outputs = [(.table, nil)] }
         if let outputFile {
             guard outputs.count == 1 else { throw ValidationError("--output-file takes one format; use -o FORMAT=FILE for several") }

@@ -49,31 +49,18 @@ struct ScanCommand: AsyncParsableCommand {
     @OptionGroup var password: PasswordOptions
 
     func validate() throws {
-        for f in formats {
-            let name = f.split(separator: "=", maxSplits: 1).first.map(String.init) ?? f
-            guard ScanFormat(rawValue: name) != nil else {
-                throw ValidationError("unknown format \"\(name)\" (expected \(ScanFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
-            }
-        }
+        let _: [(ScanFormat, String?)] = try parseOutputs(formats)
         if let failOn, Severity(parsing: failOn) == nil || Severity(parsing: failOn) == .unknown {
             throw ValidationError("--fail-on \(failOn): expected low, medium, high or critical")
         }
-        if attest && key == nil { throw ValidationError("--attest needs --key") }
-        if attest && InventoryJob.Source.schemes.contains(where: source.hasPrefix) {
-            throw ValidationError("--attest needs an image in a registry or an OCI layout")
-        }
+        try validateAttestation(attest, key: key, source: source)
         if vexKey != nil && vexPolicy != nil { throw ValidationError("give --vex-key or --vex-policy, not both") }
         guard maxDbAge > 0 else { throw ValidationError("--max-db-age must be a positive number of days") }
     }
 
     func run() async throws {
-        let outputs: [(ScanFormat, String?)] =
-            formats.isEmpty
-            ? [(.table, nil)]
-            : formats.map { f in
-                let parts = f.split(separator: "=", maxSplits: 1).map(String.init)
-                return (ScanFormat(rawValue: parts[0])!, parts.count > 1 ? parts[1] : nil)
-            }
+        let requested: [(ScanFormat, String?)] = try parseOutputs(formats)
+        let outputs = requested.isEmpty ? [(.table, nil)] : requested
         let wanted = try platform.map { p in
             do { return try Platform(parsing: p) } catch let e as OCIError { throw ValidationError(e.reason) }
         }
