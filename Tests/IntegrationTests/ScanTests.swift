@@ -201,6 +201,30 @@ import Testing
             "verify-attestation", "\(registry.host)/scan/app:v1", "--type", "vuln", "--key", dir + "/k.pub",
         ])
         #expect(verified == 0, "\(verifyOut)\(verifyErr)")
+        // An OpenVEX attestation on the image: read when it verifies with --vex-key, left out (and named) otherwise.
+        try Data(
+            #"{"@context":"https://openvex.dev/ns/v0.2.0","@id":"urn:warden:test","author":"release team","timestamp":"2026-11-01T00:00:00Z","version":1,"statements":[{"vulnerability":{"name":"CVE-2024-35195"},"products":[{"@id":"pkg:pypi/requests"}],"status":"not_affected","justification":"vulnerable_code_not_in_execute_path"}]}"#
+                .utf8
+        ).write(to: URL(fileURLWithPath: dir + "/requests.openvex.json"))
+        let (vexAttested, _, vexAttestErr) = try await warden(
+            [
+                "attest", "\(registry.host)/scan/app:v1", "--type", "openvex", "--predicate", dir + "/requests.openvex.json", "--key", dir + "/k.key",
+            ], environment: env)
+        #expect(vexAttested == 0, "\(vexAttestErr)")
+        let (withVEX, withVEXOut, withVEXErr) = try await warden([
+            "scan", "\(registry.host)/scan/app:v1", "--state", state, "--vex-key", dir + "/k.pub", "-o", "json",
+        ])
+        #expect(withVEX == 0, "\(withVEXErr)")
+        let suppressed = try JSONDecoder().decode(Report.self, from: Data(withVEXOut.utf8))
+        #expect(suppressed.findings.first { $0.id == "CVE-2024-35195" }?.suppression?.status == "not_affected")
+        _ = try await warden(["key", "generate", "--output-key-prefix", dir + "/other"], environment: env)
+        let (otherKey, otherOut, _) = try await warden([
+            "scan", "\(registry.host)/scan/app:v1", "--state", state, "--vex-key", dir + "/other.pub", "-o", "json",
+        ])
+        #expect(otherKey == 0)
+        let unverified = try JSONDecoder().decode(Report.self, from: Data(otherOut.utf8))
+        #expect(unverified.findings.first { $0.id == "CVE-2024-35195" }?.suppression == nil)
+        #expect(unverified.warnings.contains { $0.contains("OpenVEX attestation") && $0.contains("left out") }, "\(unverified.warnings)")
     }
 
     /// `vuln/scan@v1` feeding `policy/eval@v1` in a workflow: the scan's `vulnerabilities` output is the policy
