@@ -156,7 +156,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "WardenFuzz",
-            dependencies: ["CEL", "Documents", "Inventory", "OCI", "Policy", "Replicate", "Trust", "Workflow"]
+            dependencies: ["CEL", "Documents", "Inventory", "OCI", "Policy", "Replicate", "Trust", "Vulnerability", "Workflow"]
         ),
         // Sample content: random, valid images, indexes and artifacts (the demo, tests and benchmarks).
         .target(name: "SampleContent", dependencies: ["OCI"]),

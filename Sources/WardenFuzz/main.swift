@@ -6,7 +6,26 @@ import OCI
 import Policy
 import Replicate
 import Trust
+import Vulnerability
 import Workflow
+
+/// The vulnerability domain's readers: OSV records (JSON, YAML), VEX documents, ignore rules, CVSS vectors, and the
+/// version orders (two versions separated by a NUL: every order must answer, antisymmetrically).
+let vulnerabilityTargets: [String: @Sendable ([UInt8]) -> Void] = [
+    "osv": { bytes in _ = try? Advisory.read(bytes, name: "fuzz.json") },
+    "osv-yaml": { bytes in _ = try? Advisory.read(bytes, name: "fuzz.yaml") },
+    "vex": { bytes in _ = try? VEXDocument.read(bytes, name: "fuzz.json") },
+    "ignore": { bytes in _ = try? IgnoreRules.read(bytes, file: "fuzz.yaml") },
+    "cvss": { bytes in _ = try? CVSS(vector: String(decoding: bytes, as: UTF8.self)) },
+    "versions": { bytes in
+        let parts = bytes.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false)
+        let a = String(decoding: parts[0], as: UTF8.self)
+        let b = parts.count > 1 ? String(decoding: parts[1], as: UTF8.self) : ""
+        for scheme in VersionScheme.allCases where scheme.compare(a, b).signum() != -scheme.compare(b, a).signum() {
+            fatalError("\(scheme) order is not antisymmetric for \(a.debugDescription) and \(b.debugDescription)")
+        }
+    },
+]
 
 /// One fuzzing harness for every parser of untrusted input; `WARDEN_FUZZ_TARGET` picks the parser. Built by
 /// `scripts/fuzz.sh` with libFuzzer and AddressSanitizer; an ordinary build only prints how to use it.
@@ -37,7 +56,8 @@ let targets: [String: @Sendable ([UInt8]) -> Void] = InventoryFuzzing.targets.me
         "policy": { bytes in _ = try? PolicyDocument.parse(String(decoding: bytes, as: UTF8.self), file: "fuzz.yaml") },
         "workflow": { bytes in _ = try? WorkflowDefinition.parse(String(decoding: bytes, as: UTF8.self), file: "fuzz.yaml") },
         "template": { bytes in _ = try? WorkflowTemplate.parse(String(decoding: bytes, as: UTF8.self), file: "fuzz.yaml") },
-    ], uniquingKeysWith: { a, _ in a })
+    ], uniquingKeysWith: { a, _ in a }
+).merging(vulnerabilityTargets, uniquingKeysWith: { a, _ in a })
 
 let name = ProcessInfo.processInfo.environment["WARDEN_FUZZ_TARGET"] ?? ""
 guard let target = targets[name] else {

@@ -37,7 +37,7 @@ enum DependencyCheck {
             "Vulnerability", "WardenActions", "WardenApp", "Workflow",
         ],
         "WardenDev": ["CEL", "CommandSupport", "Documents", "OCI", "OCIRegistry", "OCITesting", "Policy", "Storage", "Workflow"],
-        "WardenFuzz": ["CEL", "Documents", "Inventory", "OCI", "Policy", "Replicate", "Trust", "Workflow"],
+        "WardenFuzz": ["CEL", "Documents", "Inventory", "OCI", "Policy", "Replicate", "Trust", "Vulnerability", "Workflow"],
     ]
 
     /// Layers, lowest first: an allowed dependency must sit in a lower layer.
