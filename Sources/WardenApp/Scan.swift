@@ -81,7 +81,7 @@ public enum ScanJob {
     /// Scans `request.source` against `store`.
     public static func run(_ request: Request, store: any AdvisoryStore, registries: Registries) async throws -> Outcome {
         var (vex, ignore) = try readInputs(request)
-        let status = try await store.status()
+        let status = try await store.summary()
         var warnings: [String] = []
         if let stale = staleness(status, now: request.now, maxAge: request.maxDatabaseAge) {
             if request.failOnStale { throw VulnerabilityError(.stale, stale + "; run `warden db import` with fresh data, or drop --fail-on-stale") }
