@@ -222,7 +222,8 @@ let package = Package(
         ),
         .testTarget(name: "CELTests", dependencies: ["CEL"]),
         .testTarget(
-            name: "VulnerabilityTests", dependencies: ["Vulnerability", "Inventory", "CEL", "Documents", "Storage"], exclude: ["Data", "reference"]),
+            name: "VulnerabilityTests", dependencies: ["Vulnerability", "Inventory", "CEL", "Documents", "SampleContent", "Storage"],
+            exclude: ["Data", "reference"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "OCITesting"]),
         .testTarget(
             name: "AppTests",

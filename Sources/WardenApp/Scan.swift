@@ -88,10 +88,14 @@ public enum ScanJob {
             warnings.append(stale)
         }
         let inventory = try await InventoryJob.run(request.source, name: request.name, platform: request.platform, registries: registries)
-        if let trust = request.vexTrust, case .image(let location) = request.source, let subject = inventory.subject {
-            let (docs, notes) = try await attachedVEX(location, subject: subject, trust: trust, now: request.now, registries: registries)
-            vex += docs
-            warnings += notes
+        if let trust = request.vexTrust {
+            if case .image(let location) = request.source, let subject = inventory.subject {
+                let (docs, notes) = try await attachedVEX(location, subject: subject, trust: trust, now: request.now, registries: registries)
+                vex += docs
+                warnings += notes
+            } else {
+                warnings.append("\(request.source): VEX attestations are read only from images in a registry or an OCI layout")
+            }
         }
         let matched = try await Matcher.match(
             inventory.inventory, store: store, options: .init(osOwnedLanguagePackages: request.osOwnedLanguagePackages))
