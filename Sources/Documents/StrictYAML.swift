@@ -26,7 +26,10 @@ public struct YAMLValue {
             }
             return YAMLValue(node: node, file: file)
         } catch let e as YamlError {
-            throw YAMLError(position: file, message: "not valid YAML: \(e)", code: .syntax)
+            // The parser's message quotes the offending line: a hostile document's line can be megabytes long.
+            var message = "\(e)"
+            if message.count > 500 { message = String(message.prefix(500)) + "… (message cut at 500 characters)" }
+            throw YAMLError(position: file, message: "not valid YAML: " + message, code: .syntax)
         }
     }
 
