@@ -43,12 +43,7 @@ public struct ScanAction: WorkflowAction {
                     vex.append(context.resolve(path))
                 }
             }
-            let failOn = try inputs["failOn"]?.stringValue.map { text in
-                guard let s = Severity(parsing: text), s != .unknown else {
-                    throw ActionFailure(.permanent, "failOn \"\(text)\": expected low, medium, high or critical")
-                }
-                return s
-            }
+            let failOn = try inputs["failOn"]?.stringValue.map { try ScanJob.failOnSeverity($0, what: "failOn") }
             let mode = try inputs["osOwnedLanguagePackages"]?.stringValue.map { text in
                 guard let m = OSOwnedLanguagePackages(rawValue: text) else {
                     throw ActionFailure(.permanent, "osOwnedLanguagePackages \"\(text)\": os or match")

@@ -56,6 +56,15 @@ public enum ScanJob {
     /// The exit code `--fail-on` asks for: 16 when a finding that is not suppressed is at or above `failOn`.
     public static let failOnExitCode: Int32 = 16
 
+    /// The severity a `--fail-on`/`failOn` value names (`low` … `critical`, any case), or a `VulnerabilityError`
+    /// naming `what` (how the surface calls the option) and the values it takes.
+    public static func failOnSeverity(_ text: String, what: String) throws -> Severity {
+        guard let s = Severity(parsing: text), s != .unknown, s != .none else {
+            throw VulnerabilityError(.malformed, "\(what) \"\(text)\": expected low, medium, high or critical")
+        }
+        return s
+    }
+
     public static func exitCode(_ report: ScanReport, failOn: Severity?) -> Int32 {
         guard let failOn else { return 0 }
         return report.open.contains { $0.severity >= failOn } ? failOnExitCode : 0

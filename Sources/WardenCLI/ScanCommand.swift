@@ -50,8 +50,8 @@ struct ScanCommand: AsyncParsableCommand {
 
     func validate() throws {
         let _: [(ScanFormat, String?)] = try parseOutputs(formats)
-        if let failOn, Severity(parsing: failOn) == nil || Severity(parsing: failOn) == .unknown {
-            throw ValidationError("--fail-on \(failOn): expected low, medium, high or critical")
+        if let failOn {
+            do { _ = try ScanJob.failOnSeverity(failOn, what: "--fail-on") } catch let e as VulnerabilityError { throw ValidationError(e.reason) }
         }
         try validateAttestation(attest, key: key, source: source)
         if vexKey != nil && vexPolicy != nil { throw ValidationError("give --vex-key or --vex-policy, not both") }
@@ -109,7 +109,7 @@ struct ScanCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(data)
             }
         }
-        let code = ScanJob.exitCode(outcome.report, failOn: failOn.flatMap(Severity.init(parsing:)))
+        let code = ScanJob.exitCode(outcome.report, failOn: try failOn.map { try ScanJob.failOnSeverity($0, what: "--fail-on") })
         if code != 0 { throw ExitCode(code) }
     }
 }
