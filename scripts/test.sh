@@ -15,6 +15,7 @@ command -v db5.3_load >/dev/null 2>&1 || need+=(db5.3-util)
 command -v wat2wasm >/dev/null 2>&1 || need+=(wabt)
 command -v prlimit >/dev/null 2>&1 || need+=(util-linux)
 [ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
+command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 # The version-order cross-checks' references for dpkg and RPM are Debian's bindings (for the system python3).
 /usr/bin/python3 -c "import apt_pkg" 2>/dev/null || need+=(python3-apt)
 /usr/bin/python3 -c "import rpm" 2>/dev/null || need+=(python3-rpm)

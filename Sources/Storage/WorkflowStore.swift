@@ -26,10 +26,14 @@ public struct RunRecord: Codable, Sendable, Equatable {
     public var owner: String?
     public var createdAt: Date
     public var updatedAt: Date
+    /// The workspace the run belongs to (`default` for runs started from the command line).
+    public var workspace: String
+    /// Labels as a JSON object of strings.
+    public var labels: String
 
     public init(
         id: String, workflow: String, file: String, definition: String, inputs: String, idempotencyKey: String?, parent: String?,
-        status: RunStatus = .queued, createdAt: Date = Date()
+        status: RunStatus = .queued, createdAt: Date = Date(), workspace: String = RunRecord.defaultWorkspace, labels: String = "{}"
     ) {
         self.id = id
         self.workflow = workflow
@@ -41,9 +45,13 @@ public struct RunRecord: Codable, Sendable, Equatable {
         self.status = status
         self.createdAt = createdAt
         self.updatedAt = createdAt
+        self.workspace = workspace
+        self.labels = labels
     }
 
     public var finished: Bool { status.finished }
+    /// The workspace of runs started without one.
+    public static let defaultWorkspace = "default"
 }
 
 /// One transition of a run, appended and committed before its effect is acted on.
@@ -129,9 +137,9 @@ extension SignalKind: DatabaseValueConvertible {}
 /// Where workflow runs live: runs, their journals, and signals. SQLite (`SQLiteWorkflowStore`) by default; the
 /// in-memory twin (`MemoryWorkflowStore`) serves unit tests of the engine's logic.
 public protocol WorkflowStore: Sendable {
-    /// Creates `run` with its first journal entries — unless a run with the same idempotency key exists, which is
-    /// returned instead (`created` false).
-    func create(_ run: RunRecord, entries: [JournalEntry]) async throws -> (run: RunRecord, created: Bool)
+    /// Creates `run` with its first journal entries and the audit entries for `audit` in one transaction — unless a
+    /// run with the same idempotency key exists, which is returned instead (`created` false, nothing written).
+    func create(_ run: RunRecord, entries: [JournalEntry], audit: [AuditEvent]) async throws -> (run: RunRecord, created: Bool)
     /// Appends `entries` to `run`'s journal, applies `update`, and marks `consumed` signals, in one durable
     /// transaction.
     func append(run: String, _ entries: [JournalEntry], update: RunUpdate?, consumed: [Int64]) async throws
@@ -143,11 +151,16 @@ public protocol WorkflowStore: Sendable {
     /// now is.
     func claim(run: String, owner: String, isGone: @escaping @Sendable (String) -> Bool) async throws -> Bool
     func release(run: String, owner: String) async throws
-    func signal(_ signal: RunSignal) async throws
+    /// Records `signal` with the audit entries for `audit` in one transaction.
+    func signal(_ signal: RunSignal, audit: [AuditEvent]) async throws
     func pendingSignals(run: String) async throws -> [RunSignal]
 }
 
 extension WorkflowStore {
+    public func create(_ run: RunRecord, entries: [JournalEntry]) async throws -> (run: RunRecord, created: Bool) {
+        try await create(run, entries: entries, audit: [])
+    }
+    public func signal(_ signal: RunSignal) async throws { try await self.signal(signal, audit: []) }
     public func append(run: String, _ entries: [JournalEntry], update: RunUpdate? = nil) async throws {
         try await append(run: run, entries, update: update, consumed: [])
     }
@@ -156,7 +169,7 @@ extension WorkflowStore {
 /// The SQLite workflow store (GRDB, WAL, `synchronous = FULL`: a commit survives a power cut). Concurrent appends
 /// are committed together (group commit): each caller still returns only after its entries are on disk, and many
 /// runs share one fsync.
-public final class SQLiteWorkflowStore: WorkflowStore {
+public final class SQLiteWorkflowStore: ControlStore {
     let db: DatabasePool
     public let path: String
     let committer: GroupCommitter
@@ -201,6 +214,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
                     t.column("consumed", .boolean).notNull()
                 }
             }
+            Self.registerControlMigrations(&migrator)
         }
         committer = GroupCommitter(db: db)
     }
@@ -209,7 +223,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         do { return try await body() } catch let e as StateError { throw e } catch { throw StateError("workflow store \(path): \(error)") }
     }
 
-    public func create(_ run: RunRecord, entries: [JournalEntry]) async throws -> (run: RunRecord, created: Bool) {
+    public func create(_ run: RunRecord, entries: [JournalEntry], audit: [AuditEvent]) async throws -> (run: RunRecord, created: Bool) {
         try await wrap {
             try await committer.submit { db in
                 if let key = run.idempotencyKey,
@@ -219,6 +233,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
                 }
                 try run.insert(db)
                 try Self.insert(entries, db)
+                try Self.appendAudit(audit, db)
                 return (run, true)
             }
         }
@@ -292,11 +307,12 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         }
     }
 
-    public func signal(_ signal: RunSignal) async throws {
+    public func signal(_ signal: RunSignal, audit: [AuditEvent]) async throws {
         try await wrap {
             try await committer.submit { db in
                 var s = signal
                 try s.insert(db)
+                try Self.appendAudit(audit, db)
             }
         }
     }
@@ -387,20 +403,22 @@ final class GroupCommitter: Sendable {
 }
 
 /// The in-memory twin of `SQLiteWorkflowStore` for unit tests of the engine's logic.
-public actor MemoryWorkflowStore: WorkflowStore {
+public actor MemoryWorkflowStore: ControlStore {
     var records: [String: RunRecord] = [:]
+    var control = MemoryControlState()
     var entries: [String: [JournalEntry]] = [:]
     var signals: [RunSignal] = []
     var seq: Int64 = 0
 
     public init() {}
 
-    public func create(_ run: RunRecord, entries new: [JournalEntry]) async throws -> (run: RunRecord, created: Bool) {
+    public func create(_ run: RunRecord, entries new: [JournalEntry], audit: [AuditEvent]) async throws -> (run: RunRecord, created: Bool) {
         if let key = run.idempotencyKey, let existing = records.values.first(where: { $0.idempotencyKey == key }) { return (existing, false) }
         guard records[run.id] == nil else { throw StateError(.conflict, "run \(run.id) exists") }
         records[run.id] = run
         entries[run.id] = []
         add(new, to: run.id)
+        control.append(audit)
         return (run, true)
     }
 
@@ -444,11 +462,12 @@ public actor MemoryWorkflowStore: WorkflowStore {
         if records[run]?.owner == owner { records[run]?.owner = nil }
     }
 
-    public func signal(_ signal: RunSignal) async throws {
+    public func signal(_ signal: RunSignal, audit: [AuditEvent]) async throws {
         var s = signal
         seq += 1
         s.id = seq
         signals.append(s)
+        control.append(audit)
     }
 
     public func pendingSignals(run: String) async throws -> [RunSignal] { signals.filter { $0.run == run && !$0.consumed } }

@@ -142,10 +142,11 @@ public final class WorkflowEngine: Sendable {
         return def
     }
 
-    /// Creates a run (committed with its `run.created` entry) — or returns the run that has the same idempotency
-    /// key. Inputs are checked against the definition's declarations.
+    /// Creates a run (committed with its `run.created` entry and the audit entries `audit` gives for its id) — or
+    /// returns the run that has the same idempotency key. Inputs are checked against the definition's declarations.
     public func start(
-        file: String, text: String, inputs: [String: Value], idempotencyKey: String? = nil, parent: String? = nil
+        file: String, text: String, inputs: [String: Value], idempotencyKey: String? = nil, parent: String? = nil,
+        workspace: String = RunRecord.defaultWorkspace, labels: [String: String] = [:], audit: (@Sendable (String) -> [AuditEvent])? = nil
     ) async throws -> (run: RunRecord, created: Bool) {
         let def = try parse(text, file: file)
         let bound = try def.bind(inputs)
@@ -153,11 +154,12 @@ public final class WorkflowEngine: Sendable {
         let now = clock.now()
         let record = RunRecord(
             id: id, workflow: def.name, file: file, definition: text, inputs: bound.jsonText(sortedKeys: true), idempotencyKey: idempotencyKey,
-            parent: parent, createdAt: now)
+            parent: parent, createdAt: now, workspace: workspace,
+            labels: Value.object(labels.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }).jsonText(sortedKeys: true))
         var data: [(String, Value)] = [("inputs", bound)]
         if let idempotencyKey { data.append(("idempotencyKey", .string(idempotencyKey))) }
         let entry = JournalEntry(run: id, type: "run.created", data: Value.object(data).jsonText(), at: now)
-        let result = try await store.create(record, entries: [entry])
+        let result = try await store.create(record, entries: [entry], audit: audit?(id) ?? [])
         if result.created { observer?(id, [entry]) }
         return result
     }
@@ -207,15 +209,15 @@ public final class WorkflowEngine: Sendable {
 
     /// Records a request to cancel `runID`; the driving process stops its attempts. A run nobody drives is finished
     /// here.
-    public func cancel(_ runID: String, by: String) async throws {
+    public func cancel(_ runID: String, by: String, audit: [AuditEvent] = []) async throws {
         guard let record = try await store.run(id: runID) else { throw WorkflowError(.notFound, "no run \(runID)") }
         guard !record.finished else { throw WorkflowError(.conflict, "run \(runID) already \(record.status)") }
-        try await store.signal(RunSignal(run: runID, kind: "cancel", by: by, at: clock.now()))
+        try await store.signal(RunSignal(run: runID, kind: "cancel", by: by, at: clock.now()), audit: audit)
     }
 
     /// Records an approval decision for `step` of `runID`, after checking that the step is an approval that waits and
     /// that `by` is one of its approvers.
-    public func decide(_ runID: String, step: String, approve: Bool, by: String, comment: String?) async throws {
+    public func decide(_ runID: String, step: String, approve: Bool, by: String, comment: String?, audit: [AuditEvent] = []) async throws {
         guard let record = try await store.run(id: runID) else { throw WorkflowError(.notFound, "no run \(runID)") }
         guard !record.finished else { throw WorkflowError(.conflict, "run \(runID) already \(record.status)") }
         let def = try parse(record.definition, file: record.file)
@@ -231,7 +233,7 @@ public final class WorkflowEngine: Sendable {
             throw WorkflowError(.conflict, "step \"\(step)\" is \(state.steps[step]?.status.rawValue ?? "unknown"), not waiting for approval")
         }
         try await store.signal(
-            RunSignal(run: runID, kind: approve ? "approve" : "reject", step: step, by: by, comment: comment, at: clock.now()))
+            RunSignal(run: runID, kind: approve ? "approve" : "reject", step: step, by: by, comment: comment, at: clock.now()), audit: audit)
     }
 
     /// The run's state folded from its journal.

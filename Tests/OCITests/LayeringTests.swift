@@ -31,10 +31,11 @@ enum DependencyCheck {
             "Workflow",
         ],
         "CommandSupport": ["Documents", "OCI", "OCIRegistry", "WardenApp"],
+        "WardenServer": ["CEL", "Documents", "Storage", "WardenApp", "Workflow"],
         // The shipped binary links no test tools (OCITesting): those are `warden-dev`'s.
         "WardenCLI": [
             "CEL", "CommandSupport", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "SampleContent", "Storage", "Trust",
-            "Vulnerability", "WardenActions", "WardenApp", "Workflow",
+            "Vulnerability", "WardenActions", "WardenApp", "WardenServer", "Workflow",
         ],
         "WardenDev": ["CEL", "CommandSupport", "Documents", "OCI", "OCIRegistry", "OCITesting", "Policy", "Storage", "Workflow"],
         "WardenFuzz": ["CEL", "Documents", "Inventory", "OCI", "Policy", "Replicate", "Trust", "Vulnerability", "Workflow"],
@@ -43,7 +44,7 @@ enum DependencyCheck {
     /// Layers, lowest first: an allowed dependency must sit in a lower layer.
     static let layers: [[String]] = [
         ["CEL", "SystemZlib", "CProcess", "Storage"], ["Documents"], ["OCI"], ["OCIRegistry", "SampleContent"], ["OCITesting", "Trust", "Inventory"],
-        ["Policy", "Vulnerability"], ["Replicate", "Workflow"], ["WardenApp"], ["WardenActions", "CommandSupport"],
+        ["Policy", "Vulnerability"], ["Replicate", "Workflow"], ["WardenApp"], ["WardenActions", "CommandSupport", "WardenServer"],
         ["WardenCLI", "WardenDev", "WardenFuzz"],
     ]
 
