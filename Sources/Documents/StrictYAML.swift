@@ -149,3 +149,34 @@ public struct YAMLError: Error, CustomStringConvertible, Sendable, Equatable {
 
     public static func == (a: YAMLError, b: YAMLError) -> Bool { a.code == b.code }
 }
+
+extension YAMLValue {
+    /// The document's meaning as one canonical text: a JSON rendering with mapping keys sorted, every scalar written
+    /// with the tag YAML resolves it to (so `1` and `"1"` differ), comments, key order, quoting style and layout
+    /// dropped. Two documents that say the same have the same canonical form (what a catalogue hashes).
+    public var canonicalJSON: String {
+        func quote(_ s: String) -> String {
+            var out = "\""
+            for u in s.unicodeScalars {
+                switch u {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
+                default: out.unicodeScalars.append(u)
+                }
+            }
+            return out + "\""
+        }
+        func render(_ node: Node) -> String {
+            switch node {
+            case .scalar(let s): return quote(node.tag.description + ":" + s.string)
+            case .alias: return "null"
+            case .sequence(let q): return "[" + q.map(render).joined(separator: ",") + "]"
+            case .mapping(let m):
+                let pairs = m.map { (render($0.key), render($0.value)) }.sorted { $0.0 < $1.0 }
+                return "{" + pairs.map { "\($0.0):\($0.1)" }.joined(separator: ",") + "}"
+            }
+        }
+        return render(node)
+    }
+}

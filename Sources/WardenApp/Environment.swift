@@ -23,6 +23,9 @@ public struct StateLayout: Sendable, Equatable {
     public func runDirectory(_ run: String) -> String { root + "/runs/" + run }
     /// A detached run's background driver writes its output here.
     public func driverLog(_ run: String) -> String { runDirectory(run) + "/driver.log" }
+    /// The control plane's checkpoint signing key (Ed25519, private) and its public half.
+    public var serverKey: String { root + "/server-key" }
+    public var serverPublicKey: String { root + "/server-key.pub" }
     /// Artifacts of steps, content addressed.
     public var artifacts: String { root + "/artifacts/sha256" }
 }
