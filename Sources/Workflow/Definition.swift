@@ -430,10 +430,7 @@ public struct WorkflowDefinition: Sendable {
     }
 
     /// A non-negative CEL duration string (`30s`, `5m`, `1h30m`, `250ms`), or nil.
-    static func parseDuration(_ text: String) -> Duration? {
-        guard case .duration(let s, let n)? = try? Program("duration(d)").evaluate(["d": .string(text)]), s >= 0, n >= 0 else { return nil }
-        return .seconds(s) + .nanoseconds(Int64(n))
-    }
+    static func parseDuration(_ text: String) -> Duration? { Duration.parse(text) }
 
     static func number(_ v: YAMLValue) throws -> Double {
         guard let d = v.node.float ?? v.node.int.map(Double.init) else { throw v.error("expected a number") }

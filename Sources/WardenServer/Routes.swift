@@ -1,0 +1,629 @@
+import CEL
+import Crypto
+import Documents
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Storage
+import WardenApp
+import Workflow
+
+/// What a route handler gets: the request, the authenticated caller (nil on public routes), the workspace of the
+/// path (checked to exist) and the body (read within the limit).
+struct Call: Sendable {
+    var request: Request
+    var context: ServerContext
+    var caller: ControlPlane.Caller!
+    var workspace: String!
+    var body: ByteBuffer
+    /// Writes left in the caller's window (answered in `RateLimit-*` headers).
+    var rateLimitRemaining: Int?
+    func param(_ name: String) throws -> String {
+        guard let v = context.parameters.get(name) else { throw Problem(status: 400, code: "invalid", detail: "\(name) is missing") }
+        return v
+    }
+    func intParam(_ name: String) throws -> Int {
+        guard let v = Int(try param(name)), v >= 0 else { throw Problem(status: 400, code: "invalid", detail: "\(name) must be a number") }
+        return v
+    }
+    var object: [String: Value] { get throws { try jsonObject(body) } }
+}
+
+/// What a handler answers: bytes (replayable under an idempotency key) or a streamed response.
+enum Reply: Sendable {
+    case data(status: HTTPResponse.Status, headers: [(String, String)], body: Data)
+    case stream(Response)
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, headers: [(String, String)] = []) throws -> Reply {
+        .data(status: status, headers: [("Content-Type", "application/json")] + headers, body: try JSONEncoder.api.encode(value))
+    }
+
+    var response: Response {
+        switch self {
+        case .stream(let r): return r
+        case .data(let status, let headers, let body):
+            var h = HTTPFields()
+            for (k, v) in headers { if let n = HTTPField.Name(k) { h[n] = v } }
+            return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(data: body)))
+        }
+    }
+}
+
+/// Request ids, problem documents for every error, metrics by route template and one structured log line per
+/// request (never a credential).
+struct Outermost: RouterMiddleware {
+    typealias Context = ServerContext
+    let server: ControlServer
+
+    func handle(_ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        var context = context
+        if let given = request.headers[.requestID], given.utf8.count <= 64,
+            given.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") })
+        {
+            context.requestID = given
+        }
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            let p = Problem(error)
+            if p.status >= 500 { server.logger.error("request failed", metadata: ["requestId": "\(context.requestID)", "error": "\(error)"]) }
+            response = p.response(requestID: context.requestID, instance: request.uri.path)
+        }
+        response.headers[.requestID] = context.requestID
+        let route = context.endpointPath ?? "unmatched"
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        server.metrics.request(method: request.method.rawValue, route: route, status: Int(response.status.code), seconds: seconds)
+        server.logger.info(
+            "request",
+            metadata: [
+                "requestId": "\(context.requestID)", "method": "\(request.method.rawValue)", "route": "\(route)", "status": "\(response.status.code)",
+                "ms": "\(Int(seconds * 1000))",
+            ])
+        return response
+    }
+}
+
+extension HTTPField.Name {
+    static let requestID = HTTPField.Name("X-Request-Id")!
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+    static let lastEventID = HTTPField.Name("Last-Event-ID")!
+}
+
+/// Every route of `/api/v1`, each declaring who may call it.
+struct Routes {
+    let server: ControlServer
+    var control: ControlPlane { server.control }
+
+    /// The routes as declared (the permission table in docs/api.md and the OpenAPI document list the same).
+    static let table: [RouteSpec] = {
+        var specs: [RouteSpec] = []
+        Routes.declare { specs.append($0) }
+        return specs
+    }()
+
+    /// Calls `add` for every route (the declaration the router and the table share).
+    static func declare(_ add: (RouteSpec) -> Void) {
+        func r(_ m: String, _ p: String, _ a: RouteAccess) { add(RouteSpec(method: m, path: p, access: a)) }
+        r("GET", "/healthz", .anyone)
+        r("GET", "/readyz", .anyone)
+        r("GET", "/metrics", .anyone)
+        r("GET", "/api/v1/openapi.json", .anyone)
+        r("GET", "/api/v1/whoami", .authenticated)
+        r("GET", "/api/v1/actions", .permission(.actionsRead))
+        r("GET", "/api/v1/workspaces", .authenticated)
+        r("POST", "/api/v1/workspaces", .permission(.workspaceCreate))
+        r("GET", "/api/v1/workspaces/{workspace}", .permission(.workspaceRead))
+        r("GET", "/api/v1/workspaces/{workspace}/members", .permission(.membersRead))
+        r("PUT", "/api/v1/workspaces/{workspace}/members/{principal}", .permission(.membersManage))
+        r("DELETE", "/api/v1/workspaces/{workspace}/members/{principal}", .permission(.membersManage))
+        r("GET", "/api/v1/tokens", .permission(.tokenManage))
+        r("POST", "/api/v1/tokens", .permission(.tokenManage))
+        r("DELETE", "/api/v1/tokens/{id}", .permission(.tokenManage))
+        for c in CatalogRoute.all {
+            let base = "/api/v1/workspaces/{workspace}/\(c.path)"
+            r("GET", base, .permission(c.read))
+            r("POST", base, .permission(c.publish))
+            r("GET", base + "/{name}", .permission(c.read))
+            r("GET", base + "/{name}/versions/{version}", .permission(c.read))
+            r("POST", base + "/{name}/versions/{version}/deprecate", .permission(c.deprecate))
+        }
+        r("POST", "/api/v1/workspaces/{workspace}/templates/{name}/instantiate", .permission(.templateInstantiate))
+        r("GET", "/api/v1/workspaces/{workspace}/runs", .permission(.runRead))
+        r("POST", "/api/v1/workspaces/{workspace}/runs", .permission(.runStart))
+        r("GET", "/api/v1/workspaces/{workspace}/runs/{run}", .permission(.runRead))
+        r("POST", "/api/v1/workspaces/{workspace}/runs/{run}/cancel", .permission(.runCancel))
+        r("POST", "/api/v1/workspaces/{workspace}/runs/{run}/steps/{step}/approve", .permission(.runApprove))
+        r("POST", "/api/v1/workspaces/{workspace}/runs/{run}/steps/{step}/reject", .permission(.runApprove))
+        r("GET", "/api/v1/workspaces/{workspace}/runs/{run}/logs", .permission(.runRead))
+        r("GET", "/api/v1/workspaces/{workspace}/runs/{run}/events", .permission(.runRead))
+        r("GET", "/api/v1/workspaces/{workspace}/audit", .permission(.auditRead))
+        r("GET", "/api/v1/audit", .permission(.auditReadAll))
+        r("GET", "/api/v1/audit/verify", .permission(.auditReadAll))
+        r("GET", "/api/v1/audit/checkpoints", .permission(.auditReadAll))
+    }
+
+    func register(on router: Router<ServerContext>) {
+        Routes.declare { spec in
+            let handler = self.handler(for: spec)
+            router.on(RouterPath(spec.path), method: HTTPRequest.Method(rawValue: spec.method)!) { request, context in
+                try await self.serve(spec, request, context, handler)
+            }
+        }
+    }
+
+    // MARK: The one path every request takes
+
+    func serve(_ spec: RouteSpec, _ request: Request, _ context: ServerContext, _ handler: @Sendable (Call) async throws -> Reply) async throws
+        -> Response
+    {
+        var call = Call(request: request, context: context, caller: nil, workspace: nil, body: ByteBuffer())
+        let subject = "\(spec.method) \(spec.path)"
+        let write = spec.method != "GET"
+        if spec.access != .anyone {
+            let principal: Principal
+            do {
+                principal = try await server.authenticate(request)
+            } catch let e as ControlError {
+                try await control.auditUnauthenticated(subject: subject, reason: e.reason, requestID: context.requestID)
+                var p = Problem(e)
+                p.headers.append(("WWW-Authenticate", "Bearer realm=\"warden\""))
+                throw p
+            }
+            call.caller = ControlPlane.Caller(principal, requestID: context.requestID)
+            if case .permission(let permission) = spec.access {
+                var workspace: String?
+                if permission.scope == .workspace {
+                    let ws = try call.param("workspace")
+                    try Access.checkWorkspaceName(ws)
+                    workspace = ws
+                }
+                try await control.authorize(call.caller, permission, workspace: workspace, subject: subject)
+                if let workspace {
+                    _ = try await control.workspace(workspace)
+                    call.workspace = workspace
+                }
+            }
+            if write {
+                let (allowed, remaining, reset) = server.limiter.take(principal.name, now: Date().timeIntervalSince1970)
+                guard allowed else {
+                    var p = Problem(
+                        status: 429, code: "rate-limited",
+                        detail:
+                            "\(principal.name) made more than \(server.settings.limits.writesPerMinute) writes in a minute; retry after \(reset) s")
+                    p.headers = [
+                        ("Retry-After", "\(reset)"), ("RateLimit-Limit", "\(server.settings.limits.writesPerMinute)"), ("RateLimit-Remaining", "0"),
+                        ("RateLimit-Reset", "\(reset)"),
+                    ]
+                    throw p
+                }
+                call.rateLimitRemaining = remaining
+            }
+        }
+        if write {
+            let limit = server.settings.limits.bodyBytes
+            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+                throw Problem(status: 413, code: "too-large", detail: "the request body is \(length) bytes; the limit is \(limit)")
+            }
+            do {
+                call.body = try await request.body.collect(upTo: limit)
+            } catch is NIOTooManyBytesError {
+                throw Problem(status: 413, code: "too-large", detail: "the request body is larger than the limit of \(limit) bytes")
+            }
+        }
+        if write, let key = request.headers[.idempotencyKey], let caller = call.caller {
+            return try await idempotent(key: key, call: call, caller: caller, handler)
+        }
+        return try await handler(call).response
+    }
+
+    /// draft-ietf-httpapi-idempotency-key-header: the first request with a key runs and its answer is kept 24 h; the
+    /// same key and payload replays it, a different payload is 422, a request still in flight is 409.
+    func idempotent(key: String, call: Call, caller: ControlPlane.Caller, _ handler: @Sendable (Call) async throws -> Reply) async throws -> Response
+    {
+        guard !key.isEmpty, key.utf8.count <= 255 else {
+            throw Problem(status: 400, code: "invalid", detail: "Idempotency-Key must be 1 to 255 characters")
+        }
+        let scope = "\(call.workspace ?? "-")/\(caller.principal.name)"
+        var h = SHA256()
+        h.update(data: Data("\(call.request.method.rawValue) \(call.request.uri.path)\n".utf8))
+        h.update(data: Data(buffer: call.body))
+        let fingerprint = h.finalize().map { String(format: "%02x", $0) }.joined()
+        switch try await server.store.claimIdempotency(scope: scope, key: key, fingerprint: fingerprint, now: Date(), ttl: 24 * 3600) {
+        case .mismatch:
+            throw Problem(
+                status: 422, code: "idempotency-key-reused", detail: "Idempotency-Key \(key) was used with a different request; use a new key")
+        case .inFlight:
+            throw Problem(
+                status: 409, code: "idempotency-in-flight", detail: "a request with Idempotency-Key \(key) is still being processed; retry later")
+        case .replay(let r):
+            var headers: [(String, String)] = []
+            if let text = r.headers, case .map(let pairs)? = try? Value.parseJSON(text) {
+                for (k, v) in pairs { if case .string(let name) = k, case .string(let value) = v { headers.append((name, value)) } }
+            }
+            headers.append(("Idempotent-Replayed", "true"))
+            return Reply.data(status: .init(code: r.status ?? 200), headers: headers, body: r.body ?? Data()).response
+        case .claimed:
+            let reply: Reply
+            do {
+                reply = try await handler(call)
+            } catch {
+                try? await server.store.abandonIdempotency(scope: scope, key: key)
+                throw error
+            }
+            if case .data(let status, let headers, let body) = reply {
+                let text = Value.object(headers.map { ($0.0, .string($0.1)) }).jsonText(sortedKeys: true)
+                try await server.store.completeIdempotency(scope: scope, key: key, status: Int(status.code), headers: text, body: body)
+            } else {
+                try? await server.store.abandonIdempotency(scope: scope, key: key)
+            }
+            return reply.response
+        }
+    }
+
+    // MARK: Handlers
+
+    func handler(for spec: RouteSpec) -> @Sendable (Call) async throws -> Reply {
+        let server = self.server
+        let control = self.control
+        switch (spec.method, spec.path) {
+        case ("GET", "/healthz"): return { _ in try .json(["status": "alive"]) }
+        case ("GET", "/readyz"):
+            return { _ in
+                let (ok, why) = await server.ready()
+                return try .json(["status": ok ? "ready" : "not ready", "reason": why], status: ok ? .ok : .serviceUnavailable)
+            }
+        case ("GET", "/metrics"):
+            return { _ in .data(status: .ok, headers: [("Content-Type", ServerMetrics.contentType)], body: Data(server.metrics.render().utf8)) }
+        case ("GET", "/api/v1/openapi.json"):
+            return { _ in .data(status: .ok, headers: [("Content-Type", "application/json")], body: Data(OpenAPIDocument.json.utf8)) }
+        case ("GET", "/api/v1/whoami"):
+            return { call in
+                let p = call.caller.principal
+                let bindings = try await server.store.bindings(principals: p.bindingNames)
+                return try .json(WhoAmI(principal: p.name, method: p.method, groups: p.groups, roles: bindings.map { .init($0) }))
+            }
+        case ("GET", "/api/v1/actions"):
+            return { _ in try .json(server.engine.catalog.manifests.map(ActionView.init)) }
+        case ("GET", "/api/v1/workspaces"):
+            return { call in try .json(try await control.workspaces(visibleTo: call.caller.principal).map(WorkspaceView.init)) }
+        case ("POST", "/api/v1/workspaces"):
+            return { call in
+                let o = try call.object
+                try o.only(["name"])
+                let w = try await control.createWorkspace(try o.string("name", required: true)!, caller: call.caller)
+                return try .json(WorkspaceView(w), status: .created, headers: [("Location", "/api/v1/workspaces/\(w.name)")])
+            }
+        case ("GET", "/api/v1/workspaces/{workspace}"):
+            return { call in try .json(WorkspaceView(try await control.workspace(call.workspace))) }
+        case ("GET", "/api/v1/workspaces/{workspace}/members"):
+            return { call in try .json(try await server.store.bindings(workspace: call.workspace).map(MemberView.init)) }
+        case ("PUT", "/api/v1/workspaces/{workspace}/members/{principal}"):
+            return { call in
+                let o = try call.object
+                try o.only(["role"])
+                let role = try Role.named(try o.string("role", required: true)!)
+                let b = try await control.setMember(
+                    workspace: call.workspace, principal: try call.param("principal"), role: role, caller: call.caller)
+                return try .json(MemberView(b))
+            }
+        case ("DELETE", "/api/v1/workspaces/{workspace}/members/{principal}"):
+            return { call in
+                try await control.removeMember(workspace: call.workspace, principal: try call.param("principal"), caller: call.caller)
+                return .data(status: .noContent, headers: [], body: Data())
+            }
+        case ("GET", "/api/v1/tokens"):
+            return { _ in try .json(try await server.store.tokens().map(TokenView.init)) }
+        case ("POST", "/api/v1/tokens"):
+            return { call in
+                let o = try call.object
+                try o.only(["name", "subject", "roles", "expiresIn"])
+                var roles: [String: Role] = [:]
+                for (w, r) in try o.strings("roles") { roles[w] = try Role.named(r) }
+                var lifetime: TimeInterval?
+                if let e = try o.string("expiresIn") {
+                    guard let d = Duration.parse(e), d > .zero else {
+                        throw Problem(status: 400, code: "invalid", detail: "expiresIn \"\(e.prefix(40))\" is not a duration (like 720h)")
+                    }
+                    lifetime = d.seconds
+                }
+                let issued = try await control.createToken(
+                    name: try o.string("name", required: true)!, subject: try o.string("subject"), roles: roles, lifetime: lifetime,
+                    caller: call.caller)
+                var view = TokenView(issued.record)
+                view.token = issued.secret
+                return try .json(view, status: .created)
+            }
+        case ("DELETE", "/api/v1/tokens/{id}"):
+            return { call in
+                try await control.revokeToken(id: try call.param("id"), caller: call.caller)
+                return .data(status: .noContent, headers: [], body: Data())
+            }
+        case ("POST", "/api/v1/workspaces/{workspace}/templates/{name}/instantiate"):
+            return { call in
+                let o = try call.object
+                try o.only(["version", "parameters"])
+                let (entry, created) = try await control.instantiate(
+                    template: try call.param("name"), version: try o.int("version"), workspace: call.workspace,
+                    parameters: try o.object("parameters"),
+                    caller: call.caller)
+                return try .json(CatalogView(entry, content: true), status: created ? .created : .ok)
+            }
+        case ("GET", "/api/v1/workspaces/{workspace}/runs"): return { call in try await listRuns(call) }
+        case ("POST", "/api/v1/workspaces/{workspace}/runs"): return { call in try await startRun(call) }
+        case ("GET", "/api/v1/workspaces/{workspace}/runs/{run}"):
+            return { call in
+                let r = try await control.run(try call.param("run"), workspace: call.workspace)
+                return try .json(try await RunsJob.view(r, engine: server.engine))
+            }
+        case ("POST", "/api/v1/workspaces/{workspace}/runs/{run}/cancel"):
+            return { call in
+                let id = try call.param("run")
+                _ = try await control.cancelRun(id, workspace: call.workspace, caller: call.caller)
+                let r = try await control.run(id, workspace: call.workspace)
+                if RunsJob.driver(of: r) == nil { server.drive(id) }
+                return try .json(try await RunsJob.view(r, engine: server.engine, steps: false), status: .accepted)
+            }
+        case ("POST", "/api/v1/workspaces/{workspace}/runs/{run}/steps/{step}/approve"),
+            ("POST", "/api/v1/workspaces/{workspace}/runs/{run}/steps/{step}/reject"):
+            let approve = spec.path.hasSuffix("approve")
+            return { call in
+                let o = call.body.readableBytes == 0 ? [:] : try call.object
+                try o.only(["comment"])
+                let id = try call.param("run")
+                try await control.decide(
+                    id, step: try call.param("step"), approve: approve, comment: try o.string("comment"), workspace: call.workspace,
+                    caller: call.caller)
+                let r = try await control.run(id, workspace: call.workspace)
+                if RunsJob.driver(of: r) == nil { server.drive(id) }
+                return try .json(try await RunsJob.view(r, engine: server.engine), status: .accepted)
+            }
+        case ("GET", "/api/v1/workspaces/{workspace}/runs/{run}/logs"): return { call in try await logs(call) }
+        case ("GET", "/api/v1/workspaces/{workspace}/runs/{run}/events"): return { call in try await events(call) }
+        case ("GET", "/api/v1/workspaces/{workspace}/audit"): return { call in try await audit(call, workspace: call.workspace) }
+        case ("GET", "/api/v1/audit"): return { call in try await audit(call, workspace: nil) }
+        case ("GET", "/api/v1/audit/verify"):
+            return { _ in try .json(try await AuditJob.verify(server.store, publicKey: server.key.publicKey)) }
+        case ("GET", "/api/v1/audit/checkpoints"):
+            return { _ in try .json(try await server.store.checkpoints().map(CheckpointView.init)) }
+        default:
+            for c in CatalogRoute.all where spec.path.hasPrefix("/api/v1/workspaces/{workspace}/\(c.path)") {
+                return catalogHandler(c, spec)
+            }
+            fatalError("no handler for \(spec.method) \(spec.path)")
+        }
+    }
+
+    func catalogHandler(_ c: CatalogRoute, _ spec: RouteSpec) -> @Sendable (Call) async throws -> Reply {
+        let control = self.control
+        let suffix = String(spec.path.dropFirst("/api/v1/workspaces/{workspace}/\(c.path)".count))
+        switch (spec.method, suffix) {
+        case ("GET", ""):
+            return { call in
+                try .json(try await control.store.catalog(workspace: call.workspace, kind: c.kind.rawValue, name: nil).map { CatalogView($0) })
+            }
+        case ("POST", ""):
+            return { call in
+                let text: String
+                var name: String?
+                let type = call.request.headers[.contentType]?.lowercased() ?? ""
+                if type.contains("yaml") {
+                    text = String(buffer: call.body)
+                    name = query(call.request, "name")
+                } else {
+                    let o = try call.object
+                    try o.only(["document", "name"])
+                    text = try o.string("document", required: true)!
+                    name = try o.string("name")
+                }
+                let (entry, created) = try await control.publish(c.kind, workspace: call.workspace, text: text, name: name, caller: call.caller)
+                return try .json(
+                    CatalogView(entry), status: created ? .created : .ok,
+                    headers: [("Location", "/api/v1/workspaces/\(call.workspace!)/\(c.path)/\(entry.name)/versions/\(entry.version)")])
+            }
+        case ("GET", "/{name}"):
+            return { call in
+                let name = try call.param("name")
+                let versions = try await control.store.catalog(workspace: call.workspace, kind: c.kind.rawValue, name: name)
+                guard !versions.isEmpty else {
+                    throw ControlError(.notFound, "no \(c.kind.rawValue) \(name) in workspace \(call.workspace!)")
+                }
+                return try .json(versions.map { CatalogView($0) })
+            }
+        case ("GET", "/{name}/versions/{version}"):
+            return { call in
+                try .json(
+                    CatalogView(
+                        try await control.entry(
+                            c.kind, workspace: call.workspace, name: try call.param("name"), version: try call.intParam("version")),
+                        content: true))
+            }
+        default:
+            return { call in
+                try .json(
+                    CatalogView(
+                        try await control.deprecate(
+                            c.kind, workspace: call.workspace, name: try call.param("name"), version: try call.intParam("version"),
+                            caller: call.caller)))
+            }
+        }
+    }
+
+    func startRun(_ call: Call) async throws -> Reply {
+        let o = try call.object
+        try o.only(["workflow", "version", "inputs", "labels"])
+        var workflow = try o.string("workflow", required: true)!
+        var version = try o.int("version")
+        if let at = workflow.lastIndex(of: "@") {
+            guard version == nil, let v = Int(workflow[workflow.index(after: at)...]) else {
+                throw Problem(status: 400, code: "invalid", detail: "workflow \"\(workflow.prefix(80))\" must be NAME or NAME@VERSION")
+            }
+            version = v
+            workflow = String(workflow[..<at])
+        }
+        let (run, created) = try await control.startRun(
+            workspace: call.workspace, workflow: workflow, version: version, inputs: try o.object("inputs"), labels: try o.strings("labels"),
+            idempotencyKey: nil, caller: call.caller)
+        if created {
+            server.metrics.runStarted(workflow: run.workflow)
+            server.times.name(run.id, run.workflow)
+            server.drive(run.id)
+        }
+        return try .json(
+            try await RunsJob.view(run, engine: server.engine, steps: false), status: .created,
+            headers: [("Location", "/api/v1/workspaces/\(call.workspace!)/runs/\(run.id)")])
+    }
+
+    func listRuns(_ call: Call) async throws -> Reply {
+        var q = RunQuery(workspace: call.workspace)
+        let r = call.request
+        if let s = query(r, "status") { q.statuses = s.split(separator: ",").map { RunStatus(rawValue: String($0)) } }
+        q.workflow = query(r, "workflow")
+        for (name, set) in [("createdAfter", \RunQuery.createdAfter), ("createdBefore", \RunQuery.createdBefore)] {
+            if let t = query(r, name) {
+                guard let d = RFC3339.date(t) else { throw Problem(status: 400, code: "invalid", detail: "\(name) must be an RFC 3339 time") }
+                q[keyPath: set] = d
+            }
+        }
+        if let l = query(r, "label") {
+            guard let eq = l.firstIndex(of: "=") else { throw Problem(status: 400, code: "invalid", detail: "label must be KEY=VALUE") }
+            q.label = (String(l[..<eq]), String(l[l.index(after: eq)...]))
+        }
+        if let l = query(r, "limit") {
+            guard let n = Int(l), (1...500).contains(n) else { throw Problem(status: 400, code: "invalid", detail: "limit must be 1 to 500") }
+            q.limit = n
+        }
+        if let c = query(r, "cursor") { q.after = try RunCursor.decode(c) }
+        let (runs, next) = try await control.runs(q)
+        return try .json(RunPage(runs: runs.map { RunView($0) }, next: next))
+    }
+
+    func logs(_ call: Call) async throws -> Reply {
+        let record = try await control.run(try call.param("run"), workspace: call.workspace)
+        let (def, state) = try await server.engine.state(of: record)
+        guard let step = query(call.request, "step") else {
+            var out: [LogView] = []
+            for s in def.steps {
+                guard let st = state.steps[s.id] else { continue }
+                for (i, u) in st.units.enumerated() where u.attempt > 0 {
+                    for a in 1...u.attempt {
+                        let file = server.engine.logFile(run: record.id, step: s.id, item: i, attempt: a)
+                        if let size = (try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int {
+                            out.append(LogView(step: s.id, item: i, attempt: a, bytes: size))
+                        }
+                    }
+                }
+            }
+            return try .json(["logs": out])
+        }
+        guard def.steps.contains(where: { $0.id == step }) else {
+            throw ControlError(.notFound, "run \(record.id) has no step \"\(step.prefix(80))\"")
+        }
+        let item = Int(query(call.request, "item") ?? "0") ?? -1
+        let attempt = Int(query(call.request, "attempt") ?? "1") ?? -1
+        let offset = Int(query(call.request, "offset") ?? "0") ?? -1
+        let limit = Int(query(call.request, "limit") ?? "65536") ?? -1
+        guard item >= 0, attempt >= 1, offset >= 0, (1...(1 << 20)).contains(limit) else {
+            throw Problem(status: 400, code: "invalid", detail: "item ≥ 0, attempt ≥ 1, offset ≥ 0 and limit 1 to 1048576 are numbers")
+        }
+        let file = server.engine.logFile(run: record.id, step: step, item: item, attempt: attempt)
+        guard let handle = FileHandle(forReadingAtPath: file) else {
+            throw ControlError(.notFound, "no log for step \(step) item \(item) attempt \(attempt) of run \(record.id)")
+        }
+        defer { try? handle.close() }
+        let size = Int((try? handle.seekToEnd()) ?? 0)
+        try handle.seek(toOffset: UInt64(min(offset, size)))
+        let data = try handle.read(upToCount: limit) ?? Data()
+        let next = min(offset, size) + data.count
+        return try .json(
+            LogPage(
+                step: step, item: item, attempt: attempt, offset: offset, next: next, eof: next >= size, text: String(decoding: data, as: UTF8.self)))
+    }
+
+    /// Server-Sent Events of the run's journal: `id` is the entry's sequence number, so a client that reconnects with
+    /// `Last-Event-ID` continues after the last entry it saw; the stream ends after the run finished.
+    func events(_ call: Call) async throws -> Reply {
+        let record = try await control.run(try call.param("run"), workspace: call.workspace)
+        let store = server.store
+        let start = Int64(call.request.headers[.lastEventID] ?? query(call.request, "after") ?? "0") ?? 0
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        let body = ResponseBody { writer in
+            var last = start
+            var quiet = 0
+            while !Task.isCancelled {
+                let fresh = try await store.journal(run: record.id).filter { ($0.seq ?? 0) > last }
+                var text = ""
+                for e in fresh {
+                    let data: [(String, Value)] = [
+                        ("seq", .int(e.seq ?? 0)), ("type", .string(e.type.rawValue)), ("step", e.step.map { .string($0) } ?? .null),
+                        ("item", e.item.map { .int(Int64($0)) } ?? .null), ("attempt", e.attempt.map { .int(Int64($0)) } ?? .null),
+                        ("at", .string(RFC3339.string(e.at))), ("data", (try? Value.parseJSON(e.data)) ?? .null),
+                    ]
+                    text += "id: \(e.seq ?? 0)\nevent: \(e.type.rawValue)\ndata: \(Value.object(data).jsonText(sortedKeys: true))\n\n"
+                    last = e.seq ?? last
+                }
+                if !text.isEmpty {
+                    try await writer.write(ByteBuffer(string: text))
+                    quiet = 0
+                } else {
+                    quiet += 1
+                    if quiet % 60 == 0 { try await writer.write(ByteBuffer(string: ": keep-alive\n\n")) }
+                    if let r = try await store.run(id: record.id), r.finished, fresh.isEmpty {
+                        let remaining = try await store.journal(run: record.id).filter { ($0.seq ?? 0) > last }
+                        if remaining.isEmpty { break }
+                        continue
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            try await writer.finish(nil)
+        }
+        return .stream(Response(status: .ok, headers: headers, body: body))
+    }
+
+    func audit(_ call: Call, workspace: String?) async throws -> Reply {
+        var q = AuditQuery(workspace: workspace)
+        let r = call.request
+        q.actor = query(r, "actor")
+        q.action = query(r, "action")
+        q.subject = query(r, "subject")
+        for (name, set) in [("since", \AuditQuery.since), ("until", \AuditQuery.until)] {
+            if let t = query(r, name) {
+                guard let d = RFC3339.date(t) else { throw Problem(status: 400, code: "invalid", detail: "\(name) must be an RFC 3339 time") }
+                q[keyPath: set] = d
+            }
+        }
+        if let l = query(r, "limit") {
+            guard let n = Int(l), (1...1000).contains(n) else { throw Problem(status: 400, code: "invalid", detail: "limit must be 1 to 1000") }
+            q.limit = n
+        }
+        if let c = query(r, "cursor") {
+            guard let n = Int64(c), n > 0 else { throw Problem(status: 400, code: "invalid", detail: "cursor is not one this server gave") }
+            q.before = n
+        }
+        let limit = q.limit
+        q.limit += 1
+        let found = try await server.store.auditEntries(q)
+        let page = Array(found.prefix(limit))
+        return try .json(AuditPage(entries: page.map(AuditView.init), next: found.count > limit ? page.last.map { String($0.seq) } : nil))
+    }
+}
+
+/// The catalogue collections: path, kind and the permissions that read, publish and deprecate them.
+struct CatalogRoute: Sendable {
+    var path: String
+    var kind: ControlPlane.DocumentKind
+    var read, publish, deprecate: Permission
+    static let all = [
+        CatalogRoute(path: "workflows", kind: .workflow, read: .workflowRead, publish: .workflowPublish, deprecate: .workflowDeprecate),
+        CatalogRoute(path: "templates", kind: .template, read: .workflowRead, publish: .workflowPublish, deprecate: .workflowDeprecate),
+        CatalogRoute(path: "policies", kind: .policy, read: .policyRead, publish: .policyPublish, deprecate: .policyPublish),
+        CatalogRoute(path: "trust-policies", kind: .trustPolicy, read: .policyRead, publish: .policyPublish, deprecate: .policyPublish),
+        CatalogRoute(path: "replications", kind: .replication, read: .replicationRead, publish: .replicationSubmit, deprecate: .replicationSubmit),
+    ]
+}
