@@ -123,7 +123,8 @@ public final class ControlServer: Sendable {
     }
 
     /// The application: HTTP/1.1, or TLS with HTTP/2 by ALPN when configured.
-    public func application(onRunning: (@Sendable (Int) async -> Void)? = nil) throws -> some ApplicationProtocol {
+    /// With `withServices` the run pool and the checkpoint signer run inside the application (in-process tests).
+    public func application(onRunning: (@Sendable (Int) async -> Void)? = nil, withServices: Bool = false) throws -> some ApplicationProtocol {
         let http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(Int64(settings.limits.idleTimeout)))
         let server: HTTPServerBuilder
         if let tls = settings.tls {
@@ -146,7 +147,8 @@ public final class ControlServer: Sendable {
         return Application(
             router: router(), server: server,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: nil),
-            onServerRunning: { channel in await onRunning?(channel.localAddress?.port ?? 0) }, logger: logger)
+            services: withServices ? services : [], onServerRunning: { channel in await onRunning?(channel.localAddress?.port ?? 0) },
+            logger: logger)
     }
 
     /// The long-running parts besides the HTTP server: the run pool and the checkpoint signer.
