@@ -232,7 +232,8 @@ public struct AuditCheckpoint: Codable, Sendable, Equatable {
     }
     /// What the signature covers.
     public static func message(count: Int64, head: String, at: Date) -> Data {
-        Data("warden-audit-checkpoint\n\(count)\n\(head)\n\(Int64((at.timeIntervalSince1970 * 1000).rounded(.down)))\n".utf8)
+        // The nearest millisecond: a time read back from the store is within a rounding error of it, either side.
+        Data("warden-audit-checkpoint\n\(count)\n\(head)\n\(Int64((at.timeIntervalSince1970 * 1000).rounded()))\n".utf8)
     }
     public var message: Data { Self.message(count: count, head: head, at: at) }
 }

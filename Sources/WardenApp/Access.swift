@@ -122,9 +122,13 @@ public struct AccessDecision: Sendable, Equatable {
 public enum Access {
     /// Workspace names: `^[a-z][a-z0-9-]{0,62}$`.
     public static func checkWorkspaceName(_ name: String) throws {
+        // Byte by byte: a character comparison lets combining marks and joiners through ("b" + U+0327 sorts
+        // between "a" and "z").
+        let bytes = Array(name.utf8)
+        func letter(_ b: UInt8) -> Bool { b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z") }
         let ok =
-            name.utf8.count <= 63 && name.first.map { $0 >= "a" && $0 <= "z" } == true
-            && name.allSatisfy { ($0 >= "a" && $0 <= "z") || ($0 >= "0" && $0 <= "9") || $0 == "-" }
+            bytes.count <= 63 && bytes.first.map(letter) == true
+            && bytes.allSatisfy { letter($0) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: "-") }
         guard ok else {
             throw ControlError(
                 .invalid, "workspace name \"\(name.prefix(80))\" must match ^[a-z][a-z0-9-]{0,62}$ (a lower-case letter, then letters, digits or -)")

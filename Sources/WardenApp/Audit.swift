@@ -39,6 +39,8 @@ public enum AuditJob {
     /// Signs a checkpoint of the log's current head and count and stores it.
     @discardableResult
     public static func checkpoint(_ store: any ControlStore, key: Curve25519.Signing.PrivateKey, at: Date = Date()) async throws -> AuditCheckpoint {
+        // Whole milliseconds: the store keeps the time to the millisecond, and the message must read back the same.
+        let at = Date(timeIntervalSince1970: (at.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
         let count = try await store.auditCount()
         let head = count == 0 ? AuditEntry.genesis : (try await store.auditChain(from: count, limit: 1).first?.hash ?? AuditEntry.genesis)
         let message = AuditCheckpoint.message(count: count, head: head, at: at)
