@@ -490,7 +490,13 @@ struct Routes {
         }
         if let l = query(r, "label") {
             guard let eq = l.firstIndex(of: "=") else { throw Problem(status: 400, code: "invalid", detail: "label must be KEY=VALUE") }
-            q.label = (String(l[..<eq]), String(l[l.index(after: eq)...]))
+            // The key goes into a JSON path: only what a run's label key can be (as starting a run checks it).
+            let key = l[..<eq]
+            guard !key.isEmpty, key.utf8.count <= 63, key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_./".contains($0)) }) else {
+                throw Problem(
+                    status: 400, code: "invalid", detail: "label key \"\(key.prefix(80))\" must be 1 to 63 letters, digits, -, _, . or /")
+            }
+            q.label = (String(key), String(l[l.index(after: eq)...]))
         }
         if let l = query(r, "limit") {
             guard let n = Int(l), (1...500).contains(n) else { throw Problem(status: 400, code: "invalid", detail: "limit must be 1 to 500") }
