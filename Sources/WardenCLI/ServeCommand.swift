@@ -24,7 +24,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Configuration file (YAML: listen, tls, limits, concurrency, audit, oidc, workspaces).") var config: String?
     @Option(name: .long, help: "Runs driven at once.") var concurrency: Int?
     @Option(name: .long, help: "Directory of action manifests; repeatable.") var actions: [String] = []
-    @Flag(name: .long, help: "Create the first admin token of a fresh state directory and print it once.") var initialize = false
+    @Flag(name: [.customLong("init"), .long], help: "Create the first admin token of a fresh state directory and print it once.")
+    var initialize = false
     @Flag(name: .long, help: "A new state directory with example workflows, an admin token and a run waiting for approval.") var demo = false
     @Option(name: .long, help: "Log format: json (one object per line) or text.") var logFormat: String = "json"
     @OptionGroup var global: GlobalOptions

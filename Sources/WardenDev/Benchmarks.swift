@@ -57,6 +57,8 @@ struct BenchWorkflowCommand: AsyncParsableCommand {
     @Option(name: .long) var runs = 1000
     @Option(name: .long) var parallel = 100
     @Option(name: .long) var state: String
+    @Option(name: .long, help: "A workflow without inputs to run instead of the built-in 3-step one (--runtime is then ignored).")
+    var definition: String?
 
     struct Output: Encodable {
         var runtime: String
@@ -96,8 +98,10 @@ struct BenchWorkflowCommand: AsyncParsableCommand {
                 needs: [b]
                 \(step)
             """
-        let file = state + "/bench.yaml"
-        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        let file = definition ?? state + "/bench.yaml"
+        let text = try definition.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? yaml
+        if definition == nil { try yaml.write(toFile: file, atomically: true, encoding: .utf8) }
+        let numbered = definition == nil
         let clock = ContinuousClock()
         let start = clock.now
         let succeeded = try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -107,7 +111,7 @@ struct BenchWorkflowCommand: AsyncParsableCommand {
                 let n = next
                 next += 1
                 group.addTask {
-                    let run = try await engine.start(file: file, text: yaml, inputs: ["n": .int(Int64(n))]).run
+                    let run = try await engine.start(file: file, text: text, inputs: numbered ? ["n": .int(Int64(n))] : [:]).run
                     return try await engine.drive(run.id).status == "succeeded"
                 }
             }
@@ -123,7 +127,7 @@ struct BenchWorkflowCommand: AsyncParsableCommand {
         func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] * 1000 }
         try printJSON(
             Output(
-                runtime: runtime, runs: runs, succeeded: succeeded, seconds: seconds, runsPerSecond: Double(runs) / seconds,
+                runtime: numbered ? runtime : "definition", runs: runs, succeeded: succeeded, seconds: seconds, runsPerSecond: Double(runs) / seconds,
                 journalEntries: engine.stats.entries, transitionsPerSecond: Double(engine.stats.entries) / seconds,
                 stepLatencyP50Milliseconds: pct(0.5), stepLatencyP95Milliseconds: pct(0.95), stepLatencyP99Milliseconds: pct(0.99)))
     }
