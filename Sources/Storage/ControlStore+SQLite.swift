@@ -349,7 +349,9 @@ extension SQLiteWorkflowStore {
                 args += [after.createdAt, after.id]
             }
             let sql =
-                "SELECT * FROM run" + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
+                // Every column but the definition, which no list shows (a run's page reads it with the run).
+                "SELECT id, workflow, file, '' AS definition, inputs, idempotencyKey, parent, status, outputs, error, owner, createdAt, updatedAt, workspace, labels FROM run"
+                + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
                 + " ORDER BY createdAt DESC, id DESC LIMIT ?"
             args.append(query.limit)
             return try RunRecord.fetchAll(try db.cachedStatement(sql: sql), arguments: StatementArguments(args))

@@ -208,7 +208,7 @@ public struct AuditEntry: Codable, Sendable, Equatable {
         var h = SHA256()
         h.update(data: Data(previous.utf8))
         h.update(data: Data(canonical.utf8))
-        return h.finalize().map { String(format: "%02x", $0) }.joined()
+        return hex(h.finalize())
     }
 }
 
@@ -349,4 +349,16 @@ public protocol ControlStore: WorkflowStore {
     // Runs.
     /// A page of runs, filtered and ordered in the store (newest first).
     func runs(_ query: RunQuery) async throws -> [RunRecord]
+}
+
+/// Lower-case hex of `bytes` (digests, ids): one table lookup per nibble.
+public func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(64)
+    for b in bytes {
+        out.append(digits[Int(b >> 4)])
+        out.append(digits[Int(b & 0x0f)])
+    }
+    return String(decoding: out, as: UTF8.self)
 }

@@ -192,7 +192,7 @@ public enum APIToken {
 
     /// The SHA-256 of `token`, hex.
     public static func hash(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        Storage.hex(SHA256.hash(data: Data(token.utf8)))
     }
 
     /// True when `text` has the shape of a Warden token (not whether it is valid).

@@ -117,7 +117,7 @@ final class RunPool: Service, Sendable {
             logger.info("run finished", metadata: ["run": "\(id)", "status": "\(record.status)"])
         } catch let e as WorkflowError where e.code == .conflict {
             logger.debug("run driven elsewhere", metadata: ["run": "\(id)"])
-        } catch where error is CancellationError || Task.isCancelled {
+        } catch  where error is CancellationError || Task.isCancelled {
             logger.notice("run released at shutdown", metadata: ["run": "\(id)"])
         } catch {
             logger.error("driving failed", metadata: ["run": "\(id)", "error": "\(error)"])

@@ -229,9 +229,9 @@ struct Routes {
         }
         let scope = "\(call.workspace ?? "-")/\(caller.principal.name)"
         var h = SHA256()
-        h.update(data: Data("\(call.request.method.rawValue) \(call.request.uri.path)\n".utf8))
+        h.update(data: Data("\(call.request.method.rawValue) \(call.request.uri.description)\n".utf8))
         h.update(data: Data(buffer: call.body))
-        let fingerprint = h.finalize().map { String(format: "%02x", $0) }.joined()
+        let fingerprint = hex(h.finalize())
         switch try await server.store.claimIdempotency(scope: scope, key: key, fingerprint: fingerprint, now: Date(), ttl: 24 * 3600) {
         case .mismatch:
             throw Problem(

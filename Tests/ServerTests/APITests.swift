@@ -39,9 +39,11 @@ struct Fixture {
         _ = try await server.control.createWorkspace("main", caller: caller)
         _ = try await server.control.createWorkspace("other", caller: caller)
         for role in Role.allCases {
-            f.tokens[role.rawValue] = try await server.control.createToken(name: role.rawValue, roles: ["main": role], lifetime: nil, caller: caller).secret
+            f.tokens[role.rawValue] = try await server.control.createToken(name: role.rawValue, roles: ["main": role], lifetime: nil, caller: caller)
+                .secret
         }
-        f.tokens["other-admin"] = try await server.control.createToken(name: "other-admin", roles: ["other": .admin], lifetime: nil, caller: caller).secret
+        f.tokens["other-admin"] = try await server.control.createToken(name: "other-admin", roles: ["other": .admin], lifetime: nil, caller: caller)
+            .secret
         let expired = try await server.control.createToken(name: "expired", roles: ["main": .admin], lifetime: 0.001, caller: caller)
         f.tokens["expired"] = expired.secret
         let revoked = try await server.control.createToken(name: "revoked", roles: ["main": .admin], lifetime: nil, caller: caller)
@@ -89,7 +91,8 @@ extension Value {
         let f = try await Fixture.make()
         let op = f.tokens["operator"]!
         try await f.test { client in
-            let start = try await client.call(.post, "/api/v1/workspaces/main/runs", token: op, json: #"{"workflow":"release-gate","labels":{"team":"a"}}"#)
+            let start = try await client.call(
+                .post, "/api/v1/workspaces/main/runs", token: op, json: #"{"workflow":"release-gate","labels":{"team":"a"}}"#)
             #expect(start.status == 201, "\(start.text)")
             let id = try #require(start.json["id"]?.string)
             #expect(start.head.headerFields[.location] == "/api/v1/workspaces/main/runs/\(id)")
@@ -121,7 +124,8 @@ extension Value {
             let ids = events.text.split(separator: "\n").filter { $0.hasPrefix("id: ") }.compactMap { Int($0.dropFirst(4)) }
             #expect(ids.count >= 8 && ids == ids.sorted(), "\(events.text)")
             #expect(events.text.contains("event: run.finished"))
-            let resumed = try await client.call(.get, "/api/v1/workspaces/main/runs/\(id)/events", token: op, headers: [("Last-Event-ID", "\(ids[3])")])
+            let resumed = try await client.call(
+                .get, "/api/v1/workspaces/main/runs/\(id)/events", token: op, headers: [("Last-Event-ID", "\(ids[3])")])
             let later = resumed.text.split(separator: "\n").filter { $0.hasPrefix("id: ") }.compactMap { Int($0.dropFirst(4)) }
             #expect(later == Array(ids.dropFirst(4)))
             // Labels filter; another workspace does not see the run.
@@ -175,14 +179,16 @@ extension Value {
         let author = f.tokens["author"]!
         try await f.test { client in
             let reformatted = Fixture.threeSteps.replacingOccurrences(of: "description: Three", with: "# a comment\ndescription:   Three")
-            let same = try await client.call(.post, "/api/v1/workspaces/main/workflows", token: author, json: reformatted, contentType: "application/yaml")
+            let same = try await client.call(
+                .post, "/api/v1/workspaces/main/workflows", token: author, json: reformatted, contentType: "application/yaml")
             #expect(same.status == 200 && same.json["version"]?.int == 1, "\(same.text)")
             let changed = Fixture.threeSteps.replacingOccurrences(of: "id: three", with: "id: four")
             let v2 = try await client.call(
                 .post, "/api/v1/workspaces/main/workflows", token: author, json: Value.object([("document", .string(changed))]).jsonText())
             #expect(v2.status == 201 && v2.json["version"]?.int == 2, "\(v2.text)")
             let broken = try await client.call(
-                .post, "/api/v1/workspaces/main/workflows", token: author, json: "apiVersion: warden.dev/v1\nkind: Workflow\nname: x\nsteps:\n  - id: a\n    uses: nope@v1\n",
+                .post, "/api/v1/workspaces/main/workflows", token: author,
+                json: "apiVersion: warden.dev/v1\nkind: Workflow\nname: x\nsteps:\n  - id: a\n    uses: nope@v1\n",
                 contentType: "application/yaml")
             #expect(broken.status == 400, "\(broken.text)")
             #expect(broken.json["detail"]?.string?.contains("main/workflow.yaml:6:") == true, "\(broken.text)")
@@ -190,11 +196,14 @@ extension Value {
             #expect(versions.list.count == 2)
             let dep = try await client.call(.post, "/api/v1/workspaces/main/workflows/three-steps/versions/2/deprecate", token: author)
             #expect(dep.status == 200 && dep.json["deprecated"]?.bool == true, "\(dep.text)")
-            let refused = try await client.call(.post, "/api/v1/workspaces/main/runs", token: f.tokens["operator"]!, json: #"{"workflow":"three-steps@2"}"#)
+            let refused = try await client.call(
+                .post, "/api/v1/workspaces/main/runs", token: f.tokens["operator"]!, json: #"{"workflow":"three-steps@2"}"#)
             #expect(refused.status == 409, "\(refused.text)")
-            let latest = try await client.call(.post, "/api/v1/workspaces/main/runs", token: f.tokens["operator"]!, json: #"{"workflow":"three-steps"}"#)
+            let latest = try await client.call(
+                .post, "/api/v1/workspaces/main/runs", token: f.tokens["operator"]!, json: #"{"workflow":"three-steps"}"#)
             #expect(latest.status == 201 && latest.json["file"]?.string == "main/three-steps@1", "\(latest.text)")
-            let unknownField = try await client.call(.post, "/api/v1/workspaces/main/runs", token: f.tokens["operator"]!, json: #"{"workflow":"x","bogus":1}"#)
+            let unknownField = try await client.call(
+                .post, "/api/v1/workspaces/main/runs", token: f.tokens["operator"]!, json: #"{"workflow":"x","bogus":1}"#)
             #expect(unknownField.status == 400 && unknownField.json["detail"]?.string?.contains("bogus") == true)
             let badInput = try await client.call(
                 .post, "/api/v1/workspaces/main/runs", token: f.tokens["operator"]!, json: #"{"workflow":"release-gate","inputs":{"image":5}}"#)
@@ -227,7 +236,8 @@ extension Value {
             let results = try await withThrowingTaskGroup(of: (Int, String).self) { group in
                 for _ in 0..<6 {
                     group.addTask {
-                        let r = try await client.call(.post, "/api/v1/workspaces/main/runs", token: op, json: body, headers: [("Idempotency-Key", "k4")])
+                        let r = try await client.call(
+                            .post, "/api/v1/workspaces/main/runs", token: op, json: body, headers: [("Idempotency-Key", "k4")])
                         return (r.status, r.json["id"]?.string ?? "")
                     }
                 }
@@ -252,7 +262,8 @@ extension Value {
         let op = f.tokens["operator"]!
         try await f.test { client in
             let big = try await client.call(
-                .post, "/api/v1/workspaces/main/runs", token: op, json: #"{"workflow":"three-steps","labels":{"x":""# + String(repeating: "a", count: 4000) + "\"}}")
+                .post, "/api/v1/workspaces/main/runs", token: op,
+                json: #"{"workflow":"three-steps","labels":{"x":""# + String(repeating: "a", count: 4000) + "\"}}")
             #expect(big.status == 413 && big.json["code"]?.string == "too-large", "\(big.text)")
             var last: TestResponse?
             for _ in 0..<4 { last = try await client.call(.post, "/api/v1/workspaces/main/runs", token: op, json: #"{"workflow":"three-steps"}"#) }
@@ -263,7 +274,9 @@ extension Value {
             #expect(limited.head.headerFields[HTTPField.Name("RateLimit-Remaining")!] == "0")
             // Reads are not limited; another principal has its own budget.
             #expect(try await client.call(.get, "/api/v1/workspaces/main/runs", token: op).status == 200)
-            #expect(try await client.call(.post, "/api/v1/workspaces/main/runs", token: f.tokens["admin"]!, json: #"{"workflow":"three-steps"}"#).status == 201)
+            #expect(
+                try await client.call(.post, "/api/v1/workspaces/main/runs", token: f.tokens["admin"]!, json: #"{"workflow":"three-steps"}"#).status
+                    == 201)
         }
     }
 
@@ -271,7 +284,8 @@ extension Value {
         let f = try await Fixture.make()
         try await f.test { client in
             for (method, uri, token, status, code) in [
-                (HTTPRequest.Method.get, "/nowhere", f.admin, 404, "route-not-found"), (.get, "/api/v1/workspaces/main/runs", nil, 401, "unauthenticated"),
+                (HTTPRequest.Method.get, "/nowhere", f.admin, 404, "route-not-found"),
+                (.get, "/api/v1/workspaces/main/runs", nil, 401, "unauthenticated"),
                 (.get, "/api/v1/workspaces/NOPE/runs", f.admin, 400, "invalid"), (.get, "/api/v1/workspaces/absent/runs", f.admin, 404, "not-found"),
                 (.get, "/api/v1/workspaces/main/runs/zzz", f.admin, 404, "not-found"),
                 (.post, "/api/v1/workspaces/main/runs", f.admin, 400, "invalid-json"),
@@ -331,7 +345,8 @@ extension Value {
                     case (_, .permission(let p)):
                         let principal = Principal(name: "robot:\(caller)", method: "token")
                         let bindings = try await store.bindings(principals: principal.bindingNames)
-                        expected = Access.decide(principal, p, workspace: p.scope == .workspace ? "main" : nil, bindings: bindings).allowed ? "allow" : "403"
+                        expected =
+                            Access.decide(principal, p, workspace: p.scope == .workspace ? "main" : nil, bindings: bindings).allowed ? "allow" : "403"
                     default: expected = "?"
                     }
                     switch expected {
