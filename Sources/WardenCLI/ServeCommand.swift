@@ -80,7 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
                           export WARDEN_TOKEN=\(issued.secret)
                           curl -s -H "Authorization: Bearer $WARDEN_TOKEN" \(scheme)://HOST/api/v1/workspaces/default/runs/\(run)
                           curl -s -X POST -H "Authorization: Bearer $WARDEN_TOKEN" \(scheme)://HOST/api/v1/workspaces/default/runs/\(run)/steps/gate/approve
-                          warden runs show \(run) --server \(scheme)://HOST
+                          curl -sN -H "Authorization: Bearer $WARDEN_TOKEN" \(scheme)://HOST/api/v1/workspaces/default/runs/\(run)/events
                         """)
                 }
             }

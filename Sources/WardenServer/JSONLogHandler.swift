@@ -1,3 +1,4 @@
+import Documents
 import Foundation
 import Logging
 import Synchronization
@@ -242,38 +243,8 @@ public struct JSONLogHandler: LogHandler {
 
     // MARK: Time
 
-    /// `time` as RFC 3339 in UTC with milliseconds, e.g. `2025-03-01T12:00:00.123Z`.
-    static func timestamp(_ time: Date) -> String {
-        let milliseconds = Int64((time.timeIntervalSince1970 * 1000).rounded(.down))
-        let (seconds, millis) = milliseconds.quotientAndRemainder(dividingBy: 1000)
-        var days = seconds / 86_400
-        var secondOfDay = seconds % 86_400
-        var millisecond = millis
-        if millisecond < 0 {
-            millisecond += 1000
-            secondOfDay -= 1
-        }
-        if secondOfDay < 0 {
-            secondOfDay += 86_400
-            days -= 1
-        }
-        // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        func pad(_ value: Int64, _ width: Int) -> String {
-            let digits = String(value)
-            return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
-        }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):"
-            + "\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(millisecond, 3))Z"
-    }
+    /// `time` as RFC 3339 in UTC with milliseconds, e.g. `2025-03-01T12:00:00.123Z` (the one form, `RFC3339.string`).
+    static func timestamp(_ time: Date) -> String { RFC3339.string(time) }
 }
 
 /// A lock around writing lines.
