@@ -200,6 +200,9 @@ let package = Package(
             name: "CommandSupport",
             dependencies: [
                 "Documents", "OCI", "OCIRegistry", "WardenApp",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -3,7 +3,7 @@ import CEL
 /// A CEL value as an `Encodable` JSON value, so that views holding free-form data (inputs, outputs) encode with the
 /// rest of a document: maps as objects, lists as arrays, and bytes, timestamps and durations as the strings CEL's
 /// JSON form gives them (base64, RFC 3339, `"1.5s"`).
-public struct JSONValue: Encodable, Sendable {
+public struct JSONValue: Codable, Sendable {
     public var value: Value
     public init(_ value: Value) { self.value = value }
 
@@ -48,6 +48,38 @@ public struct JSONValue: Encodable, Sendable {
             var c = encoder.singleValueContainer()
             let text = value.jsonText()
             if case .string(let s)? = try? Value.parseJSON(text) { try c.encode(s) } else { try c.encode(text) }
+        }
+    }
+}
+
+extension JSONValue {
+    /// Any JSON value (objects keep their keys sorted: a decoder does not keep the order).
+    public init(from decoder: any Decoder) throws {
+        if var list = try? decoder.unkeyedContainer() {
+            var items: [Value] = []
+            while !list.isAtEnd { items.append(try list.decode(JSONValue.self).value) }
+            self.init(.list(items))
+            return
+        }
+        if let object = try? decoder.container(keyedBy: Key.self) {
+            var entries: [(Value, Value)] = []
+            for k in object.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) {
+                entries.append((.string(k.stringValue), try object.decode(JSONValue.self, forKey: k).value))
+            }
+            self.init(.map(entries))
+            return
+        }
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() {
+            self.init(.null)
+        } else if let b = try? c.decode(Bool.self) {
+            self.init(.bool(b))
+        } else if let i = try? c.decode(Int64.self) {
+            self.init(.int(i))
+        } else if let d = try? c.decode(Double.self) {
+            self.init(.double(d))
+        } else {
+            self.init(.string(try c.decode(String.self)))
         }
     }
 }

@@ -51,7 +51,7 @@ public enum AuditJob {
     }
 
     /// What verification found.
-    public struct Report: Sendable, Encodable, Equatable {
+    public struct Report: Sendable, Codable, Equatable {
         public var ok: Bool
         public var entries: Int64
         public var checkpoints: Int

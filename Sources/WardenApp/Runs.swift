@@ -118,7 +118,7 @@ extension RunsJob {
 
 /// A run as every surface shows it (`warden runs list|show|resume --output json`, the HTTP API): times in RFC 3339
 /// (`RFC3339.encoder`), inputs and outputs as the JSON text the journal keeps.
-public struct RunView: Sendable, Encodable {
+public struct RunView: Sendable, Codable {
     public var id, workflow, file: String
     public var status: RunStatus
     /// The inputs as a JSON object's text.
@@ -156,18 +156,18 @@ public struct RunView: Sendable, Encodable {
     }
 
     /// Who may decide an approval step: the approvers (anyone allowed to approve runs when empty) and how many.
-    public struct Approval: Sendable, Encodable {
+    public struct Approval: Sendable, Codable {
         public var approvers: [String]
         public var required: Int
     }
 
-    public struct Decision: Sendable, Encodable {
+    public struct Decision: Sendable, Codable {
         public var by, decision: String
         public var comment: String?
         public var at: Date
     }
 
-    public struct Step: Sendable, Encodable {
+    public struct Step: Sendable, Codable {
         public var id, status: String
         /// Attempts over all items.
         public var attempts: Int

@@ -243,25 +243,34 @@ struct RunsCommand: AsyncParsableCommand {
         var status: [String] = []
         @Option(name: .long, help: "At most this many runs.") var limit = 50
         @OptionGroup var engineOptions: EngineOptions
+        @OptionGroup var serverOptions: ServerOptions
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
+            if let url = serverOptions.url {
+                var path = "/api/v1/workspaces/\(serverOptions.workspace)/runs?limit=\(min(max(limit, 1), 500))"
+                if !status.isEmpty { path += "&status=" + status.joined(separator: ",") }
+                let page = try await ServerClient(base: url).get(path, as: RunPageView.self)
+                return try RunsCommand.render(page.runs, global)
+            }
             try await engineOptions.withEngine(global) { engine in
                 let runs = try await engine.store.runs(statuses: status.isEmpty ? nil : status.map(RunStatus.init(rawValue:)), limit: limit)
-                if global.output == .json {
-                    try printJSON(runs.map(RunView.init))
-                    return
-                }
-                print(
-                    "RUN".padding(toLength: 18, withPad: " ", startingAt: 0) + "WORKFLOW".padding(toLength: 20, withPad: " ", startingAt: 0)
-                        + "STATUS     STARTED")
-                let f = ISO8601DateFormatter()
-                for r in runs {
-                    print(
-                        r.id.padding(toLength: 18, withPad: " ", startingAt: 0) + r.workflow.padding(toLength: 20, withPad: " ", startingAt: 0)
-                            + r.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0) + f.string(from: r.createdAt))
-                }
+                try RunsCommand.render(runs.map(RunView.init), global)
             }
+        }
+    }
+
+    /// The runs list as every source renders it (the local state directory or a server).
+    static func render(_ runs: [RunView], _ global: GlobalOptions) throws {
+        if global.output == .json { return try printJSON(runs) }
+        print(
+            "RUN".padding(toLength: 18, withPad: " ", startingAt: 0) + "WORKFLOW".padding(toLength: 20, withPad: " ", startingAt: 0)
+                + "STATUS     STARTED")
+        let f = ISO8601DateFormatter()
+        for r in runs {
+            print(
+                r.id.padding(toLength: 18, withPad: " ", startingAt: 0) + r.workflow.padding(toLength: 20, withPad: " ", startingAt: 0)
+                    + r.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0) + f.string(from: r.createdAt))
         }
     }
 
@@ -270,35 +279,45 @@ struct RunsCommand: AsyncParsableCommand {
             commandName: "show", abstract: "A run's steps: status, attempts, approvals, outputs and errors.")
         @Argument(help: "Run id (or a unique prefix).") var run: String
         @OptionGroup var engineOptions: EngineOptions
+        @OptionGroup var serverOptions: ServerOptions
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
+            if let url = serverOptions.url {
+                let view = try await ServerClient(base: url).get("/api/v1/workspaces/\(serverOptions.workspace)/runs/\(run)", as: RunView.self)
+                return try RunsCommand.render(view, global)
+            }
             try await engineOptions.withEngine(global) { engine in
                 let record = try await engineOptions.resolve(run, engine)
-                let view = try await RunsJob.view(record, engine: engine)
-                if global.output == .json { return try printJSON(view) }
-                print("run       \(view.id)")
-                print("workflow  \(view.workflow) (\(view.file))")
-                print("status    \(view.status)\(view.error.map { ": \($0)" } ?? "")")
-                print("inputs    \(view.inputs)")
-                if let o = view.outputs { print("outputs   \(o)") }
-                if let k = view.idempotencyKey { print("key       \(k)") }
-                if let o = record.owner { print("driver    \(o)") }
-                print("")
-                for st in view.steps ?? [] {
-                    var line =
-                        "  \(st.id.padding(toLength: 14, withPad: " ", startingAt: 0)) \(st.status.padding(toLength: 10, withPad: " ", startingAt: 0))"
-                    if st.attempts > 0 { line += " attempts \(st.attempts)" }
-                    if let items = st.items { line += " items \(items)" }
-                    if let a = st.startedAt, let b = st.finishedAt { line += String(format: " %.3fs", b.timeIntervalSince(a)) }
-                    print(line)
-                    for d in st.decisions { print("      \(d.decision) by \(d.by)\(d.comment.map { ": \($0)" } ?? "")") }
-                    if let r = st.reason { print("      \(r)") }
-                    if let e = st.error { print("      error: \(e)") }
-                    let outputs = st.outputs.value.jsonText()
-                    if st.status == "succeeded", !["null", "{}"].contains(outputs) { print("      outputs: \(String(outputs.prefix(300)))") }
-                }
+                try RunsCommand.render(try await RunsJob.view(record, engine: engine), global)
             }
+        }
+    }
+
+    /// One run as every source renders it.
+    static func render(_ view: RunView, _ global: GlobalOptions) throws {
+        if global.output == .json { return try printJSON(view) }
+        print("run       \(view.id)")
+        print("workflow  \(view.workflow) (\(view.file))")
+        print("status    \(view.status)\(view.error.map { ": \($0)" } ?? "")")
+        print("inputs    \(view.inputs)")
+        if let o = view.outputs { print("outputs   \(o)") }
+        if let k = view.idempotencyKey { print("key       \(k)") }
+        if let o = view.driver { print("driver    \(o)") }
+        if !view.waitingForApproval.isEmpty { print("waiting   for approval of \(view.waitingForApproval.joined(separator: ", "))") }
+        print("")
+        for st in view.steps ?? [] {
+            var line =
+                "  \(st.id.padding(toLength: 14, withPad: " ", startingAt: 0)) \(st.status.padding(toLength: 10, withPad: " ", startingAt: 0))"
+            if st.attempts > 0 { line += " attempts \(st.attempts)" }
+            if let items = st.items { line += " items \(items)" }
+            if let a = st.startedAt, let b = st.finishedAt { line += String(format: " %.3fs", b.timeIntervalSince(a)) }
+            print(line)
+            for d in st.decisions { print("      \(d.decision) by \(d.by)\(d.comment.map { ": \($0)" } ?? "")") }
+            if let r = st.reason { print("      \(r)") }
+            if let e = st.error { print("      error: \(e)") }
+            let outputs = st.outputs.value.jsonText()
+            if st.status == "succeeded", !["null", "{}"].contains(outputs) { print("      outputs: \(String(outputs.prefix(300)))") }
         }
     }
 
@@ -340,20 +359,37 @@ struct RunsCommand: AsyncParsableCommand {
     struct Decision: ParsableArguments {
         @Argument(help: "Run id (or a unique prefix).") var run: String
         @Argument(help: "The approval step.") var step: String
-        @Option(name: .long, help: "Who decides (must be one of the step's approvers when it lists them).") var by: String
+        @Option(
+            name: .long, help: "Who decides (must be one of the step's approvers when it lists them); with --server the token's principal decides.")
+        var by: String?
         @Option(name: .long, help: "A comment kept with the decision.") var comment: String?
     }
 
-    static func decide(_ d: Decision, approve: Bool, _ engineOptions: EngineOptions, _ global: GlobalOptions) async throws {
+    static func decide(_ d: Decision, approve: Bool, _ engineOptions: EngineOptions, _ server: ServerOptions, _ global: GlobalOptions)
+        async throws
+    {
+        if let url = server.url {
+            // The server records the authenticated caller as the decider (--by is for the local state directory).
+            let body = Value.object(d.comment.map { [("comment", .string($0))] } ?? []).jsonText()
+            let view = try await ServerClient(base: url).post(
+                "/api/v1/workspaces/\(server.workspace)/runs/\(d.run)/steps/\(d.step)/\(approve ? "approve" : "reject")", json: body, as: RunView.self
+            )
+            print("\(approve ? "approved" : "rejected") \(d.step) of run \(view.id) as the token's principal")
+            return
+        }
+        guard let by = d.by else {
+            printError("error: --by names who decides (the local state directory has no authenticated caller)")
+            throw ExitCode(64)
+        }
         try await engineOptions.withEngine(global) { engine in
             let record = try await engineOptions.resolve(d.run, engine)
             do {
-                try await engine.decide(record.id, step: d.step, approve: approve, by: d.by, comment: d.comment)
+                try await engine.decide(record.id, step: d.step, approve: approve, by: by, comment: d.comment)
             } catch let e as WorkflowError {
                 printError("error: \(e)")
                 throw ExitCode(1)
             }
-            print("\(approve ? "approved" : "rejected") \(d.step) of run \(record.id) by \(d.by)")
+            print("\(approve ? "approved" : "rejected") \(d.step) of run \(record.id) by \(by)")
             if RunsJob.driver(of: record) == nil { print("no process drives the run now: warden runs resume \(record.id) continues it") }
         }
     }
@@ -362,16 +398,18 @@ struct RunsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "approve", abstract: "Approve an approval step that waits.")
         @OptionGroup var decision: Decision
         @OptionGroup var engineOptions: EngineOptions
+        @OptionGroup var serverOptions: ServerOptions
         @OptionGroup var global: GlobalOptions
-        func run() async throws { try await RunsCommand.decide(decision, approve: true, engineOptions, global) }
+        func run() async throws { try await RunsCommand.decide(decision, approve: true, engineOptions, serverOptions, global) }
     }
 
     struct Reject: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "reject", abstract: "Reject an approval step that waits (the step fails).")
         @OptionGroup var decision: Decision
         @OptionGroup var engineOptions: EngineOptions
+        @OptionGroup var serverOptions: ServerOptions
         @OptionGroup var global: GlobalOptions
-        func run() async throws { try await RunsCommand.decide(decision, approve: false, engineOptions, global) }
+        func run() async throws { try await RunsCommand.decide(decision, approve: false, engineOptions, serverOptions, global) }
     }
 
     struct Cancel: AsyncParsableCommand {
@@ -381,9 +419,16 @@ struct RunsCommand: AsyncParsableCommand {
         @Argument(help: "Run id (or a unique prefix).") var run: String
         @Option(name: .long, help: "Who cancels.") var by = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
         @OptionGroup var engineOptions: EngineOptions
+        @OptionGroup var serverOptions: ServerOptions
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
+            if let url = serverOptions.url {
+                let view = try await ServerClient(base: url).post(
+                    "/api/v1/workspaces/\(serverOptions.workspace)/runs/\(run)/cancel", json: "{}", as: RunView.self)
+                print("cancellation of run \(view.id) requested; the server stops it")
+                return
+            }
             try await engineOptions.withEngine(global) { engine in
                 let record = try await engineOptions.resolve(run, engine)
                 let outcome: RunsJob.CancelOutcome

@@ -198,15 +198,20 @@ struct AuditCommand: AsyncParsableCommand {
             discussion: "Exit codes: 0 intact; 1 tampering found (the report says where); 3 no such state directory.")
         @Option(name: .long, help: "State directory of a (stopped or running) server.") var state = StateLayout.defaultRoot
         @Option(name: .long, help: "The server's public key file (default STATE/server-key.pub; keep a copy elsewhere).") var key: String?
+        @OptionGroup var serverOptions: ServerOptions
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
             let layout = StateLayout(state)
+            let report: AuditJob.Report
+            if let url = serverOptions.url {
+                report = try await ServerClient(base: url).get("/api/v1/audit/verify", as: AuditJob.Report.self)
+                return try show(report)
+            }
             guard FileManager.default.fileExists(atPath: layout.workflowsDatabase) else {
                 printError("error: \(layout.workflowsDatabase) does not exist")
                 throw ExitCode(3)
             }
-            let report: AuditJob.Report
             do {
                 let store = try SQLiteWorkflowStore(path: layout.workflowsDatabase)
                 report = try await AuditJob.verify(store, publicKey: try AuditJob.publicKey(file: key ?? layout.serverPublicKey))
@@ -214,6 +219,10 @@ struct AuditCommand: AsyncParsableCommand {
                 printError("error: \(error)")
                 throw ExitCode(1)
             }
+            try show(report)
+        }
+
+        func show(_ report: AuditJob.Report) throws {
             if global.output == .json {
                 print(String(decoding: try RFC3339.encoder().encode(report), as: UTF8.self))
             } else {
@@ -225,5 +234,25 @@ struct AuditCommand: AsyncParsableCommand {
             }
             if !report.ok { throw ExitCode(1) }
         }
+    }
+}
+
+/// `warden login URL`: keeps a token for a server in the credentials file (private), for the client commands.
+struct LoginCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "login", abstract: "Keep an API token for a control plane (read from standard input, never from the command line).")
+    @Argument(help: "The server, like https://warden.internal:8443.") var server: String
+
+    func run() async throws {
+        let token = (readLine(strippingNewline: true) ?? "").trimmingCharacters(in: .whitespaces)
+        guard APIToken.looksLikeToken(token) else {
+            printError("error: standard input is not a Warden API token (wdn_…)")
+            throw ExitCode(64)
+        }
+        let url = server.hasSuffix("/") ? String(server.dropLast()) : server
+        setenv("WARDEN_TOKEN", token, 1)
+        _ = try await ServerClient(base: url).send("GET", "/api/v1/whoami", body: nil)
+        try ServerCredentials.save(server: url, token: token)
+        print("logged in to \(url); the token is in \(ServerCredentials.file)")
     }
 }

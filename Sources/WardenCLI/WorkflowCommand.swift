@@ -9,7 +9,7 @@ import Workflow
 struct WorkflowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "workflow", abstract: "Check workflow definitions and draw their step graph (docs/workflows.md).",
-        subcommands: [Validate.self, Graph.self, Instantiate.self])
+        subcommands: [Validate.self, Graph.self, Instantiate.self, Publish.self])
 
     /// A template's workflow text for `--param NAME=VALUE` pairs.
     static func instantiate(_ text: String, file: String, params: [String]) throws -> String {
@@ -113,6 +113,34 @@ struct WorkflowCommand: AsyncParsableCommand {
 
         func run() async throws {
             print(try WorkflowCommand.load(file, actions: actions).graph(format: format), terminator: "")
+        }
+    }
+}
+
+extension WorkflowCommand {
+    /// `warden workflow publish FILE --server URL`: the server validates, hashes the canonical form and keeps the version.
+    struct Publish: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "publish", abstract: "Publish a workflow (or template) to a control plane's catalogue; identical content keeps its version.")
+        @Argument(help: "Workflow or WorkflowTemplate YAML file.") var file: String
+        @OptionGroup var serverOptions: ServerOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            guard let url = serverOptions.url else {
+                printError("error: publish needs a server: --server URL or WARDEN_SERVER")
+                throw ExitCode(64)
+            }
+            guard let data = FileManager.default.contents(atPath: file) else {
+                printError("error: \(file): cannot read the file")
+                throw ExitCode(1)
+            }
+            let collection = WorkflowTemplate.isTemplate(String(decoding: data, as: UTF8.self)) ? "templates" : "workflows"
+            let answer = try await ServerClient(base: url).send(
+                "POST", "/api/v1/workspaces/\(serverOptions.workspace)/\(collection)", body: data, contentType: "application/yaml")
+            if global.output == .json { return print(String(decoding: answer, as: UTF8.self)) }
+            let object = (try? JSONSerialization.jsonObject(with: answer)) as? [String: Any] ?? [:]
+            print("\(object["kind"] ?? "workflow") \(object["name"] ?? "?")@\(object["version"] ?? "?") \(object["digest"] ?? "")")
         }
     }
 }

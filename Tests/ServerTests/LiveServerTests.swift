@@ -252,6 +252,67 @@ extension HTTPClient {
         #expect(try await server.stop().status == 0)
     }
 
+    /// The CLI as a client: publish, list, show, approve and verify through the server, with output identical to the
+    /// same commands on the state directory; `warden login` keeps the token for later commands.
+    @Test func theCLIAsAClient() async throws {
+        try await withClient { client in try await self.theCLIAsAClientBody(client) }
+    }
+
+    func theCLIAsAClientBody(_ client: HTTPClient) async throws {
+        let dir = try makeTemporaryDirectory()
+        let token = try await adminToken(dir)
+        let server = try await ServeProcess(dir: dir)
+        try await server.ready(client)
+        try """
+        apiVersion: warden.dev/v1
+        kind: Workflow
+        name: gated
+        steps:
+          - id: build
+            uses: noop@v1
+          - id: gate
+            needs: [build]
+            approval: {required: 1}
+        """.write(toFile: dir + "/gated.yaml", atomically: true, encoding: .utf8)
+        var env = ProcessInfo.processInfo.environment
+        env["XDG_CONFIG_HOME"] = dir + "/config"
+        env["WARDEN_TOKEN"] = nil
+        env["WARDEN_SERVER"] = nil
+        let warden = try wardenExecutable()
+        // Without a token: 401, exit 4, and a hint.
+        let anonymous = try await runProgram(warden, ["runs", "list", "--server", server.base], environment: env)
+        #expect(anonymous.status == 4 && anonymous.errorOutput.contains("warden login"), "\(anonymous.errorOutput)")
+        let login = try await runProgram(warden, ["login", server.base], environment: env, input: Data((token + "\n").utf8))
+        #expect(login.succeeded, "\(login.errorOutput)")
+        let publish = try await runProgram(warden, ["workflow", "publish", dir + "/gated.yaml", "--server", server.base], environment: env)
+        #expect(publish.succeeded && publish.output.contains("gated@1"), "\(publish.output)\(publish.errorOutput)")
+        let (s, body) = try await client.send(.POST, server.base + "/api/v1/workspaces/default/runs", token: token, json: #"{"workflow":"gated"}"#)
+        #expect(s == 201)
+        guard case .string(let id)? = (try? Value.parseJSON(body))?["id"] else { throw HarnessError(.programFailed, body) }
+        let waiting = try await holdsWithin(.seconds(30), poll: .milliseconds(100)) {
+            try await runProgram(warden, ["runs", "show", id, "--server", server.base], environment: env).output.contains(
+                "waiting   for approval of gate")
+        }
+        #expect(waiting)
+        let approve = try await runProgram(warden, ["runs", "approve", id, "gate", "--server", server.base, "--comment", "ok"], environment: env)
+        #expect(approve.succeeded, "\(approve.errorOutput)")
+        let done = try await holdsWithin(.seconds(30), poll: .milliseconds(100)) {
+            try await runProgram(warden, ["runs", "show", id, "--server", server.base], environment: env).output.contains("status    succeeded")
+        }
+        #expect(done)
+        let remote = try await runProgram(warden, ["runs", "show", id, "--server", server.base, "--output", "json"], environment: env)
+        let remoteList = try await runProgram(warden, ["runs", "list", "--server", server.base], environment: env)
+        let verify = try await runProgram(warden, ["audit", "verify", "--server", server.base], environment: env)
+        #expect(verify.succeeded && verify.output.contains("audit log intact"), "\(verify.output)\(verify.errorOutput)")
+        #expect(try await server.stop().status == 0)
+        // The same commands on the state directory print the same.
+        let local = try await runProgram(warden, ["runs", "show", id, "--state", server.state, "--output", "json"], environment: env)
+        #expect(remote.succeeded && remote.output == local.output, "\(remote.output)\n---\n\(local.output)")
+        #expect(remote.output.contains(#""by" : "admin""#), "the decider is the token's principal: \(remote.output)")
+        let localList = try await runProgram(warden, ["runs", "list", "--state", server.state], environment: env)
+        #expect(remoteList.output == localList.output, "\(remoteList.output)\n---\n\(localList.output)")
+    }
+
     /// A configuration file with a mistake names the file, line and column, and nothing starts.
     @Test func aBadConfigurationFileIsRefusedWithItsPosition() async throws {
         let dir = try makeTemporaryDirectory()
