@@ -103,11 +103,11 @@ extension HTTPClient {
         steps:
           - id: first
             uses: process@v1
-            with: {command: "sleep 1"}
+            with: {command: "sleep 2"}
           - id: second
             needs: [first]
             uses: process@v1
-            with: {command: "sleep 1"}
+            with: {command: "sleep 2"}
           - id: third
             needs: [second]
             uses: noop@v1
@@ -147,7 +147,9 @@ extension HTTPClient {
         let ended = try await first.stop(SIGTERM)
         #expect(!ended.signalled && ended.status == 0, "\(ended.signalled ? "signal" : "exit") \(ended.status): \(ended.errorOutput.suffix(2000))")
         let after = try await statuses(first.state)
-        #expect(ids.allSatisfy { after[$0] != nil && after[$0] != "succeeded" }, "\(after)")
+        // Each run takes four seconds of steps: at least one was in flight when the signal came (on a loaded machine the
+        // first may already have finished).
+        #expect(ids.allSatisfy { after[$0] != nil } && ids.contains { after[$0] != "succeeded" }, "\(after)")
         let store = try SQLiteWorkflowStore(path: first.state + "/workflows.sqlite")
         #expect(try await store.runs(statuses: nil, limit: 100).allSatisfy { $0.owner == nil }, "runs still owned after shutdown")
         // The log's last entries are covered by the shutdown checkpoint.
