@@ -144,6 +144,9 @@ public protocol WorkflowStore: Sendable {
     /// transaction.
     func append(run: String, _ entries: [JournalEntry], update: RunUpdate?, consumed: [Int64]) async throws
     func journal(run: String) async throws -> [JournalEntry]
+    /// The entries of `run`'s journal after sequence number `after`, oldest first, at most `limit` (a live stream
+    /// reads only what is new).
+    func journal(run: String, after: Int64, limit: Int) async throws -> [JournalEntry]
     func run(id: String) async throws -> RunRecord?
     /// Runs, newest first; `statuses` filters.
     func runs(statuses: [RunStatus]?, limit: Int) async throws -> [RunRecord]
@@ -268,6 +271,16 @@ public final class SQLiteWorkflowStore: ControlStore {
         try await wrap {
             try await db.read {
                 try JournalEntry.fetchAll(try $0.cachedStatement(sql: "SELECT * FROM journal WHERE run = ? ORDER BY seq"), arguments: [run])
+            }
+        }
+    }
+
+    public func journal(run: String, after: Int64, limit: Int) async throws -> [JournalEntry] {
+        try await wrap {
+            try await db.read {
+                try JournalEntry.fetchAll(
+                    try $0.cachedStatement(sql: "SELECT * FROM journal WHERE run = ? AND seq > ? ORDER BY seq LIMIT ?"),
+                    arguments: [run, after, limit])
             }
         }
     }
@@ -443,6 +456,9 @@ public actor MemoryWorkflowStore: ControlStore {
     }
 
     public func journal(run: String) async throws -> [JournalEntry] { entries[run] ?? [] }
+    public func journal(run: String, after: Int64, limit: Int) async throws -> [JournalEntry] {
+        Array((entries[run] ?? []).filter { ($0.seq ?? 0) > after }.prefix(limit))
+    }
     public func run(id: String) async throws -> RunRecord? { records[id] }
 
     public func runs(statuses: [RunStatus]?, limit: Int) async throws -> [RunRecord] {

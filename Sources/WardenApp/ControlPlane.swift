@@ -5,6 +5,7 @@ import Foundation
 import Policy
 import Replicate
 import Storage
+import Synchronization
 import Trust
 import Workflow
 
@@ -22,13 +23,41 @@ public struct ControlPlane: Sendable {
         self.now = now
     }
 
-    /// The request a job acts for: the caller and the request id its audit entries carry.
+    /// The request a job acts for: the caller, the request id its audit entries carry, and the authorisation
+    /// decision still to be written (a write request's decision commits with its change).
     public struct Caller: Sendable {
         public var principal: Principal
         public var requestID: String?
-        public init(_ principal: Principal, requestID: String? = nil) {
+        public var decision: PendingDecision?
+        public init(_ principal: Principal, requestID: String? = nil, decision: PendingDecision? = nil) {
             self.principal = principal
             self.requestID = requestID
+            self.decision = decision
+        }
+    }
+
+    /// An authorisation decision a write request has not yet written: the job that makes the change commits it in
+    /// the change's transaction (one commit per request, decision first in the chain); when no change is committed
+    /// (an error, a conflict, a replay) the surface writes it on its own with `flush`, so no decision goes unaudited.
+    public final class PendingDecision: Sendable {
+        struct State {
+            var events: [AuditEvent] = []
+            var committed = false
+        }
+        let state = Mutex(State())
+        public init() {}
+
+        func hold(_ e: AuditEvent) { state.withLock { $0.events.append(e) } }
+        /// The held events, to prepend to a change's audit events.
+        var events: [AuditEvent] { state.withLock { $0.committed ? [] : $0.events } }
+        /// The change that carried `events` committed.
+        func committed() { state.withLock { $0.committed = true } }
+        /// The events no committed change carried (and marks them written).
+        func takeUnwritten() -> [AuditEvent] {
+            state.withLock { s in
+                defer { s.committed = true }
+                return s.committed ? [] : s.events
+            }
         }
     }
 
@@ -36,6 +65,15 @@ public struct ControlPlane: Sendable {
         AuditEvent(
             at: now(), actor: caller.principal.name, action: action, subject: subject, workspace: workspace, requestID: caller.requestID,
             details: Value.object(details).jsonText(sortedKeys: true))
+    }
+
+    /// A change's audit events after the caller's pending authorisation decision.
+    func audit(_ caller: Caller, _ events: AuditEvent...) -> [AuditEvent] { (caller.decision?.events ?? []) + events }
+
+    /// Writes a request's decision that no change carried (after the job returned or failed).
+    public func flush(_ decision: PendingDecision?) async throws {
+        guard let left = decision?.takeUnwritten(), !left.isEmpty else { return }
+        try await store.appendAudit(left)
     }
 
     // MARK: Authentication and authorisation
@@ -64,7 +102,11 @@ public struct ControlPlane: Sendable {
         details.append(("method", .string(caller.principal.method)))
         var e = event(caller, "authz.decision", subject, workspace: workspace, details: details)
         e.decision = d.allowed ? "allow" : "deny"
-        try await store.appendAudit([e])
+        if d.allowed, let pending = caller.decision {
+            pending.hold(e)
+        } else {
+            try await store.appendAudit([e])
+        }
         if !d.allowed { throw ControlError(.forbidden, d.reason) }
         return d
     }
@@ -83,9 +125,11 @@ public struct ControlPlane: Sendable {
     public func createWorkspace(_ name: String, caller: Caller) async throws -> WorkspaceRecord {
         try Access.checkWorkspaceName(name)
         let record = WorkspaceRecord(name: name, createdAt: now(), createdBy: caller.principal.name)
-        guard try await store.createWorkspace(record, audit: [event(caller, "workspace.create", "workspace/\(name)", workspace: name)]) else {
+        guard try await store.createWorkspace(record, audit: audit(caller, event(caller, "workspace.create", "workspace/\(name)", workspace: name)))
+        else {
             throw ControlError(.conflict, "workspace \(name) exists")
         }
+        caller.decision?.committed()
         return record
     }
 
@@ -109,15 +153,20 @@ public struct ControlPlane: Sendable {
         guard !principal.isEmpty, principal.utf8.count <= 256 else { throw ControlError(.invalid, "a member's principal is 1 to 256 characters") }
         let b = RoleBinding(workspace: workspace, principal: principal, role: role.rawValue)
         try await store.bind(
-            b, audit: [event(caller, "member.set", "member/\(principal)", workspace: workspace, details: [("role", .string(role.rawValue))])])
+            b,
+            audit: audit(
+                caller, event(caller, "member.set", "member/\(principal)", workspace: workspace, details: [("role", .string(role.rawValue))])))
+        caller.decision?.committed()
         return b
     }
 
     public func removeMember(workspace: String, principal: String, caller: Caller) async throws {
         guard
             try await store.unbind(
-                workspace: workspace, principal: principal, audit: [event(caller, "member.remove", "member/\(principal)", workspace: workspace)])
+                workspace: workspace, principal: principal,
+                audit: audit(caller, event(caller, "member.remove", "member/\(principal)", workspace: workspace)))
         else { throw ControlError(.notFound, "\(principal) has no role in workspace \(workspace)") }
+        caller.decision?.committed()
     }
 
     // MARK: Tokens
@@ -147,14 +196,17 @@ public struct ControlPlane: Sendable {
         details.append(("roles", .object(bindings.map { ($0.workspace, .string($0.role)) })))
         if let e = record.expiresAt { details.append(("expiresAt", .string(RFC3339.string(e)))) }
         try await store.createToken(
-            record, bindings: bindings, audit: [event(caller, "token.create", "token/\(id)", workspace: nil, details: details)])
+            record, bindings: bindings, audit: audit(caller, event(caller, "token.create", "token/\(id)", workspace: nil, details: details)))
+        caller.decision?.committed()
         return IssuedToken(record: record, secret: secret)
     }
 
     public func revokeToken(id: String, caller: Caller) async throws {
-        guard try await store.revokeToken(id: id, at: now(), audit: [event(caller, "token.revoke", "token/\(id)", workspace: nil)]) else {
+        guard try await store.revokeToken(id: id, at: now(), audit: audit(caller, event(caller, "token.revoke", "token/\(id)", workspace: nil)))
+        else {
             throw ControlError(.notFound, "no live token \(id)")
         }
+        caller.decision?.committed()
     }
 
     // MARK: Catalogue
@@ -195,12 +247,14 @@ public struct ControlPlane: Sendable {
         let digest = "sha256:" + SHA256.hash(data: Data(canonical.utf8)).map { String(format: "%02x", $0) }.joined()
         let entry = CatalogEntry(
             workspace: workspace, kind: kind.rawValue, name: name, digest: digest, content: text, createdAt: now(), createdBy: caller.principal.name)
-        return try await store.publish(
+        let published = try await store.publish(
             entry,
-            audit: [
-                event(caller, "\(kind.rawValue).publish", "\(kind.rawValue)/\(name)", workspace: workspace, details: [("digest", .string(digest))])
-            ]
+            audit: audit(
+                caller,
+                event(caller, "\(kind.rawValue).publish", "\(kind.rawValue)/\(name)", workspace: workspace, details: [("digest", .string(digest))]))
         )
+        caller.decision?.committed()
+        return published
     }
 
     static func nameField(_ text: String, file: String) throws -> String {
@@ -228,8 +282,9 @@ public struct ControlPlane: Sendable {
         guard
             try await store.deprecate(
                 workspace: workspace, kind: kind.rawValue, name: name, version: version,
-                audit: [event(caller, "\(kind.rawValue).deprecate", "\(kind.rawValue)/\(name)@\(version)", workspace: workspace)])
+                audit: audit(caller, event(caller, "\(kind.rawValue).deprecate", "\(kind.rawValue)/\(name)@\(version)", workspace: workspace)))
         else { throw ControlError(.notFound, "no \(kind.rawValue) \(name) version \(version) in workspace \(workspace)") }
+        caller.decision?.committed()
         return try await entry(kind, workspace: workspace, name: name, version: version)
     }
 
@@ -275,11 +330,15 @@ public struct ControlPlane: Sendable {
         let caller = caller
         let ws = workspace
         let events: @Sendable (String) -> [AuditEvent] = { id in
-            [self.event(caller, "run.start", "run/\(id)", workspace: ws, details: [("workflow", .string(ref)), ("digest", .string(entry.digest))])]
+            self.audit(
+                caller,
+                self.event(caller, "run.start", "run/\(id)", workspace: ws, details: [("workflow", .string(ref)), ("digest", .string(entry.digest))]))
         }
-        return try await engine.start(
+        let started = try await engine.start(
             file: "\(workspace)/\(ref)", text: entry.content, inputs: inputs, idempotencyKey: idempotencyKey.map { "\(workspace)/\($0)" },
             workspace: workspace, labels: labels, audit: events)
+        if started.created { caller.decision?.committed() }
+        return started
     }
 
     static func isCatalogName(_ n: String) -> Bool {
@@ -310,9 +369,31 @@ public struct ControlPlane: Sendable {
         return (page, next)
     }
 
+    /// An output artifact of run `id` by digest: the file in the engine's artifact store, once the run's journal
+    /// names it (a digest no step of this run produced is `notFound`, whatever other runs hold).
+    public func artifact(_ digest: String, run id: String, workspace: String) async throws -> (name: String, path: String, size: Int) {
+        let hex = digest.hasPrefix("sha256:") ? String(digest.dropFirst(7)) : ""
+        guard hex.utf8.count == 64, hex.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            throw ControlError(.invalid, "artifact digest \"\(digest.prefix(80))\" must be sha256: and 64 lowercase hex digits")
+        }
+        let r = try await run(id, workspace: workspace)
+        let (_, state) = try await engine.state(of: r)
+        let produced = state.steps.values.flatMap { $0.units.flatMap(\.artifacts) }
+        guard let name = produced.first(where: { $0.1 == digest })?.0 else {
+            throw ControlError(.notFound, "run \(id) produced no artifact \(digest)")
+        }
+        let path = engine.artifactDirectory + "/" + hex
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int else {
+            throw ControlError(.notFound, "artifact \(digest) of run \(id) is no longer in the artifact store")
+        }
+        return (name, path, size)
+    }
+
     public func cancelRun(_ id: String, workspace: String, caller: Caller) async throws -> RunsJob.CancelOutcome {
         let r = try await run(id, workspace: workspace)
-        try await engine.cancel(r.id, by: caller.principal.name, audit: [event(caller, "run.cancel", "run/\(r.id)", workspace: workspace)])
+        try await engine.cancel(
+            r.id, by: caller.principal.name, audit: audit(caller, event(caller, "run.cancel", "run/\(r.id)", workspace: workspace)))
+        caller.decision?.committed()
         if let driver = RunsJob.driver(of: r) { return .requested(driver: driver) }
         return .requested(driver: "the server")
     }
@@ -325,7 +406,8 @@ public struct ControlPlane: Sendable {
         if let comment { details.append(("comment", .string(comment))) }
         try await engine.decide(
             r.id, step: step, approve: approve, by: caller.principal.name, comment: comment,
-            audit: [event(caller, "run.\(verb)", "run/\(r.id)", workspace: workspace, details: details)])
+            audit: audit(caller, event(caller, "run.\(verb)", "run/\(r.id)", workspace: workspace, details: details)))
+        caller.decision?.committed()
     }
 }
 

@@ -179,6 +179,8 @@ public struct RunView: Sendable, Codable {
         public var decisions: [Decision]
         /// Set on approval steps.
         public var approval: Approval?
+        /// Output artifacts of its attempts (name and digest; `GET …/runs/{run}/artifacts/{digest}` serves them).
+        public var artifacts: [Artifact] = []
 
         public init(id: String, _ s: RunState.Step) {
             self.id = id
@@ -191,6 +193,11 @@ public struct RunView: Sendable, Codable {
             startedAt = s.startedAt
             finishedAt = s.finishedAt
             decisions = s.decisions.map { Decision(by: $0.by, decision: $0.decision, comment: $0.comment, at: $0.at) }
+            artifacts = s.units.flatMap { $0.artifacts.map { Artifact(name: $0.0, digest: $0.1) } }
         }
+    }
+
+    public struct Artifact: Sendable, Codable, Equatable {
+        public var name, digest: String
     }
 }

@@ -3199,6 +3199,70 @@ enum OpenAPIDocument {
                 "x-warden-permission": "run.read"
               }
             },
+            "/api/v1/workspaces/{workspace}/runs/{run}/artifacts/{digest}": {
+              "get": {
+                "operationId": "getRunArtifact",
+                "summary": "An output artifact of the run, by digest (streamed; the bytes are hashed on the way and a mismatch ends the response early)",
+                "tags": [
+                  "runs"
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/workspace"
+                  },
+                  {
+                    "$ref": "#/components/parameters/run"
+                  },
+                  {
+                    "name": "digest",
+                    "in": "path",
+                    "required": true,
+                    "description": "`sha256:` and 64 hex digits, as the run's steps list it.",
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The artifact's bytes.",
+                    "headers": {
+                      "Docker-Content-Digest": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/octet-stream": {
+                        "schema": {
+                          "type": "string",
+                          "format": "binary"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "run.read"
+              }
+            },
             "/api/v1/workspaces/{workspace}/runs/{run}/events": {
               "get": {
                 "operationId": "streamRunEvents",
@@ -4213,6 +4277,13 @@ enum OpenAPIDocument {
                   },
                   "approval": {
                     "$ref": "#/components/schemas/Approval"
+                  },
+                  "artifacts": {
+                    "type": "array",
+                    "description": "Output artifacts of the step's attempts; `GET …/runs/{run}/artifacts/{digest}` serves each.",
+                    "items": {
+                      "$ref": "#/components/schemas/Artifact"
+                    }
                   }
                 },
                 "required": [
@@ -4794,6 +4865,23 @@ enum OpenAPIDocument {
                     "description": "Kept with the decision."
                   }
                 },
+                "additionalProperties": false
+              },
+              "Artifact": {
+                "type": "object",
+                "properties": {
+                  "name": {
+                    "type": "string"
+                  },
+                  "digest": {
+                    "type": "string",
+                    "pattern": "^sha256:[0-9a-f]{64}$"
+                  }
+                },
+                "required": [
+                  "name",
+                  "digest"
+                ],
                 "additionalProperties": false
               }
             }

@@ -139,6 +139,7 @@ struct Routes {
         r("POST", "/api/v1/workspaces/{workspace}/runs/{run}/steps/{step}/approve", .permission(.runApprove))
         r("POST", "/api/v1/workspaces/{workspace}/runs/{run}/steps/{step}/reject", .permission(.runApprove))
         r("GET", "/api/v1/workspaces/{workspace}/runs/{run}/logs", .permission(.runRead))
+        r("GET", "/api/v1/workspaces/{workspace}/runs/{run}/artifacts/{digest}", .permission(.runRead))
         r("GET", "/api/v1/workspaces/{workspace}/runs/{run}/events", .permission(.runRead))
         r("GET", "/api/v1/workspaces/{workspace}/audit", .permission(.auditRead))
         r("GET", "/api/v1/audit", .permission(.auditReadAll))
@@ -173,7 +174,9 @@ struct Routes {
                 p.headers.append(("WWW-Authenticate", "Bearer realm=\"warden\""))
                 throw p
             }
-            call.caller = ControlPlane.Caller(principal, requestID: context.requestID)
+            // A write's allow decision commits with the change it allows (one commit per request); `flush` below
+            // writes it when no change did.
+            call.caller = ControlPlane.Caller(principal, requestID: context.requestID, decision: write ? ControlPlane.PendingDecision() : nil)
             if case .permission(let permission) = spec.access {
                 var workspace: String?
                 if permission.scope == .workspace {
@@ -182,10 +185,29 @@ struct Routes {
                     workspace = ws
                 }
                 try await control.authorize(call.caller, permission, workspace: workspace, subject: subject)
-                if let workspace {
-                    _ = try await control.workspace(workspace)
-                    call.workspace = workspace
-                }
+            }
+        }
+        do {
+            let response = try await authorized(spec, call: call, handler)
+            try await control.flush(call.caller?.decision)
+            return response
+        } catch {
+            try await control.flush(call.caller?.decision)
+            throw error
+        }
+    }
+
+    /// The rest of `serve` once the caller is authorised: the workspace, rate limit, body, idempotency, handler.
+    func authorized(_ spec: RouteSpec, call: Call, _ handler: @Sendable (Call) async throws -> Reply) async throws -> Response {
+        var call = call
+        let request = call.request
+        let write = spec.method != "GET"
+        if let caller = call.caller {
+            let principal = caller.principal
+            if case .permission(let permission) = spec.access, permission.scope == .workspace {
+                let workspace = try call.param("workspace")
+                _ = try await control.workspace(workspace)
+                call.workspace = workspace
             }
             if write {
                 let (allowed, remaining, reset) = server.limiter.take(principal.name, now: Date().timeIntervalSince1970)
@@ -382,6 +404,7 @@ struct Routes {
                 return try .json(try await RunsJob.view(r, engine: server.engine), status: .accepted)
             }
         case ("GET", "/api/v1/workspaces/{workspace}/runs/{run}/logs"): return { call in try await logs(call) }
+        case ("GET", "/api/v1/workspaces/{workspace}/runs/{run}/artifacts/{digest}"): return { call in try await artifact(call) }
         case ("GET", "/api/v1/workspaces/{workspace}/runs/{run}/events"): return { call in try await events(call) }
         case ("GET", "/api/v1/workspaces/{workspace}/audit"): return { call in try await audit(call, workspace: call.workspace) }
         case ("GET", "/api/v1/audit"): return { call in try await audit(call, workspace: nil) }
@@ -507,6 +530,38 @@ struct Routes {
         return try .json(RunPage(runs: runs.map { RunView($0) }, next: next))
     }
 
+    /// An output artifact, streamed from the artifact store and hashed on the way: bytes that no longer match their
+    /// digest end the response early (the client sees a short body against `Content-Length`), never a complete one.
+    func artifact(_ call: Call) async throws -> Reply {
+        let digest = try call.param("digest")
+        let (name, path, size) = try await control.artifact(digest, run: try call.param("run"), workspace: call.workspace)
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw Problem(status: 404, code: "not-found", detail: "artifact \(digest) cannot be read from the artifact store")
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/octet-stream"
+        headers[.contentLength] = "\(size)"
+        headers[.contentDisposition] = "attachment; filename=\"\(name.filter { $0.isASCII && $0 != "\"" && $0 != "\\" && !$0.isNewline })\""
+        headers[HTTPField.Name("Docker-Content-Digest")!] = digest
+        let body = ResponseBody { writer in
+            defer { try? handle.close() }
+            var hash = SHA256()
+            var sent = 0
+            while sent < size {
+                let chunk = try handle.read(upToCount: 64 * 1024) ?? Data()
+                if chunk.isEmpty { break }
+                hash.update(data: chunk)
+                sent += chunk.count
+                try await writer.write(ByteBuffer(bytes: chunk))
+            }
+            guard sent == size, "sha256:" + hex(hash.finalize()) == digest else {
+                throw Problem(status: 500, code: "artifact-corrupt", detail: "artifact \(digest) in the artifact store does not match its digest")
+            }
+            try await writer.finish(nil)
+        }
+        return .stream(Response(status: .ok, headers: headers, body: body))
+    }
+
     func logs(_ call: Call) async throws -> Reply {
         let record = try await control.run(try call.param("run"), workspace: call.workspace)
         let (def, state) = try await server.engine.state(of: record)
@@ -562,7 +617,7 @@ struct Routes {
             var last = start
             var quiet = 0
             while !Task.isCancelled {
-                let fresh = try await store.journal(run: record.id).filter { ($0.seq ?? 0) > last }
+                let fresh = try await store.journal(run: record.id, after: last, limit: 500)
                 var text = ""
                 for e in fresh {
                     let data: [(String, Value)] = [
@@ -576,12 +631,12 @@ struct Routes {
                 if !text.isEmpty {
                     try await writer.write(ByteBuffer(string: text))
                     quiet = 0
+                    if fresh.count == 500 { continue }  // more is waiting: no pause
                 } else {
                     quiet += 1
                     if quiet % 60 == 0 { try await writer.write(ByteBuffer(string: ": keep-alive\n\n")) }
                     if let r = try await store.run(id: record.id), r.finished, fresh.isEmpty {
-                        let remaining = try await store.journal(run: record.id).filter { ($0.seq ?? 0) > last }
-                        if remaining.isEmpty { break }
+                        if try await store.journal(run: record.id, after: last, limit: 1).isEmpty { break }
                         continue
                     }
                 }

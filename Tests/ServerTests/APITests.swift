@@ -32,7 +32,8 @@ struct Fixture {
         settings.checkpointInterval = 3600
         configure(&settings)
         let server = try ControlServer(
-            settings: settings, layout: StateLayout(dir + "/state"), catalog: ActionCatalog([NoopAction()]), logger: Logger(label: "test"))
+            settings: settings, layout: StateLayout(dir + "/state"), catalog: ActionCatalog([NoopAction(), ProcessAction()]),
+            logger: Logger(label: "test"))
         let admin = try await server.bootstrapAdmin()
         var f = Fixture(server: server, dir: dir, admin: admin.secret)
         let caller = ControlPlane.Caller(Principal(name: "admin", method: "token"))
@@ -172,6 +173,77 @@ extension Value {
             let badLimit = try await client.call(.get, "/api/v1/workspaces/main/runs?limit=100000", token: op)
             #expect(badLimit.status == 400)
         }
+    }
+
+    @Test func outputArtifactsAreServedByDigestToTheirRunOnly() async throws {
+        let f = try await Fixture.make()
+        let op = f.tokens["operator"]!
+        let workflow = """
+            apiVersion: warden.dev/v1
+            kind: Workflow
+            name: makes-a-report
+            steps:
+              - id: make
+                uses: process@v1
+                with: {command: 'printf "report body" > $WARDEN_ARTIFACTS_OUT/report.txt; echo {}'}
+            """
+        try await f.test { client in
+            let published = try await client.call(
+                .post, "/api/v1/workspaces/main/workflows", token: f.tokens["author"]!, json: workflow, contentType: "application/yaml")
+            #expect(published.status == 201, "\(published.text)")
+            let start = try await client.call(.post, "/api/v1/workspaces/main/runs", token: op, json: #"{"workflow":"makes-a-report"}"#)
+            let id = try #require(start.json["id"]?.string, "\(start.text)")
+            var view = Value.null
+            for _ in 0..<400 {
+                view = try await client.call(.get, "/api/v1/workspaces/main/runs/\(id)", token: op).json
+                if view["status"]?.string == "succeeded" || view["status"]?.string == "failed" { break }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            #expect(view["status"]?.string == "succeeded", "\(view)")
+            let artifact = view["steps"]?.list.first?["artifacts"]?.list.first
+            #expect(artifact?["name"]?.string == "report.txt")
+            let digest = try #require(artifact?["digest"]?.string)
+            #expect(digest == "sha256:" + hex(SHA256.hash(data: Data("report body".utf8))))
+            let got = try await client.call(.get, "/api/v1/workspaces/main/runs/\(id)/artifacts/\(digest)", token: f.tokens["viewer"]!)
+            #expect(got.status == 200 && got.text == "report body")
+            #expect(got.head.headerFields[HTTPField.Name("Docker-Content-Digest")!] == digest)
+            #expect(got.head.headerFields[.contentDisposition] == "attachment; filename=\"report.txt\"")
+            // A digest this run did not produce, a malformed one, and the run seen from another workspace.
+            let other = "sha256:" + String(repeating: "0", count: 64)
+            #expect(try await client.call(.get, "/api/v1/workspaces/main/runs/\(id)/artifacts/\(other)", token: op).status == 404)
+            let bad = try await client.call(.get, "/api/v1/workspaces/main/runs/\(id)/artifacts/sha256:zz", token: op)
+            #expect(bad.status == 400 && bad.json["code"]?.string == "invalid")
+            let crossed = try await client.call(
+                .get, "/api/v1/workspaces/other/runs/\(id)/artifacts/\(digest)", token: f.tokens["other-admin"]!)
+            #expect(crossed.status == 404)
+            // Bytes on disk that no longer match their digest never make a complete response.
+            let path = f.dir + "/state/artifacts/sha256/" + String(digest.dropFirst(7))
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+            try Data("report bodY".utf8).write(to: URL(fileURLWithPath: path))
+            let corrupt = try? await client.call(.get, "/api/v1/workspaces/main/runs/\(id)/artifacts/\(digest)", token: op)
+            #expect(corrupt.map { $0.status != 200 || $0.text != "report bodY" } ?? true)
+        }
+    }
+
+    @Test func aWriteCommitsItsAllowDecisionWithItsChangeAndAFailedOneStillAuditsIt() async throws {
+        let f = try await Fixture.make()
+        let op = f.tokens["operator"]!
+        let before = try await f.server.store.auditCount()
+        try await f.test { client in
+            let start = try await client.call(.post, "/api/v1/workspaces/main/runs", token: op, json: #"{"workflow":"three-steps"}"#)
+            #expect(start.status == 201, "\(start.text)")
+            let missing = try await client.call(.post, "/api/v1/workspaces/main/runs", token: op, json: #"{"workflow":"nothing-like-it"}"#)
+            #expect(missing.status == 404)
+        }
+        let entries = try await f.server.store.auditEntries(AuditQuery(actor: "robot:operator", limit: 100)).reversed().filter {
+            $0.seq > before
+        }
+        let decisions = entries.filter { $0.action == "authz.decision" && $0.subject == "POST /api/v1/workspaces/{workspace}/runs" }
+        #expect(decisions.count == 2 && decisions.allSatisfy { $0.decision == "allow" })
+        // The started run's entry directly follows its decision (one transaction); the refused start has its decision.
+        let startEntry = try #require(entries.first { $0.action == "run.start" })
+        #expect(decisions.contains { $0.seq == startEntry.seq - 1 && $0.requestID == startEntry.requestID })
+        #expect(entries.filter { $0.action == "run.start" }.count == 1)
     }
 
     @Test func publishingIsValidatedAndIdenticalContentFindsItsVersion() async throws {

@@ -61,6 +61,20 @@ enum Implementation: String, CaseIterable, CustomTestStringConvertible {
         #expect(run.updatedAt >= run.createdAt)
     }
 
+    @Test(arguments: Implementation.allCases) func journalAfterASequenceNumberReadsOnlyWhatIsNewInPages(_ impl: Implementation) async throws {
+        let store = try impl.make()
+        _ = try await store.create(record("r"), entries: [JournalEntry(run: "r", type: "run.created")])
+        _ = try await store.create(record("other"), entries: [JournalEntry(run: "other", type: "run.created")])
+        try await store.append(run: "r", (1...5).map { JournalEntry(run: "r", type: "step.started", step: "s\($0)") })
+        let all = try await store.journal(run: "r")
+        let seqs = all.compactMap(\.seq)
+        #expect(seqs.count == 6)
+        #expect(try await store.journal(run: "r", after: 0, limit: 100).compactMap(\.seq) == seqs)
+        #expect(try await store.journal(run: "r", after: seqs[1], limit: 2).map(\.step) == ["s2", "s3"])
+        #expect(try await store.journal(run: "r", after: seqs[5], limit: 100).isEmpty)
+        #expect(try await store.journal(run: "missing", after: 0, limit: 10).isEmpty)
+    }
+
     @Test(arguments: Implementation.allCases) func runsAreListedNewestFirstAndFilteredByStatus(_ impl: Implementation) async throws {
         let store = try impl.make()
         let t = Date(timeIntervalSince1970: 1_800_000_000)
