@@ -95,6 +95,12 @@ let package = Package(
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),
+        // Domain: triggers — normalised events, webhook receivers (Distribution, Harbor, zot, GitHub, Docker Hub, generic)
+        // and trigger documents.
+        .target(
+            name: "Triggers",
+            dependencies: ["CEL", "Documents", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // The system zlib (gzip layers).
         .systemLibrary(name: "SystemZlib", providers: [.apt(["zlib1g-dev"])]),
         // prctl(PR_SET_CHILD_SUBREAPER) for the process runtime's reaper (prctl is variadic).
@@ -253,6 +259,7 @@ let package = Package(
             name: "VulnerabilityTests", dependencies: ["Vulnerability", "Inventory", "CEL", "Documents", "SampleContent", "Storage"],
             exclude: ["Data", "reference"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "OCITesting"]),
+        .testTarget(name: "TriggersTests", dependencies: ["Triggers", "CEL", "Documents"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "AppTests",
             dependencies: [

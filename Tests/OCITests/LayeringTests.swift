@@ -20,6 +20,7 @@ enum DependencyCheck {
         "Policy": ["CEL", "Documents", "OCI", "Trust"],
         "Vulnerability": ["CEL", "Documents", "Inventory", "Storage"],
         "Inventory": ["CEL", "SystemZlib", "OCI"],
+        "Triggers": ["CEL", "Documents"],
         // Engines
         "Replicate": ["Documents", "OCI", "OCIRegistry", "Storage", "Trust"],
         "Workflow": ["CEL", "CProcess", "Documents", "Storage"],
@@ -44,7 +45,7 @@ enum DependencyCheck {
     /// Layers, lowest first: an allowed dependency must sit in a lower layer.
     static let layers: [[String]] = [
         ["CEL", "SystemZlib", "CProcess", "Storage"], ["Documents"], ["OCI"], ["OCIRegistry", "SampleContent"], ["OCITesting", "Trust", "Inventory"],
-        ["Policy", "Vulnerability"], ["Replicate", "Workflow"], ["WardenApp"], ["WardenActions", "CommandSupport", "WardenServer"],
+        ["Policy", "Vulnerability", "Triggers"], ["Replicate", "Workflow"], ["WardenApp"], ["WardenActions", "CommandSupport", "WardenServer"],
         ["WardenCLI", "WardenDev", "WardenFuzz"],
     ]
 
