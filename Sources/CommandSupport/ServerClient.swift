@@ -63,14 +63,22 @@ public struct ServerClient {
 
     public func get<T: Decodable>(_ path: String, as: T.Type) async throws -> T { try decode(try await send("GET", path, body: nil)) }
 
-    public func post<T: Decodable>(_ path: String, json: String, as: T.Type) async throws -> T {
-        try decode(try await send("POST", path, body: Data(json.utf8)))
+    public func post<T: Decodable>(_ path: String, json: String, headers: [(String, String)] = [], as: T.Type) async throws -> T {
+        try decode(try await send("POST", path, body: Data(json.utf8), headers: headers))
+    }
+
+    /// `text` as one query parameter value.
+    public static func query(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
     }
 
     /// Raw bytes of an answer (2xx), or the failure the problem document describes.
-    public func send(_ method: String, _ path: String, body: Data?, contentType: String = "application/json") async throws -> Data {
+    public func send(
+        _ method: String, _ path: String, body: Data?, contentType: String = "application/json", headers: [(String, String)] = []
+    ) async throws -> Data {
         var request = HTTPClientRequest(url: base + path)
         request.method = .init(rawValue: method)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             request.headers.add(name: "Content-Type", value: contentType)
@@ -97,6 +105,8 @@ public struct ServerClient {
         return data
     }
 
+    public func decode<T: Decodable>(_ data: Data, as: T.Type) throws -> T { try decode(data) }
+
     func decode<T: Decodable>(_ data: Data) throws -> T {
         let d = JSONDecoder()
         d.dateDecodingStrategy = .custom { decoder in
@@ -111,6 +121,18 @@ public struct ServerClient {
             throw ExitCode(1)
         }
     }
+}
+
+/// A page of a run's journal as the API answers it.
+public struct JournalPageView: Decodable {
+    public var entries: [JournalView]
+    public var next: Int64?
+}
+
+/// A published catalogue entry as the API answers it (what the client commands read of it).
+public struct CatalogEntryView: Decodable {
+    public var kind, name, digest: String
+    public var version: Int
 }
 
 /// A page of runs as the API answers it.

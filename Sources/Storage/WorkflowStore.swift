@@ -140,9 +140,9 @@ public protocol WorkflowStore: Sendable {
     /// Creates `run` with its first journal entries and the audit entries for `audit` in one transaction — unless a
     /// run with the same idempotency key exists, which is returned instead (`created` false, nothing written).
     func create(_ run: RunRecord, entries: [JournalEntry], audit: [AuditEvent]) async throws -> (run: RunRecord, created: Bool)
-    /// Appends `entries` to `run`'s journal, applies `update`, and marks `consumed` signals, in one durable
-    /// transaction.
-    func append(run: String, _ entries: [JournalEntry], update: RunUpdate?, consumed: [Int64]) async throws
+    /// Appends `entries` to `run`'s journal, applies `update`, marks `consumed` signals and chains `audit` (the
+    /// credentials the transition hands out), in one durable transaction.
+    func append(run: String, _ entries: [JournalEntry], update: RunUpdate?, consumed: [Int64], audit: [AuditEvent]) async throws
     func journal(run: String) async throws -> [JournalEntry]
     /// The entries of `run`'s journal after sequence number `after`, oldest first, at most `limit` (a live stream
     /// reads only what is new).
@@ -164,8 +164,11 @@ extension WorkflowStore {
         try await create(run, entries: entries, audit: [])
     }
     public func signal(_ signal: RunSignal) async throws { try await self.signal(signal, audit: []) }
+    public func append(run: String, _ entries: [JournalEntry], update: RunUpdate?, consumed: [Int64]) async throws {
+        try await append(run: run, entries, update: update, consumed: consumed, audit: [])
+    }
     public func append(run: String, _ entries: [JournalEntry], update: RunUpdate? = nil) async throws {
-        try await append(run: run, entries, update: update, consumed: [])
+        try await append(run: run, entries, update: update, consumed: [], audit: [])
     }
 }
 
@@ -218,6 +221,7 @@ public final class SQLiteWorkflowStore: ControlStore {
                 }
             }
             Self.registerControlMigrations(&migrator)
+            Self.registerTriggerMigrations(&migrator)
         }
         committer = GroupCommitter(db: db)
     }
@@ -242,7 +246,7 @@ public final class SQLiteWorkflowStore: ControlStore {
         }
     }
 
-    public func append(run: String, _ entries: [JournalEntry], update: RunUpdate?, consumed: [Int64]) async throws {
+    public func append(run: String, _ entries: [JournalEntry], update: RunUpdate?, consumed: [Int64], audit: [AuditEvent]) async throws {
         try await wrap {
             try await committer.submit { db in
                 try Self.insert(entries, db)
@@ -256,6 +260,7 @@ public final class SQLiteWorkflowStore: ControlStore {
                         sql: "UPDATE signal SET consumed = 1 WHERE id IN (\(consumed.map { _ in "?" }.joined(separator: ",")))",
                         arguments: StatementArguments(consumed))
                 }
+                try Self.appendAudit(audit, db)
             }
         }
     }
@@ -419,6 +424,7 @@ final class GroupCommitter: Sendable {
 public actor MemoryWorkflowStore: ControlStore {
     var records: [String: RunRecord] = [:]
     var control = MemoryControlState()
+    var triggers = MemoryTriggerState()
     var entries: [String: [JournalEntry]] = [:]
     var signals: [RunSignal] = []
     var seq: Int64 = 0
@@ -443,8 +449,9 @@ public actor MemoryWorkflowStore: ControlStore {
         }
     }
 
-    public func append(run: String, _ new: [JournalEntry], update: RunUpdate?, consumed: [Int64]) async throws {
+    public func append(run: String, _ new: [JournalEntry], update: RunUpdate?, consumed: [Int64], audit: [AuditEvent]) async throws {
         add(new, to: run)
+        control.append(audit)
         if let update, var r = records[run] {
             r.status = update.status
             r.outputs = update.outputs ?? r.outputs

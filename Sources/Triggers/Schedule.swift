@@ -96,11 +96,13 @@ public struct CronSchedule: Sendable, Hashable, CustomStringConvertible {
         case 5: break
         case 6:
             throw ScheduleError(
-                .unsupported, "cron expression \"\(trimmed)\" has 6 fields: seconds are not supported; write minute hour day-of-month month day-of-week",
+                .unsupported,
+                "cron expression \"\(trimmed)\" has 6 fields: seconds are not supported; write minute hour day-of-month month day-of-week",
                 position: first.lowerBound + 1)
         default:
             throw ScheduleError(
-                .syntax, "cron expression \"\(trimmed)\" has \(tokens.count) field\(tokens.count == 1 ? "" : "s"); expected 5: minute hour day-of-month month day-of-week",
+                .syntax,
+                "cron expression \"\(trimmed)\" has \(tokens.count) field\(tokens.count == 1 ? "" : "s"); expected 5: minute hour day-of-month month day-of-week",
                 position: first.lowerBound + 1)
         }
         let fields = try CronParser.fields(characters, tokens)
@@ -408,13 +410,15 @@ enum CronParser {
         case "@every":
             guard tokens.count == 2 else {
                 throw ScheduleError(
-                    .syntax, tokens.count == 1 ? "@every needs an interval, such as @every 15m" : "@every takes one interval, such as 1h30m, without spaces",
+                    .syntax,
+                    tokens.count == 1 ? "@every needs an interval, such as @every 15m" : "@every takes one interval, such as 1h30m, without spaces",
                     position: tokens.count == 1 ? tokens[0].lowerBound + 1 : tokens[2].lowerBound + 1)
             }
             return .every(try interval(characters, tokens[1]))
         case "@reboot":
             throw ScheduleError(
-                .unsupported, "@reboot is not supported: Warden schedules fire at times, not when a server starts", position: tokens[0].lowerBound + 1)
+                .unsupported, "@reboot is not supported: Warden schedules fire at times, not when a server starts", position: tokens[0].lowerBound + 1
+            )
         default:
             throw ScheduleError(
                 .unsupported,

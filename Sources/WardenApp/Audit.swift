@@ -1,3 +1,4 @@
+import CEL
 import Crypto
 import Documents
 import Foundation
@@ -115,5 +116,71 @@ public enum AuditJob {
         return Report(
             ok: firstBad == nil, entries: count, checkpoints: checkpoints.count, firstBadEntry: firstBad, problems: problems,
             uncheckpointed: count - lastCovered)
+    }
+}
+
+/// One audit entry as the API and `warden audit list` show it.
+public struct AuditView: Sendable, Codable {
+    public var seq: Int64
+    public var at: Date
+    public var actor, action, subject: String
+    public var workspace, decision, requestId: String?
+    public var details: JSONValue
+    public var previous, hash: String
+    public init(_ e: AuditEntry) {
+        seq = e.seq
+        at = e.at
+        actor = e.actor
+        action = e.action
+        subject = e.subject
+        workspace = e.workspace
+        decision = e.decision
+        requestId = e.requestID
+        details = JSONValue((try? Value.parseJSON(e.details)) ?? .map([]))
+        previous = e.previous
+        hash = e.hash
+    }
+}
+
+/// A page of audit entries, newest first, and the cursor of the next (older) page.
+public struct AuditPage: Sendable, Codable {
+    public var entries: [AuditView]
+    public var next: String?
+}
+
+extension AuditJob {
+    /// The query of a page of the log from its textual filters (the API's query parameters, the CLI's options):
+    /// `since`/`until` RFC 3339 times, `limit` 1 to 1000, `cursor` as a page gave it.
+    public static func query(
+        workspace: String?, actor: String?, action: String?, subject: String?, since: String?, until: String?, limit: String?, cursor: String?
+    ) throws -> AuditQuery {
+        var q = AuditQuery(workspace: workspace)
+        q.actor = actor
+        q.action = action
+        q.subject = subject
+        for (name, text, set) in [("since", since, \AuditQuery.since), ("until", until, \AuditQuery.until)] {
+            guard let text else { continue }
+            guard let d = RFC3339.date(text) else { throw ControlError(.invalid, "\(name) \"\(text.prefix(80))\" must be an RFC 3339 time") }
+            q[keyPath: set] = d
+        }
+        if let limit {
+            guard let n = Int(limit), (1...1000).contains(n) else { throw ControlError(.invalid, "limit must be 1 to 1000") }
+            q.limit = n
+        }
+        if let cursor {
+            guard let n = Int64(cursor), n > 0 else { throw ControlError(.invalid, "cursor \"\(cursor.prefix(80))\" is not one this log gave") }
+            q.before = n
+        }
+        return q
+    }
+
+    /// A page of entries matching `query`, newest first (the filters run in SQL).
+    public static func page(_ store: any ControlStore, _ query: AuditQuery) async throws -> AuditPage {
+        var q = query
+        let limit = q.limit
+        q.limit += 1
+        let found = try await store.auditEntries(q)
+        let page = Array(found.prefix(limit))
+        return AuditPage(entries: page.map(AuditView.init), next: found.count > limit ? page.last.map { String($0.seq) } : nil)
     }
 }

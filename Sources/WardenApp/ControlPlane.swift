@@ -303,8 +303,8 @@ public struct ControlPlane: Sendable {
     /// Starts a run of a published workflow version (the latest not deprecated when `version` is nil). The run, its
     /// first journal entry and its audit entry commit together.
     public func startRun(
-        workspace: String, workflow: String, version: Int?, inputs: [String: Value], labels: [String: String], idempotencyKey: String?,
-        caller: Caller
+        workspace: String, workflow: String, version: Int?, inputs: [String: Value], inputText: [String: String] = [:], labels: [String: String],
+        idempotencyKey: String?, caller: Caller
     ) async throws -> (run: RunRecord, created: Bool) {
         let versions = try await store.catalog(workspace: workspace, kind: DocumentKind.workflow.rawValue, name: workflow)
         guard !versions.isEmpty else { throw ControlError(.notFound, "no workflow \(workflow) in workspace \(workspace); publish it first") }
@@ -324,6 +324,15 @@ public struct ControlPlane: Sendable {
         for (k, v) in labels {
             guard Self.isLabelKey(k), v.utf8.count <= 256 else {
                 throw ControlError(.invalid, "label \"\(k.prefix(80))\": keys are 1 to 63 letters, digits, -, _, . or /; values at most 256 bytes")
+            }
+        }
+        var inputs = inputs
+        if !inputText.isEmpty {
+            // NAME=VALUE text typed as the definition declares it, as `warden run --input` reads it.
+            let def = try engine.parse(entry.content, file: "\(workspace)/\(workflow)@\(entry.version)")
+            for (name, text) in inputText.sorted(by: { $0.key < $1.key }) {
+                guard inputs[name] == nil else { throw ControlError(.invalid, "input \(name) is given both typed and as text") }
+                inputs[name] = try def.coerce(name, text)
             }
         }
         let ref = "\(workflow)@\(entry.version)"

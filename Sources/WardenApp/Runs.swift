@@ -201,3 +201,108 @@ public struct RunView: Sendable, Codable {
         public var name, digest: String
     }
 }
+
+/// An attempt's log as the API lists it.
+public struct LogView: Sendable, Codable {
+    public var step: String
+    public var item, attempt, bytes: Int
+}
+
+/// A slice of an attempt's log: bytes `offset..<next` as text, ending on a character boundary (so pages joined
+/// give the log's text), and whether the log ends there.
+public struct LogPage: Sendable, Codable {
+    public var step: String
+    public var item, attempt, offset, next: Int
+    public var eof: Bool
+    public var text: String
+}
+
+/// One journal entry as the API's event stream and journal pages show it.
+public struct JournalView: Sendable, Codable {
+    public var seq: Int64
+    public var type: String
+    public var step: String?
+    public var item, attempt: Int?
+    public var at: Date
+    public var data: JSONValue
+    public init(_ e: JournalEntry) {
+        seq = e.seq ?? 0
+        type = e.type.rawValue
+        step = e.step
+        item = e.item
+        attempt = e.attempt
+        at = e.at
+        data = JSONValue((try? Value.parseJSON(e.data)) ?? .null)
+    }
+
+    enum CodingKeys: String, CodingKey { case seq, type, step, item, attempt, at, data }
+
+    /// Every key present, `null` where the entry has no step, item or attempt.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(seq, forKey: .seq)
+        try c.encode(type, forKey: .type)
+        try c.encode(step, forKey: .step)
+        try c.encode(item, forKey: .item)
+        try c.encode(attempt, forKey: .attempt)
+        try c.encode(at, forKey: .at)
+        try c.encode(data, forKey: .data)
+    }
+}
+
+extension RunsJob {
+    /// The logs a run's attempts wrote, in definition order.
+    public static func logs(_ record: RunRecord, engine: WorkflowEngine) async throws -> [LogView] {
+        let (def, state) = try await engine.state(of: record)
+        var out: [LogView] = []
+        for s in def.steps {
+            guard let st = state.steps[s.id] else { continue }
+            for (i, u) in st.units.enumerated() where u.attempt > 0 {
+                for a in 1...u.attempt {
+                    let file = engine.logFile(run: record.id, step: s.id, item: i, attempt: a)
+                    if let size = (try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int {
+                        out.append(LogView(step: s.id, item: i, attempt: a, bytes: size))
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// At most `limit` bytes of one attempt's log from `offset`, cut back to the last whole UTF-8 character.
+    public static func logPage(
+        _ record: RunRecord, engine: WorkflowEngine, step: String, item: Int, attempt: Int, offset: Int, limit: Int
+    ) async throws -> LogPage {
+        let (def, _) = try await engine.state(of: record)
+        guard def.steps.contains(where: { $0.id == step }) else {
+            throw ControlError(.notFound, "run \(record.id) has no step \"\(step.prefix(80))\"")
+        }
+        guard item >= 0, attempt >= 1, offset >= 0, (4...(1 << 20)).contains(limit) else {
+            throw ControlError(.invalid, "item ≥ 0, attempt ≥ 1, offset ≥ 0 and limit 4 to 1048576 are numbers")
+        }
+        let file = engine.logFile(run: record.id, step: step, item: item, attempt: attempt)
+        guard let handle = FileHandle(forReadingAtPath: file) else {
+            throw ControlError(.notFound, "no log for step \(step) item \(item) attempt \(attempt) of run \(record.id)")
+        }
+        defer { try? handle.close() }
+        let size = Int((try? handle.seekToEnd()) ?? 0)
+        let from = min(offset, size)
+        try handle.seek(toOffset: UInt64(from))
+        var data = [UInt8](try handle.read(upToCount: limit) ?? Data())
+        if from + data.count < size { data.removeLast(incompleteTail(data)) }
+        let next = from + data.count
+        return LogPage(
+            step: step, item: item, attempt: attempt, offset: offset, next: next, eof: next >= size, text: String(decoding: data, as: UTF8.self))
+    }
+
+    /// How many bytes at the end of `bytes` begin a UTF-8 character they do not finish (0 to 3).
+    static func incompleteTail(_ bytes: [UInt8]) -> Int {
+        for back in 1...min(3, bytes.count) {
+            let b = bytes[bytes.count - back]
+            if b & 0xC0 == 0x80 { continue }  // a continuation byte: look further back
+            let length = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
+            return length > back ? back : 0
+        }
+        return 0
+    }
+}

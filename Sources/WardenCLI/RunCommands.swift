@@ -143,6 +143,7 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Record the run without driving it (warden runs resume --all, or a server, drives it).")
     var queue = false
     @OptionGroup var engineOptions: EngineOptions
+    @OptionGroup var serverOptions: ServerOptions
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
@@ -163,6 +164,7 @@ struct RunCommand: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(1)
         }
+        if let url = serverOptions.url { return try await runOnServer(url, text: text) }
         try await withRegistries(global) { registries in
             let tty = isatty(2) == 1 && global.output == .text && !detach && !queue
             let display = Mutex<RunDisplay?>(nil)
@@ -203,14 +205,55 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    func report(_ record: RunRecord, _ engine: WorkflowEngine) throws {
+    func report(_ record: RunRecord, _ engine: WorkflowEngine) throws { try report(RunView(record)) }
+
+    /// The run's end as every source reports it.
+    func report(_ view: RunView) throws {
         if global.output == .json {
-            print(record.outputs ?? "{}")
+            print(view.outputs ?? "{}")
         } else {
-            print("run \(record.id) \(record.status)\(record.error.map { ": \($0)" } ?? "")")
-            if let o = record.outputs, o != "{}" { print("outputs: \(o)") }
+            print("run \(view.id) \(view.status)\(view.error.map { ": \($0)" } ?? "")")
+            if let o = view.outputs, o != "{}" { print("outputs: \(o)") }
         }
-        if record.status != "succeeded" && record.finished { throw ExitCode(1) }
+        if view.status != .succeeded && view.status.finished { throw ExitCode(1) }
+    }
+
+    /// `--server`: the definition is published to the workspace's catalogue (identical content keeps its version),
+    /// the run started there with the inputs as text (typed by the server as declared), then watched to its end
+    /// unless `--detach`/`--queue` (the server drives it either way).
+    func runOnServer(_ url: String, text: String) async throws {
+        let client = ServerClient(base: url)
+        let base = "/api/v1/workspaces/\(serverOptions.workspace)"
+        let entry = try client.decode(
+            try await client.send("POST", base + "/workflows", body: Data(text.utf8), contentType: "application/yaml"), as: CatalogEntryView.self)
+        var inputs: [(String, Value)] = []
+        for pair in input {
+            guard let eq = pair.firstIndex(of: "=") else {
+                printError("error: --input \(pair): expected NAME=VALUE")
+                throw ExitCode(1)
+            }
+            inputs.append((String(pair[..<eq]), .string(String(pair[pair.index(after: eq)...]))))
+        }
+        let body = Value.object([("workflow", .string("\(entry.name)@\(entry.version)")), ("inputText", .object(inputs))]).jsonText()
+        var view = try await client.post(
+            base + "/runs", json: body, headers: idempotencyKey.map { [("Idempotency-Key", $0)] } ?? [], as: RunView.self)
+        if queue || detach { return print(view.id) }
+        if global.output == .text { printError("run \(view.id) (\(entry.name)@\(entry.version))") }
+        var reported = Set<String>()
+        while !view.status.finished {
+            try await Task.sleep(for: .milliseconds(200))
+            view = try await client.get(base + "/runs/\(view.id)", as: RunView.self)
+            if global.output == .text {
+                for st in view.steps ?? [] where !reported.contains(st.id) && ["succeeded", "failed", "skipped", "cancelled"].contains(st.status) {
+                    reported.insert(st.id)
+                    printError("  \(st.id) \(st.status)\(st.error.map { ": \($0)" } ?? "")")
+                }
+                for gate in view.waitingForApproval where reported.insert("waiting:" + gate).inserted {
+                    printError("  \(gate) waiting for approval: warden runs approve \(view.id) \(gate) --server \(url)")
+                }
+            }
+        }
+        try report(view)
     }
 
     /// `warden runs resume RUN` in its own session, detached from this terminal; its output goes to the run's
@@ -326,31 +369,74 @@ struct RunsCommand: AsyncParsableCommand {
         @Argument(help: "Run id (or a unique prefix).") var run: String
         @Option(name: .long, help: "Only this step.") var step: String?
         @OptionGroup var engineOptions: EngineOptions
+        @OptionGroup var serverOptions: ServerOptions
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
+            if let url = serverOptions.url { return try await fromServer(url) }
             try await engineOptions.withEngine(global) { engine in
                 let record = try await engineOptions.resolve(run, engine)
-                let f = ISO8601DateFormatter()
-                f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-                let entries = try await engine.store.journal(run: record.id).filter { step == nil || $0.step == step }
-                if global.output == .json {
-                    // One document: the journal's entries in order.
-                    return try printJSON(entries)
+                let entries = try await engine.store.journal(run: record.id).filter { step == nil || $0.step == step }.map(JournalView.init)
+                try show(entries) { e, line in
+                    // Streamed: a log of any size costs one buffer.
+                    LogLines.read(engine.logFile(run: record.id, step: e.step ?? "", item: e.item ?? 0, attempt: e.attempt ?? 1), line)
                 }
-                for e in entries {
-                    var where_ = e.step ?? ""
-                    if let i = e.item, i > 0 { where_ += "[\(i)]" }
-                    if let a = e.attempt { where_ += "#\(a)" }
-                    print(
-                        "\(f.string(from: e.at)) \(e.type.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)) \(where_) \(e.data == "{}" ? "" : e.data)"
-                    )
-                    if e.type == "attempt.finished", let s = e.step {
-                        // Streamed: a log of any size costs one buffer.
-                        LogLines.read(engine.logFile(run: record.id, step: s, item: e.item ?? 0, attempt: e.attempt ?? 1)) { line, continuation in
-                            print(continuation ? "    … \(line)" : "    | \(line)")
-                        }
-                    }
+            }
+        }
+
+        /// The journal in pages and each attempt's log page by page, through the same line splitter.
+        func fromServer(_ url: String) async throws {
+            let client = ServerClient(base: url)
+            let base = "/api/v1/workspaces/\(serverOptions.workspace)/runs/\(run)"
+            var entries: [JournalView] = []
+            var after: Int64? = 0
+            while let a = after {
+                let page = try await client.get(base + "/journal?after=\(a)&limit=1000", as: JournalPageView.self)
+                entries += page.entries
+                after = page.next
+            }
+            var logs: [String: [LogLine]] = [:]
+            for e in entries where e.type == "attempt.finished" && (step == nil || e.step == step) && global.output == .text {
+                var splitter = LogLines.Splitter()
+                var lines: [LogLine] = []
+                var offset = 0
+                let path =
+                    base + "/logs?step=\(ServerClient.query(e.step ?? ""))&item=\(e.item ?? 0)&attempt=\(e.attempt ?? 1)&limit=\(1 << 20)&offset="
+                while true {
+                    let page = try await client.get(path + "\(offset)", as: LogPage.self)
+                    splitter.feed(Array(page.text.utf8)[...]) { lines.append(LogLine(text: String($0), continuation: $1)) }
+                    if page.eof || page.next <= offset { break }
+                    offset = page.next
+                }
+                splitter.finish { lines.append(LogLine(text: String($0), continuation: $1)) }
+                logs["\(e.seq)"] = lines
+            }
+            try show(entries.filter { step == nil || $0.step == step }) { e, line in
+                for l in logs["\(e.seq)"] ?? [] { line(Substring(l.text), l.continuation) }
+            }
+        }
+
+        struct LogLine {
+            var text: String
+            var continuation: Bool
+        }
+
+        /// The journal and the logs as every source renders them.
+        func show(_ entries: [JournalView], log: (JournalView, (_ text: Substring, _ continuation: Bool) -> Void) -> Void) throws {
+            if global.output == .json {
+                // One document: the journal's entries in order.
+                return try printJSON(entries)
+            }
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            for e in entries {
+                var where_ = e.step ?? ""
+                if let i = e.item, i > 0 { where_ += "[\(i)]" }
+                if let a = e.attempt { where_ += "#\(a)" }
+                let data = e.data.value.jsonText(sortedKeys: true)
+                print("\(f.string(from: e.at)) \(e.type.padding(toLength: 18, withPad: " ", startingAt: 0)) \(where_) \(data == "{}" ? "" : data)")
+                if e.type == "attempt.finished", e.step != nil {
+                    log(e) { line, continuation in print(continuation ? "    … \(line)" : "    | \(line)") }
                 }
             }
         }

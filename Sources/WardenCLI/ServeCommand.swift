@@ -190,7 +190,66 @@ enum AdminStore {
 
 /// `warden audit`: the audit log's checks.
 struct AuditCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "audit", abstract: "The control plane's audit log.", subcommands: [Verify.self])
+    static let configuration = CommandConfiguration(
+        commandName: "audit", abstract: "The control plane's audit log.", subcommands: [List.self, Verify.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Audit entries, newest first, filtered in the store (a state directory, or a server with --server).",
+            discussion: "Exit codes: 0 listed; 1 a bad filter; 3 no such state directory; 4 not allowed (server).")
+        @Option(name: .long, help: "State directory of a (stopped or running) server.") var state = StateLayout.defaultRoot
+        @Option(name: .long, help: "Only this actor (robot:NAME, oidc:SUBJECT, …).") var actor: String?
+        @Option(name: .long, help: "Only this action (authz.decision, run.start, …).") var action: String?
+        @Option(name: .long, help: "Only this subject (run/ID, POST /api/v1/…).") var subject: String?
+        @Option(name: .long, help: "Only entries at or after this RFC 3339 time.") var since: String?
+        @Option(name: .long, help: "Only entries before this RFC 3339 time.") var until: String?
+        @Option(name: .long, help: "At most this many entries (1 to 1000).") var limit = 50
+        @Option(name: .long, help: "Continue after a page (the cursor the previous page printed).") var cursor: String?
+        @Flag(name: .long, help: "Only the entries of --workspace (with --server: that workspace's own audit route, for its admins).")
+        var workspaceOnly = false
+        @OptionGroup var serverOptions: ServerOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let page: AuditPage
+            if let url = serverOptions.url {
+                var items: [String] = ["limit=\(limit)"]
+                for (name, value) in [
+                    ("actor", actor), ("action", action), ("subject", subject), ("since", since), ("until", until), ("cursor", cursor),
+                ] {
+                    if let value { items.append("\(name)=\(ServerClient.query(value))") }
+                }
+                let path = workspaceOnly ? "/api/v1/workspaces/\(serverOptions.workspace)/audit" : "/api/v1/audit"
+                page = try await ServerClient(base: url).get(path + "?" + items.joined(separator: "&"), as: AuditPage.self)
+            } else {
+                let layout = StateLayout(state)
+                guard FileManager.default.fileExists(atPath: layout.workflowsDatabase) else {
+                    printError("error: \(layout.workflowsDatabase) does not exist")
+                    throw ExitCode(3)
+                }
+                do {
+                    let q = try AuditJob.query(
+                        workspace: workspaceOnly ? serverOptions.workspace : nil, actor: actor, action: action, subject: subject, since: since,
+                        until: until, limit: String(limit),
+                        cursor: cursor)
+                    page = try await AuditJob.page(try SQLiteWorkflowStore(path: layout.workflowsDatabase), q)
+                } catch {
+                    printError("error: \(error)")
+                    throw ExitCode(1)
+                }
+            }
+            if global.output == .json { return try printJSON(page) }
+            for e in page.entries {
+                var line = "\(e.seq) \(RFC3339.string(e.at)) \(e.actor) \(e.action) \(e.subject)"
+                if let d = e.decision { line += " \(d)" }
+                if let w = e.workspace { line += " [\(w)]" }
+                let details = e.details.value.jsonText(sortedKeys: true)
+                if details != "{}" { line += " \(details)" }
+                print(line)
+            }
+            if let next = page.next { printError("more: --cursor \(next)") }
+        }
+    }
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -3152,10 +3152,10 @@ enum OpenAPIDocument {
                     "name": "limit",
                     "in": "query",
                     "required": false,
-                    "description": "Bytes to read at most (default 65536).",
+                    "description": "Bytes to read at most (default 65536); the page ends on a whole UTF-8 character.",
                     "schema": {
                       "type": "integer",
-                      "minimum": 1,
+                      "minimum": 4,
                       "maximum": 1048576
                     }
                   }
@@ -3174,6 +3174,74 @@ enum OpenAPIDocument {
                               "$ref": "#/components/schemas/LogPage"
                             }
                           ]
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "run.read"
+              }
+            },
+            "/api/v1/workspaces/{workspace}/runs/{run}/journal": {
+              "get": {
+                "operationId": "getRunJournal",
+                "summary": "A page of the run's journal, oldest first, after a sequence number",
+                "tags": [
+                  "runs"
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/workspace"
+                  },
+                  {
+                    "$ref": "#/components/parameters/run"
+                  },
+                  {
+                    "name": "after",
+                    "in": "query",
+                    "required": false,
+                    "description": "Entries after this sequence number (default 0).",
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 0
+                    }
+                  },
+                  {
+                    "name": "limit",
+                    "in": "query",
+                    "required": false,
+                    "description": "Entries at most (default 500).",
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 1000
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The entries and the `after` of the next page.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/JournalPage"
                         }
                       }
                     }
@@ -4840,6 +4908,13 @@ enum OpenAPIDocument {
                     "type": "object",
                     "description": "The workflow's inputs."
                   },
+                  "inputText": {
+                    "type": "object",
+                    "description": "Inputs as text (`NAME: VALUE`), typed as the workflow declares them — lists, maps and `any` as JSON — the way `warden run --input NAME=VALUE` reads them.",
+                    "additionalProperties": {
+                      "type": "string"
+                    }
+                  },
                   "labels": {
                     "type": "object",
                     "description": "Keys 1 to 63 letters, digits, `-`, `_`, `.` or `/`; values at most 256 bytes.",
@@ -4881,6 +4956,26 @@ enum OpenAPIDocument {
                 "required": [
                   "name",
                   "digest"
+                ],
+                "additionalProperties": false
+              },
+              "JournalPage": {
+                "type": "object",
+                "properties": {
+                  "entries": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/JournalEntry"
+                    }
+                  },
+                  "next": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "The `after` of the next page; absent on the last."
+                  }
+                },
+                "required": [
+                  "entries"
                 ],
                 "additionalProperties": false
               }

@@ -139,6 +139,7 @@ struct Routes {
         r("POST", "/api/v1/workspaces/{workspace}/runs/{run}/steps/{step}/approve", .permission(.runApprove))
         r("POST", "/api/v1/workspaces/{workspace}/runs/{run}/steps/{step}/reject", .permission(.runApprove))
         r("GET", "/api/v1/workspaces/{workspace}/runs/{run}/logs", .permission(.runRead))
+        r("GET", "/api/v1/workspaces/{workspace}/runs/{run}/journal", .permission(.runRead))
         r("GET", "/api/v1/workspaces/{workspace}/runs/{run}/artifacts/{digest}", .permission(.runRead))
         r("GET", "/api/v1/workspaces/{workspace}/runs/{run}/events", .permission(.runRead))
         r("GET", "/api/v1/workspaces/{workspace}/audit", .permission(.auditRead))
@@ -404,6 +405,7 @@ struct Routes {
                 return try .json(try await RunsJob.view(r, engine: server.engine), status: .accepted)
             }
         case ("GET", "/api/v1/workspaces/{workspace}/runs/{run}/logs"): return { call in try await logs(call) }
+        case ("GET", "/api/v1/workspaces/{workspace}/runs/{run}/journal"): return { call in try await journal(call) }
         case ("GET", "/api/v1/workspaces/{workspace}/runs/{run}/artifacts/{digest}"): return { call in try await artifact(call) }
         case ("GET", "/api/v1/workspaces/{workspace}/runs/{run}/events"): return { call in try await events(call) }
         case ("GET", "/api/v1/workspaces/{workspace}/audit"): return { call in try await audit(call, workspace: call.workspace) }
@@ -477,7 +479,7 @@ struct Routes {
 
     func startRun(_ call: Call) async throws -> Reply {
         let o = try call.object
-        try o.only(["workflow", "version", "inputs", "labels"])
+        try o.only(["workflow", "version", "inputs", "inputText", "labels"])
         var workflow = try o.string("workflow", required: true)!
         var version = try o.int("version")
         if let at = workflow.lastIndex(of: "@") {
@@ -488,8 +490,8 @@ struct Routes {
             workflow = String(workflow[..<at])
         }
         let (run, created) = try await control.startRun(
-            workspace: call.workspace, workflow: workflow, version: version, inputs: try o.object("inputs"), labels: try o.strings("labels"),
-            idempotencyKey: nil, caller: call.caller)
+            workspace: call.workspace, workflow: workflow, version: version, inputs: try o.object("inputs"), inputText: try o.strings("inputText"),
+            labels: try o.strings("labels"), idempotencyKey: nil, caller: call.caller)
         if created {
             server.metrics.runStarted(workflow: run.workflow)
             server.times.name(run.id, run.workflow)
@@ -564,44 +566,26 @@ struct Routes {
 
     func logs(_ call: Call) async throws -> Reply {
         let record = try await control.run(try call.param("run"), workspace: call.workspace)
-        let (def, state) = try await server.engine.state(of: record)
-        guard let step = query(call.request, "step") else {
-            var out: [LogView] = []
-            for s in def.steps {
-                guard let st = state.steps[s.id] else { continue }
-                for (i, u) in st.units.enumerated() where u.attempt > 0 {
-                    for a in 1...u.attempt {
-                        let file = server.engine.logFile(run: record.id, step: s.id, item: i, attempt: a)
-                        if let size = (try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int {
-                            out.append(LogView(step: s.id, item: i, attempt: a, bytes: size))
-                        }
-                    }
-                }
-            }
-            return try .json(["logs": out])
+        guard let step = query(call.request, "step") else { return try .json(["logs": try await RunsJob.logs(record, engine: server.engine)]) }
+        func number(_ name: String, _ fallback: Int) throws -> Int {
+            guard let text = query(call.request, name) else { return fallback }
+            guard let n = Int(text) else { throw Problem(status: 400, code: "invalid", detail: "\(name) must be a number") }
+            return n
         }
-        guard def.steps.contains(where: { $0.id == step }) else {
-            throw ControlError(.notFound, "run \(record.id) has no step \"\(step.prefix(80))\"")
-        }
-        let item = Int(query(call.request, "item") ?? "0") ?? -1
-        let attempt = Int(query(call.request, "attempt") ?? "1") ?? -1
-        let offset = Int(query(call.request, "offset") ?? "0") ?? -1
-        let limit = Int(query(call.request, "limit") ?? "65536") ?? -1
-        guard item >= 0, attempt >= 1, offset >= 0, (1...(1 << 20)).contains(limit) else {
-            throw Problem(status: 400, code: "invalid", detail: "item ≥ 0, attempt ≥ 1, offset ≥ 0 and limit 1 to 1048576 are numbers")
-        }
-        let file = server.engine.logFile(run: record.id, step: step, item: item, attempt: attempt)
-        guard let handle = FileHandle(forReadingAtPath: file) else {
-            throw ControlError(.notFound, "no log for step \(step) item \(item) attempt \(attempt) of run \(record.id)")
-        }
-        defer { try? handle.close() }
-        let size = Int((try? handle.seekToEnd()) ?? 0)
-        try handle.seek(toOffset: UInt64(min(offset, size)))
-        let data = try handle.read(upToCount: limit) ?? Data()
-        let next = min(offset, size) + data.count
         return try .json(
-            LogPage(
-                step: step, item: item, attempt: attempt, offset: offset, next: next, eof: next >= size, text: String(decoding: data, as: UTF8.self)))
+            try await RunsJob.logPage(
+                record, engine: server.engine, step: step, item: try number("item", 0), attempt: try number("attempt", 1),
+                offset: try number("offset", 0), limit: try number("limit", 65536)))
+    }
+
+    /// A page of a run's journal after sequence number `after` (`warden runs logs --server`).
+    func journal(_ call: Call) async throws -> Reply {
+        let record = try await control.run(try call.param("run"), workspace: call.workspace)
+        guard let after = Int64(query(call.request, "after") ?? "0"), after >= 0,
+            let limit = Int(query(call.request, "limit") ?? "500"), (1...1000).contains(limit)
+        else { throw Problem(status: 400, code: "invalid", detail: "after is a sequence number ≥ 0 and limit 1 to 1000") }
+        let entries = try await server.store.journal(run: record.id, after: after, limit: limit)
+        return try .json(JournalPage(entries: entries.map(JournalView.init), next: entries.count == limit ? entries.last?.seq : nil))
     }
 
     /// Server-Sent Events of the run's journal: `id` is the entry's sequence number, so a client that reconnects with
@@ -613,6 +597,7 @@ struct Routes {
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
+        let encoder = JSONEncoder.api
         let body = ResponseBody { writer in
             var last = start
             var quiet = 0
@@ -620,12 +605,8 @@ struct Routes {
                 let fresh = try await store.journal(run: record.id, after: last, limit: 500)
                 var text = ""
                 for e in fresh {
-                    let data: [(String, Value)] = [
-                        ("seq", .int(e.seq ?? 0)), ("type", .string(e.type.rawValue)), ("step", e.step.map { .string($0) } ?? .null),
-                        ("item", e.item.map { .int(Int64($0)) } ?? .null), ("attempt", e.attempt.map { .int(Int64($0)) } ?? .null),
-                        ("at", .string(RFC3339.string(e.at))), ("data", (try? Value.parseJSON(e.data)) ?? .null),
-                    ]
-                    text += "id: \(e.seq ?? 0)\nevent: \(e.type.rawValue)\ndata: \(Value.object(data).jsonText(sortedKeys: true))\n\n"
+                    let data = String(decoding: try encoder.encode(JournalView(e)), as: UTF8.self)
+                    text += "id: \(e.seq ?? 0)\nevent: \(e.type.rawValue)\ndata: \(data)\n\n"
                     last = e.seq ?? last
                 }
                 if !text.isEmpty {
@@ -648,30 +629,11 @@ struct Routes {
     }
 
     func audit(_ call: Call, workspace: String?) async throws -> Reply {
-        var q = AuditQuery(workspace: workspace)
         let r = call.request
-        q.actor = query(r, "actor")
-        q.action = query(r, "action")
-        q.subject = query(r, "subject")
-        for (name, set) in [("since", \AuditQuery.since), ("until", \AuditQuery.until)] {
-            if let t = query(r, name) {
-                guard let d = RFC3339.date(t) else { throw Problem(status: 400, code: "invalid", detail: "\(name) must be an RFC 3339 time") }
-                q[keyPath: set] = d
-            }
-        }
-        if let l = query(r, "limit") {
-            guard let n = Int(l), (1...1000).contains(n) else { throw Problem(status: 400, code: "invalid", detail: "limit must be 1 to 1000") }
-            q.limit = n
-        }
-        if let c = query(r, "cursor") {
-            guard let n = Int64(c), n > 0 else { throw Problem(status: 400, code: "invalid", detail: "cursor is not one this server gave") }
-            q.before = n
-        }
-        let limit = q.limit
-        q.limit += 1
-        let found = try await server.store.auditEntries(q)
-        let page = Array(found.prefix(limit))
-        return try .json(AuditPage(entries: page.map(AuditView.init), next: found.count > limit ? page.last.map { String($0.seq) } : nil))
+        let q = try AuditJob.query(
+            workspace: workspace, actor: query(r, "actor"), action: query(r, "action"), subject: query(r, "subject"), since: query(r, "since"),
+            until: query(r, "until"), limit: query(r, "limit"), cursor: query(r, "cursor"))
+        return try .json(try await AuditJob.page(server.store, q))
     }
 }
 

@@ -88,43 +88,10 @@ struct RunPage: Encodable {
     var next: String?
 }
 
-struct LogView: Encodable {
-    var step: String
-    var item, attempt, bytes: Int
-}
-
-struct LogPage: Encodable {
-    var step: String
-    var item, attempt, offset, next: Int
-    var eof: Bool
-    var text: String
-}
-
-struct AuditView: Encodable {
-    var seq: Int64
-    var at: Date
-    var actor, action, subject: String
-    var workspace, decision, requestId: String?
-    var details: JSONValue
-    var previous, hash: String
-    init(_ e: AuditEntry) {
-        seq = e.seq
-        at = e.at
-        actor = e.actor
-        action = e.action
-        subject = e.subject
-        workspace = e.workspace
-        decision = e.decision
-        requestId = e.requestID
-        details = JSONValue((try? Value.parseJSON(e.details)) ?? .map([]))
-        previous = e.previous
-        hash = e.hash
-    }
-}
-
-struct AuditPage: Encodable {
-    var entries: [AuditView]
-    var next: String?
+struct JournalPage: Encodable {
+    var entries: [JournalView]
+    /// The `after` of the next page; absent when this page was the last.
+    var next: Int64?
 }
 
 struct CheckpointView: Encodable {

@@ -324,42 +324,56 @@ public struct LogLines: Sendable {
         var st = stat()
         // A log is a regular file; anything else (a FIFO planted in the state directory) is not read.
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return false }
-        var pending: [UInt8] = []
-        pending.reserveCapacity(pieceLimit)
-        var continuing = false
+        var splitter = Splitter(pieceLimit: pieceLimit)
         var chunk = [UInt8](repeating: 0, count: 16 << 10)
-        func emit(_ bytes: ArraySlice<UInt8>, _ continuation: Bool) {
-            body(Substring(String(decoding: bytes, as: UTF8.self)), continuation)
-        }
         while true {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0, errno == EINTR { continue }
             guard n > 0 else { break }
-            var start = 0
-            for i in 0..<n where chunk[i] == 0x0A {
-                pending += chunk[start..<i]
-                emitPieces(&pending, &continuing, pieceLimit, final: true, emit)
-                start = i + 1
-            }
-            pending += chunk[start..<n]
-            emitPieces(&pending, &continuing, pieceLimit, final: false, emit)
+            splitter.feed(chunk[0..<n], body)
         }
-        if !pending.isEmpty { emitPieces(&pending, &continuing, pieceLimit, final: true, emit) }
+        splitter.finish(body)
         return true
     }
 
-    private static func emitPieces(
-        _ pending: inout [UInt8], _ continuing: inout Bool, _ limit: Int, final: Bool, _ emit: (ArraySlice<UInt8>, Bool) -> Void
-    ) {
-        while pending.count > limit || (final && pending.count >= limit) {
-            emit(pending[0..<limit], continuing)
-            pending.removeFirst(limit)
-            continuing = true
+    /// The same lines and pieces from bytes that arrive in chunks of any size (a log read from a server page by
+    /// page): feed each chunk, then finish.
+    public struct Splitter: Sendable {
+        let limit: Int
+        var pending: [UInt8] = []
+        var continuing = false
+
+        public init(pieceLimit: Int = LogLines.pieceLimit) {
+            limit = pieceLimit
+            pending.reserveCapacity(pieceLimit)
         }
-        if final {
-            if !pending.isEmpty || !continuing { emit(pending[...], continuing) }
-            pending.removeAll(keepingCapacity: true)
-            continuing = false
+
+        public mutating func feed(_ bytes: ArraySlice<UInt8>, _ body: (_ text: Substring, _ continuation: Bool) -> Void) {
+            var start = bytes.startIndex
+            for i in bytes.indices where bytes[i] == 0x0A {
+                pending += bytes[start..<i]
+                emitPieces(final: true, body)
+                start = i + 1
+            }
+            pending += bytes[start..<bytes.endIndex]
+            emitPieces(final: false, body)
+        }
+
+        public mutating func finish(_ body: (_ text: Substring, _ continuation: Bool) -> Void) {
+            if !pending.isEmpty { emitPieces(final: true, body) }
+        }
+
+        private mutating func emitPieces(final: Bool, _ body: (_ text: Substring, _ continuation: Bool) -> Void) {
+            while pending.count > limit || (final && pending.count >= limit) {
+                body(Substring(String(decoding: pending[0..<limit], as: UTF8.self)), continuing)
+                pending.removeFirst(limit)
+                continuing = true
+            }
+            if final {
+                if !pending.isEmpty || !continuing { body(Substring(String(decoding: pending, as: UTF8.self)), continuing) }
+                pending.removeAll(keepingCapacity: true)
+                continuing = false
+            }
         }
     }
 }

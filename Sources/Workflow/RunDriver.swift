@@ -22,6 +22,8 @@ final class RunDriver {
     /// Entries decided in this turn of the loop, not yet committed.
     var pending: [JournalEntry] = []
     var consumed: [Int64] = []
+    /// Credential hand-outs to audit with the next commit.
+    var credentialReads: [AuditEvent] = []
     var launches: [Launch] = []
     var tasks: [String: Task<Void, Never>] = [:]
     /// The next signal poll, on the real clock.
@@ -134,7 +136,7 @@ final class RunDriver {
     }
 
     func commit() async throws {
-        guard !pending.isEmpty || !consumed.isEmpty else { return }
+        guard !pending.isEmpty || !consumed.isEmpty || !credentialReads.isEmpty else { return }
         let summary = RunStatus(rawValue: state.summary)
         var update: RunUpdate?
         if summary != lastSummary || state.finished != nil {
@@ -142,7 +144,8 @@ final class RunDriver {
                 status: summary, outputs: state.finished != nil ? state.outputs.jsonText(sortedKeys: true) : nil, error: state.error)
         }
         let entries = pending
-        try await engine.store.append(run: record.id, entries, update: update, consumed: consumed)
+        try await engine.store.append(run: record.id, entries, update: update, consumed: consumed, audit: credentialReads)
+        credentialReads = []
         engine.stats.state.withLock { $0.entries += entries.count }
         lastSummary = summary
         pending = []
@@ -296,6 +299,16 @@ final class RunDriver {
             case .success(let (inputs, artifacts, credentials)):
                 guard engine.limiter.tryAcquire(waker: mailbox) else { return started }
                 record("attempt.started", step: step.id, item: i, attempt: attempt, [("key", .string(key(step.id, i, attempt, st.foreach)))])
+                // The secrets this attempt is handed are audited with its start (same transaction, before it runs).
+                for slot in credentials.keys.sorted() {
+                    let details: Value = .object([
+                        ("run", .string(record.id)), ("step", .string(step.id)), ("item", .int(Int64(i))), ("attempt", .int(Int64(attempt))),
+                    ])
+                    credentialReads.append(
+                        AuditEvent(
+                            at: clock.now(), actor: "run/\(record.id)", action: "credential.read", subject: "credential/\(slot)",
+                            workspace: record.workspace, details: details.jsonText(sortedKeys: true)))
+                }
                 launches.append(Launch(step: step, item: i, attempt: attempt, inputs: inputs, artifacts: artifacts, credentials: credentials))
                 started += 1
                 stepInFlight += 1

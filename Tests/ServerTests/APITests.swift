@@ -185,7 +185,7 @@ extension Value {
             steps:
               - id: make
                 uses: process@v1
-                with: {command: 'printf "report body" > $WARDEN_ARTIFACTS_OUT/report.txt; echo {}'}
+                with: {command: 'printf "report body" > $WARDEN_ARTIFACTS_OUT/report.txt; echo "aé€😀b" >&2; echo {}'}
             """
         try await f.test { client in
             let published = try await client.call(
@@ -216,6 +216,18 @@ extension Value {
             let crossed = try await client.call(
                 .get, "/api/v1/workspaces/other/runs/\(id)/artifacts/\(digest)", token: f.tokens["other-admin"]!)
             #expect(crossed.status == 404)
+            // Log pages end on whole characters, so pages of 4 bytes joined give the log's text.
+            var text = ""
+            var offset = 0
+            for _ in 0..<200 {
+                let page = try await client.call(
+                    .get, "/api/v1/workspaces/main/runs/\(id)/logs?step=make&limit=4&offset=\(offset)", token: op)
+                #expect(page.status == 200, "\(page.text)")
+                text += page.json["text"]?.string ?? ""
+                offset = page.json["next"]?.int ?? offset
+                if page.json["eof"]?.bool != false { break }
+            }
+            #expect(text.hasSuffix("aé€😀b\n") && !text.contains("\u{FFFD}"), "\(text)")
             // Bytes on disk that no longer match their digest never make a complete response.
             let path = f.dir + "/state/artifacts/sha256/" + String(digest.dropFirst(7))
             try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)

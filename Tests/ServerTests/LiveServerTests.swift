@@ -303,10 +303,36 @@ extension HTTPClient {
         }
         #expect(done)
         let remote = try await runProgram(warden, ["runs", "show", id, "--server", server.base, "--output", "json"], environment: env)
-        let remoteList = try await runProgram(warden, ["runs", "list", "--server", server.base], environment: env)
         let verify = try await runProgram(warden, ["audit", "verify", "--server", server.base], environment: env)
         #expect(verify.succeeded && verify.output.contains("audit log intact"), "\(verify.output)\(verify.errorOutput)")
+        // `warden run FILE --server`: published, started with inputs typed by the server as declared, watched to its end.
+        try """
+        apiVersion: warden.dev/v1
+        kind: Workflow
+        name: logged
+        inputs:
+          count: {type: int}
+        steps:
+          - id: say
+            uses: process@v1
+            with: {command: 'for i in $(seq ${{ inputs.count }}); do echo "line $i é" >&2; done; echo {}'}
+        """.write(toFile: dir + "/logged.yaml", atomically: true, encoding: .utf8)
+        let run = try await runProgram(warden, ["run", dir + "/logged.yaml", "--input", "count=3", "--server", server.base], environment: env)
+        #expect(run.succeeded && run.output.hasPrefix("run ") && run.output.contains(" succeeded"), "\(run.output)\(run.errorOutput)")
+        let ran = String(run.output.split(separator: " ")[1])
+        let badInput = try await runProgram(
+            warden, ["run", dir + "/logged.yaml", "--input", "count=many", "--server", server.base], environment: env)
+        #expect(badInput.status == 1 && badInput.errorOutput.contains("count"), "\(badInput.errorOutput)")
+        let remoteLogs = try await runProgram(warden, ["runs", "logs", ran, "--server", server.base], environment: env)
+        #expect(remoteLogs.output.contains("    | line 3 é"), "\(remoteLogs.output)\(remoteLogs.errorOutput)")
+        let remoteAudit = try await runProgram(warden, ["audit", "list", "--action", "run.start", "--server", server.base], environment: env)
+        #expect(remoteAudit.output.split(separator: "\n").count == 2, "\(remoteAudit.output)\(remoteAudit.errorOutput)")
+        let remoteList = try await runProgram(warden, ["runs", "list", "--server", server.base], environment: env)
         #expect(try await server.stop().status == 0)
+        let localLogs = try await runProgram(warden, ["runs", "logs", ran, "--state", server.state], environment: env)
+        #expect(remoteLogs.succeeded && remoteLogs.output == localLogs.output, "\(remoteLogs.output)\n---\n\(localLogs.output)")
+        let localAudit = try await runProgram(warden, ["audit", "list", "--action", "run.start", "--state", server.state], environment: env)
+        #expect(remoteAudit.succeeded && remoteAudit.output == localAudit.output, "\(remoteAudit.output)\n---\n\(localAudit.output)")
         // The same commands on the state directory print the same.
         let local = try await runProgram(warden, ["runs", "show", id, "--state", server.state, "--output", "json"], environment: env)
         #expect(remote.succeeded && remote.output == local.output, "\(remote.output)\n---\n\(local.output)")

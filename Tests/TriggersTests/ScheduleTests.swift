@@ -79,11 +79,15 @@ private func parseError(_ expression: String) -> ScheduleError? {
             expression: "0 */24 * * *", code: .range, message: "field 2 (hour) \"24\" at character 5: step out of range 1–23", position: 5),
         Refusal(
             expression: "5/15 * * * *", code: .syntax,
-            message: "field 1 (minute) \"5/15\" at character 1: a step needs a range: write */n or a-b/n (implementations disagree on what a/n means)",
+            message:
+                "field 1 (minute) \"5/15\" at character 1: a step needs a range: write */n or a-b/n (implementations disagree on what a/n means)",
             position: 1),
-        Refusal(expression: "*/ * * * *", code: .syntax, message: "field 1 (minute) \"*/\" at character 1: a step must be a number, as in */15", position: 1),
         Refusal(
-            expression: "*/x * * * *", code: .syntax, message: "field 1 (minute) \"x\" at character 3: a step must be a number, as in */15", position: 3),
+            expression: "*/ * * * *", code: .syntax, message: "field 1 (minute) \"*/\" at character 1: a step must be a number, as in */15",
+            position: 1),
+        Refusal(
+            expression: "*/x * * * *", code: .syntax, message: "field 1 (minute) \"x\" at character 3: a step must be a number, as in */15",
+            position: 3),
         Refusal(expression: "1/2/3 * * * *", code: .syntax, message: "field 1 (minute) \"/\" at character 4: more than one step", position: 4),
         Refusal(expression: "1,,2 * * * *", code: .syntax, message: "field 1 (minute) \",\" at character 3: empty list item", position: 3),
         Refusal(expression: "0 1, * * *", code: .syntax, message: "field 2 (hour) \",\" at character 4: empty list item", position: 4),
@@ -97,7 +101,8 @@ private func parseError(_ expression: String) -> ScheduleError? {
         Refusal(expression: "０ * * * *", code: .syntax, message: "field 1 (minute) \"０\" at character 1: unexpected character", position: 1),
         Refusal(expression: "MON * * * *", code: .syntax, message: "field 1 (minute) \"MON\" at character 1: expected a number 0–59", position: 1),
         Refusal(
-            expression: "0 0 * FOO *", code: .syntax, message: "field 4 (month) \"FOO\" at character 7: unknown name; expected JAN–DEC or 1–12", position: 7),
+            expression: "0 0 * FOO *", code: .syntax, message: "field 4 (month) \"FOO\" at character 7: unknown name; expected JAN–DEC or 1–12",
+            position: 7),
         Refusal(
             expression: "0 0 * * MONDAY", code: .syntax,
             message: "field 5 (day-of-week) \"MONDAY\" at character 9: unknown name; expected SUN–SAT or 0–7", position: 9),
@@ -152,11 +157,13 @@ private func parseError(_ expression: String) -> ScheduleError? {
             position: 5),
         Refusal(
             expression: "0 0 31 4,6,9,11 *", code: .neverFires,
-            message: "cron expression \"0 0 31 4,6,9,11 *\" never fires: no month in field 4 (month) \"4,6,9,11\" has a day in field 3 (day-of-month) \"31\"",
+            message:
+                "cron expression \"0 0 31 4,6,9,11 *\" never fires: no month in field 4 (month) \"4,6,9,11\" has a day in field 3 (day-of-month) \"31\"",
             position: 5),
         Refusal(
             expression: "0 0 30-31 feb *", code: .neverFires,
-            message: "cron expression \"0 0 30-31 feb *\" never fires: no month in field 4 (month) \"feb\" has a day in field 3 (day-of-month) \"30-31\"",
+            message:
+                "cron expression \"0 0 30-31 feb *\" never fires: no month in field 4 (month) \"feb\" has a day in field 3 (day-of-month) \"30-31\"",
             position: 5),
         // Day-of-week starting with `*` combines by AND, so it cannot rescue an impossible day of the month.
         Refusal(
@@ -625,7 +632,8 @@ private func parseError(_ expression: String) -> ScheduleError? {
                         var old = Calendar(identifier: .gregorian)
                         old.timeZone = try #require(TimeZone(secondsFromGMT: zone.secondsFromGMT(for: before)))
                         for m in 1...(jump / 60) {
-                            let gapWall = old.dateComponents([.year, .month, .day, .hour, .minute, .weekday], from: before.addingTimeInterval(Double(60 * m)))
+                            let gapWall = old.dateComponents(
+                                [.year, .month, .day, .hour, .minute, .weekday], from: before.addingTimeInterval(Double(60 * m)))
                             if matches(gapWall) { fire = true }
                         }
                     }
@@ -712,14 +720,18 @@ private func parseError(_ expression: String) -> ScheduleError? {
         // Monday morning fires it once, for Monday's 02:30 CEST.
         let s = try schedule("30 2 * * *", "Europe/Berlin")
         #expect(
-            s.plannedFires(lastFired: at("2026-03-28T01:30:00Z"), now: at("2026-03-29T05:00:00Z"), startingDeadline: nil) == at("2026-03-29T01:00:00Z"))
+            s.plannedFires(lastFired: at("2026-03-28T01:30:00Z"), now: at("2026-03-29T05:00:00Z"), startingDeadline: nil)
+                == at("2026-03-29T01:00:00Z"))
         #expect(
-            s.plannedFires(lastFired: at("2026-03-28T01:30:00Z"), now: at("2026-03-30T05:00:00Z"), startingDeadline: nil) == at("2026-03-30T00:30:00Z"))
+            s.plannedFires(lastFired: at("2026-03-28T01:30:00Z"), now: at("2026-03-30T05:00:00Z"), startingDeadline: nil)
+                == at("2026-03-30T00:30:00Z"))
     }
 
     @Test func every() throws {
         let s = try schedule("@every 15m")
-        #expect(s.plannedFires(lastFired: at("2026-01-01T00:00:00Z"), now: at("2026-01-01T03:07:00Z"), startingDeadline: nil) == at("2026-01-01T03:00:00Z"))
+        #expect(
+            s.plannedFires(lastFired: at("2026-01-01T00:00:00Z"), now: at("2026-01-01T03:07:00Z"), startingDeadline: nil)
+                == at("2026-01-01T03:00:00Z"))
         #expect(s.plannedFires(lastFired: at("2026-01-01T00:00:00Z"), now: at("2026-01-01T03:07:00Z"), startingDeadline: .seconds(300)) == nil)
         #expect(s.plannedFires(lastFired: at("2026-01-01T03:00:00Z"), now: at("2026-01-01T03:07:00Z"), startingDeadline: nil) == nil)
     }
@@ -739,6 +751,7 @@ private func parseError(_ expression: String) -> ScheduleError? {
         // Both 02:00s of a Berlin fall-back night fire for `0 * * * *`, under distinct keys.
         let s = try schedule("0 * * * *", "Europe/Berlin")
         let both = s.fires(after: at("2026-10-24T23:30:00Z"), through: at("2026-10-25T01:30:00Z"), limit: 10)
-        #expect(both.map { Schedule.fireKey(trigger: "hourly", planned: $0) } == ["hourly@2026-10-25T00:00:00.000Z", "hourly@2026-10-25T01:00:00.000Z"])
+        #expect(
+            both.map { Schedule.fireKey(trigger: "hourly", planned: $0) } == ["hourly@2026-10-25T00:00:00.000Z", "hourly@2026-10-25T01:00:00.000Z"])
     }
 }

@@ -483,6 +483,17 @@ let head = "apiVersion: warden.dev/v1\nkind: Workflow\nname: t\n"
         #expect(pieces.map(\.1) == [false, false, false, true, true, false])
         #expect(pieces[2...4].map(\.0).joined() == long)
         #expect(pieces.allSatisfy { $0.0.utf8.count <= 100_000 })
+        // Fed in chunks of any size (a server's pages), the splitter gives the same lines and pieces.
+        for size in [1, 7, 99_999, 1 << 20] {
+            let bytes = Array(try String(contentsOfFile: path, encoding: .utf8).utf8)
+            var splitter = LogLines.Splitter(pieceLimit: 100_000)
+            var chunked: [(String, Bool)] = []
+            for start in stride(from: 0, to: bytes.count, by: size) {
+                splitter.feed(bytes[start..<min(start + size, bytes.count)]) { chunked.append((String($0), $1)) }
+            }
+            splitter.finish { chunked.append((String($0), $1)) }
+            #expect(chunked.map(\.0) == pieces.map(\.0) && chunked.map(\.1) == pieces.map(\.1), "chunks of \(size)")
+        }
         let fifo = dir + "/fifo.log"
         #expect(mkfifo(fifo, 0o600) == 0)
         #expect(!LogLines.read(fifo) { _, _ in Issue.record("a FIFO was read") })

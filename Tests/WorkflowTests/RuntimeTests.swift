@@ -99,6 +99,12 @@ final class WebhookReceiver {
         #expect(callback?["first"]?.jsonText() == "204" && callback?["replay"]?.jsonText() == "410")
         #expect(log.first { $0["path"]?.jsonText() == "\"/notify\"" }?["body"]?.jsonText() == #"{"echo":{"image":"a@sha256:1"},"tries":3}"#)
         #expect(log.first { $0["path"]?.jsonText() == "\"/sync\"" }?["key"]?.jsonText() == "\"\(run.id)/sync/1\"")
+        // Each attempt handed the secret is audited with its start: the slot, never the value.
+        let store = try #require(h.engine.store as? any ControlStore)
+        let reads = try await store.auditEntries(AuditQuery(action: "credential.read", limit: 100))
+        #expect(reads.count == 5 && reads.allSatisfy { $0.subject == "credential/hook" && $0.actor == "run/\(run.id)" })
+        #expect(Set(reads.compactMap { try? Value.parseJSON($0.details)["step"]?.jsonText() }) == ["\"sync\"", "\"later\"", "\"flaky\""])
+        #expect(!reads.contains { $0.details.contains("s3cret") })
     }
 
     @Test func webhookRefusalsArePermanentAndAWrongSecretIsRefused() async throws {
