@@ -147,8 +147,8 @@ let package = Package(
         .target(
             name: "WardenApp",
             dependencies: [
-                "CEL", "Documents", "OCI", "OCIRegistry", "Trust", "Policy", "Inventory", "Replicate", "Storage", "Vulnerability", "Workflow",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "CEL", "Documents", "OCI", "OCIRegistry", "Trust", "Policy", "Inventory", "Replicate", "Storage", "Triggers", "Vulnerability",
+                "Workflow", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -168,7 +168,7 @@ let package = Package(
         .target(
             name: "WardenServer",
             dependencies: [
-                "CEL", "Documents", "Storage", "WardenApp", "Workflow",
+                "CEL", "Documents", "Storage", "Triggers", "WardenApp", "Workflow",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -281,7 +281,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "WardenServer", "WardenApp", "WardenActions", "Storage", "Workflow", "Documents", "CEL", "OCITesting",
+                "WardenServer", "WardenApp", "WardenActions", "Storage", "Triggers", "Workflow", "Documents", "CEL", "OCITesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),

@@ -25,7 +25,8 @@ public final class RegistryProcess: Sendable {
 
     /// Starts a registry; with `auth`, htpasswd (bcrypt) Basic authentication is required.
     public static func start(
-        auth: (username: String, password: String)? = nil, tls: (certificate: String, key: String)? = nil, root: String? = nil, port: Int? = nil
+        auth: (username: String, password: String)? = nil, tls: (certificate: String, key: String)? = nil, root: String? = nil, port: Int? = nil,
+        notify: (url: String, authorization: String)? = nil
     ) async throws
         -> RegistryProcess
     {
@@ -61,6 +62,22 @@ public final class RegistryProcess: Sendable {
             let htpasswd = try await runProgram("/usr/bin/htpasswd", ["-Bbn", auth.username, auth.password]).checked().output
             try Data(htpasswd.utf8).write(to: URL(fileURLWithPath: dir + "/htpasswd"))
             config += "\nauth:\n  htpasswd:\n    realm: warden-test\n    path: \(dir)/htpasswd\n"
+        }
+        if let notify {
+            // Distribution's notifications: one endpoint, a static Authorization header, quick retries.
+            config += """
+
+                notifications:
+                  endpoints:
+                    - name: warden
+                      url: \(notify.url)
+                      headers:
+                        Authorization: [\(notify.authorization)]
+                      timeout: 2s
+                      threshold: 3
+                      backoff: 200ms
+
+                """
         }
         let configPath = dir + "/config.yml"
         try Data(config.utf8).write(to: URL(fileURLWithPath: configPath))

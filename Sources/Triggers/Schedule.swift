@@ -1,3 +1,4 @@
+import Documents
 import Foundation
 
 // Cron schedules for triggers: the five-field cron language (and its macros), evaluated in an IANA time zone with
@@ -566,27 +567,11 @@ enum CronParser {
 
 // MARK: - Calendar arithmetic
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-private func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
-    let y = month <= 2 ? year - 1 : year
-    let era = (y >= 0 ? y : y - 399) / 400
-    let yearOfEra = y - era * 400
-    let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-    return era * 146_097 + dayOfEra - 719_468
-}
+private func daysFromCivil(year: Int, month: Int, day: Int) -> Int { Int(CivilCalendar.days(year: year, month: month, day: day)) }
 
-/// The proleptic Gregorian date of a day number (days since 1970-01-01).
 private func civilDate(days: Int64) -> (year: Int, month: Int, day: Int) {
-    let z = Int(days) + 719_468
-    let era = (z >= 0 ? z : z - 146_096) / 146_097
-    let dayOfEra = z - era * 146_097
-    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-    let monthIndex = (5 * dayOfYear + 2) / 153
-    let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-    let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-    return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    let d = CivilCalendar.date(days: days)
+    return (Int(d.year), Int(d.month), Int(d.day))
 }
 
 private func daysInMonth(year: Int, month: Int) -> Int {

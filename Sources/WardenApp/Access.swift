@@ -21,6 +21,10 @@ public struct ControlError: Error, CustomStringConvertible, Sendable, Equatable 
         public static let unprocessable = Code(rawValue: "unprocessable")
         public static let tooLarge = Code(rawValue: "too-large")
         public static let rateLimited = Code(rawValue: "rate-limited")
+        /// A body in a media type the route does not read (415).
+        public static let unsupportedMediaType = Code(rawValue: "unsupported-media-type")
+        /// The server's own configuration cannot serve the request (500): the reason says what to fix.
+        public static let misconfigured = Code(rawValue: "misconfigured")
     }
     public var code: Code
     public var reason: String
@@ -71,14 +75,21 @@ public enum Permission: String, CaseIterable, Sendable {
     case workspaceCreate = "workspace.create"
     case tokenManage = "token.manage"
     case auditReadAll = "audit.read-all"
+    /// Triggers: read them and their dispatches, publish them, fire them and settle their dead letters.
+    case triggerRead = "trigger.read"
+    case triggerPublish = "trigger.publish"
+    case triggerFire = "trigger.fire"
+    /// Received events of every receiver (receivers are the server's, not a workspace's).
+    case eventRead = "event.read"
 
     /// The least role that holds the permission.
     public var role: Role {
         switch self {
-        case .workspaceRead, .workflowRead, .runRead, .policyRead, .replicationRead, .artifactRead, .membersRead, .actionsRead: .viewer
-        case .workflowPublish, .workflowDeprecate, .policyPublish: .author
-        case .runStart, .runCancel, .runApprove, .templateInstantiate, .replicationSubmit: .operator
-        case .membersManage, .auditRead, .workspaceCreate, .tokenManage, .auditReadAll: .admin
+        case .workspaceRead, .workflowRead, .runRead, .policyRead, .replicationRead, .artifactRead, .membersRead, .actionsRead, .triggerRead:
+            .viewer
+        case .workflowPublish, .workflowDeprecate, .policyPublish, .triggerPublish: .author
+        case .runStart, .runCancel, .runApprove, .templateInstantiate, .replicationSubmit, .triggerFire: .operator
+        case .membersManage, .auditRead, .workspaceCreate, .tokenManage, .auditReadAll, .eventRead: .admin
         }
     }
 
@@ -87,7 +98,7 @@ public enum Permission: String, CaseIterable, Sendable {
     public var scope: Scope {
         switch self {
         case .actionsRead: .anyWorkspace
-        case .workspaceCreate, .tokenManage, .auditReadAll: .everyWorkspace
+        case .workspaceCreate, .tokenManage, .auditReadAll, .eventRead: .everyWorkspace
         default: .workspace
         }
     }

@@ -213,7 +213,7 @@ public struct ControlPlane: Sendable {
 
     /// The kinds of documents the catalogue keeps, each validated as its command would read it.
     public enum DocumentKind: String, CaseIterable, Sendable {
-        case workflow, template, policy, trustPolicy = "trust-policy", replication
+        case workflow, template, policy, trustPolicy = "trust-policy", replication, trigger
     }
 
     /// Publishes a document: validated (file:line:col errors), its canonical form hashed; identical content returns
@@ -238,6 +238,12 @@ public struct ControlPlane: Sendable {
         case .replication:
             _ = try ReplicationFile.parse(text, file: file, baseDirectory: NSTemporaryDirectory() + "warden-no-files")
             name = try given ?? Self.nameField(text, file: file)
+        case .trigger:
+            let (doc, _) = try TriggerPlane.parse(text, file: file)
+            guard doc.workspace == workspace else {
+                throw ControlError(.invalid, "\(file): the trigger is for workspace \(doc.workspace); publish it there")
+            }
+            name = doc.name
         }
         if let given, given != name { throw ControlError(.invalid, "\(file): the document is named \"\(name)\", not \"\(given)\"") }
         guard Self.isCatalogName(name) else {

@@ -1,5 +1,6 @@
 import Documents
 import Foundation
+import Triggers
 import WardenApp
 
 /// `warden serve`'s settings: flags over the configuration file (`--config`, strict YAML: an unknown key or a wrong
@@ -31,6 +32,8 @@ public struct ServerSettings: Sendable {
     public var checkpointInterval: Double = 300
     public var oidc: [OIDCIssuerSettings] = []
     public var workspaces: [WorkspaceSettings] = []
+    /// Webhook receivers (`POST /api/v1/hooks/{name}`), each with its format and secret.
+    public var receivers: [ReceiverConfig] = []
 
     public struct TLS: Sendable, Equatable {
         public var certificate: String
@@ -111,7 +114,7 @@ public struct ServerSettings: Sendable {
         func path(_ p: String) -> String { p.hasPrefix("/") || base.isEmpty ? p : base + "/" + p }
         let root = try YAMLValue.parse(text, file: file)
         if case .scalar(let sc) = root.node, sc.string.isEmpty { return s }
-        let f = try root.fields(allowed: ["listen", "tls", "limits", "concurrency", "audit", "oidc", "workspaces"])
+        let f = try root.fields(allowed: ["listen", "tls", "limits", "concurrency", "audit", "oidc", "workspaces", "receivers"])
         if let v = f["listen"] {
             do { try s.setListen(try v.string(), what: "listen") } catch let e as ControlError { throw v.error(e.reason) }
         }
@@ -169,6 +172,38 @@ public struct ServerSettings: Sendable {
                     do { members.append((principal, try Role.named(try role.string()))) } catch let e as ControlError { throw role.error(e.reason) }
                 }
                 s.workspaces.append(WorkspaceSettings(name: name, members: members))
+            }
+        }
+        if let v = f["receivers"] {
+            for item in try v.list() {
+                let r = try item.fields(allowed: [
+                    "name", "format", "registry", "secretFile", "secretEnv", "header", "includeBlobs", "includePulls", "replayWindow",
+                ])
+                guard let n = r["name"], let fmt = r["format"] else { throw item.error("a receiver needs a name and a format") }
+                let name = try n.string()
+                guard s.receivers.allSatisfy({ $0.name != name }) else { throw n.error("receiver \(name) is declared twice") }
+                guard let format = ReceiverFormat(rawValue: try fmt.string()) else {
+                    throw fmt.error("format must be one of \(ReceiverFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                // The secret is read from a file or the environment, never written in the configuration.
+                var secret: String?
+                if let file = r["secretFile"] {
+                    guard let data = FileManager.default.contents(atPath: path(try file.string())) else {
+                        throw file.error("cannot read the secret file \(try file.string())")
+                    }
+                    secret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                } else if let env = r["secretEnv"] {
+                    guard let value = ProcessInfo.processInfo.environment[try env.string()], !value.isEmpty else {
+                        throw env.error("the environment variable \(try env.string()) is not set")
+                    }
+                    secret = value
+                }
+                var config = ReceiverConfig(
+                    name: name, format: format, registry: try r["registry"]?.string(), secret: secret, header: try r["header"]?.string(),
+                    includeBlobs: try r["includeBlobs"]?.bool() ?? false, includePulls: try r["includePulls"]?.bool() ?? false)
+                if let w = r["replayWindow"] { config.replayWindow = .seconds(try duration(w)) }
+                if let problem = config.problems.first { throw item.error("receiver \(name): \(problem)") }
+                s.receivers.append(config)
             }
         }
         return s

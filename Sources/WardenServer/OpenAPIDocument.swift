@@ -3685,6 +3685,822 @@ enum OpenAPIDocument {
                 ],
                 "x-warden-permission": "audit.read-all"
               }
+            },
+            "/api/v1/workspaces/{workspace}/triggers": {
+              "get": {
+                "operationId": "listTriggers",
+                "summary": "The latest version of every trigger document in the workspace",
+                "tags": [
+                  "catalogue"
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/workspace"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The latest version of each name, by name.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "array",
+                          "items": {
+                            "$ref": "#/components/schemas/CatalogEntry"
+                          }
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "trigger.read"
+              },
+              "post": {
+                "operationId": "publishTrigger",
+                "summary": "Publish a trigger document",
+                "tags": [
+                  "catalogue"
+                ],
+                "description": "The trigger document is validated as its command reads it (errors name file:line:col) and its canonical form hashed.",
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/workspace"
+                  },
+                  {
+                    "name": "name",
+                    "in": "query",
+                    "required": false,
+                    "description": "The name to publish under (with a YAML body).",
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^[A-Za-z0-9._-]{1,128}$"
+                    }
+                  },
+                  {
+                    "$ref": "#/components/parameters/idempotencyKey"
+                  }
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/PublishDocument"
+                      }
+                    },
+                    "application/yaml": {
+                      "schema": {
+                        "type": "object",
+                        "description": "The trigger document itself as YAML (any `Content-Type` containing `yaml`); `?name=` names it when the document has no name."
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "201": {
+                    "description": "A new version.",
+                    "headers": {
+                      "Location": {
+                        "description": "The path of what was created.",
+                        "schema": {
+                          "type": "string"
+                        }
+                      },
+                      "Idempotent-Replayed": {
+                        "description": "`true` when the answer is a replay of an earlier request with the same `Idempotency-Key`.",
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "true"
+                          ]
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/CatalogEntry"
+                        }
+                      }
+                    }
+                  },
+                  "200": {
+                    "description": "The document's canonical content is identical to a version of that name already published: that version.",
+                    "headers": {
+                      "Location": {
+                        "description": "The path of what was created.",
+                        "schema": {
+                          "type": "string"
+                        }
+                      },
+                      "Idempotent-Replayed": {
+                        "description": "`true` when the answer is a replay of an earlier request with the same `Idempotency-Key`.",
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "true"
+                          ]
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/CatalogEntry"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Conflict"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/ContentTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/UnprocessableContent"
+                  },
+                  "429": {
+                    "$ref": "#/components/responses/TooManyRequests"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "trigger.publish"
+              }
+            },
+            "/api/v1/workspaces/{workspace}/triggers/{name}": {
+              "get": {
+                "operationId": "getTriggerVersions",
+                "summary": "Every version of one trigger document",
+                "tags": [
+                  "catalogue"
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/workspace"
+                  },
+                  {
+                    "$ref": "#/components/parameters/name"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The versions, oldest first.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "array",
+                          "items": {
+                            "$ref": "#/components/schemas/CatalogEntry"
+                          }
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "trigger.read"
+              }
+            },
+            "/api/v1/workspaces/{workspace}/triggers/{name}/versions/{version}": {
+              "get": {
+                "operationId": "getTriggerVersion",
+                "summary": "One version of a trigger document, with its content",
+                "tags": [
+                  "catalogue"
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/workspace"
+                  },
+                  {
+                    "$ref": "#/components/parameters/name"
+                  },
+                  {
+                    "$ref": "#/components/parameters/version"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The version, with `content`.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/CatalogEntry"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "trigger.read"
+              }
+            },
+            "/api/v1/workspaces/{workspace}/triggers/{name}/versions/{version}/deprecate": {
+              "post": {
+                "operationId": "deprecateTriggerVersion",
+                "summary": "Deprecate one version of a trigger document",
+                "tags": [
+                  "catalogue"
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/workspace"
+                  },
+                  {
+                    "$ref": "#/components/parameters/name"
+                  },
+                  {
+                    "$ref": "#/components/parameters/version"
+                  },
+                  {
+                    "$ref": "#/components/parameters/idempotencyKey"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The deprecated version.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/CatalogEntry"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Idempotent-Replayed": {
+                        "description": "`true` when the answer is a replay of an earlier request with the same `Idempotency-Key`.",
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "true"
+                          ]
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Conflict"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/ContentTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/UnprocessableContent"
+                  },
+                  "429": {
+                    "$ref": "#/components/responses/TooManyRequests"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "trigger.publish"
+              }
+            },
+            "/api/v1/hooks/{receiver}": {
+              "post": {
+                "operationId": "receiveHook",
+                "summary": "A delivery to a webhook receiver: authenticated by the receiver (header secret or HMAC signature), normalised, deduplicated, dispatched",
+                "tags": [
+                  "triggers"
+                ],
+                "parameters": [
+                  {
+                    "name": "receiver",
+                    "in": "path",
+                    "required": true,
+                    "description": "The receiver's name (configuration `receivers:`).",
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "token",
+                    "in": "query",
+                    "required": false,
+                    "description": "The receiver's header secret, for senders that cannot set headers (Docker Hub).",
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "$ref": "#/components/parameters/idempotencyKey"
+                  }
+                ],
+                "requestBody": {
+                  "required": false,
+                  "content": {
+                    "application/json": {
+                      "schema": {}
+                    },
+                    "application/vnd.docker.distribution.events.v2+json": {
+                      "schema": {}
+                    },
+                    "application/cloudevents+json": {
+                      "schema": {}
+                    }
+                  }
+                },
+                "responses": {
+                  "202": {
+                    "description": "The events and what each did.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Receipt"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "description": "No credentials, or unknown, expired or revoked ones (`unauthenticated`).",
+                    "content": {
+                      "application/problem+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Problem"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "WWW-Authenticate": {
+                        "description": "`Bearer realm=\"warden\"`.",
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Conflict"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/ContentTooLarge"
+                  },
+                  "415": {
+                    "description": "A body in a media type the receiver does not read.",
+                    "content": {
+                      "application/problem+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Problem"
+                        }
+                      }
+                    }
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/UnprocessableContent"
+                  },
+                  "429": {
+                    "$ref": "#/components/responses/TooManyRequests"
+                  }
+                },
+                "x-warden-permission": "anyone",
+                "security": []
+              }
+            },
+            "/api/v1/workspaces/{workspace}/triggers/{name}/fire": {
+              "post": {
+                "operationId": "fireTrigger",
+                "summary": "Fire a trigger by hand (a `manual.fire` event for it alone)",
+                "tags": [
+                  "triggers"
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/workspace"
+                  },
+                  {
+                    "name": "name",
+                    "in": "path",
+                    "required": true,
+                    "description": "The trigger's name.",
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "$ref": "#/components/parameters/idempotencyKey"
+                  }
+                ],
+                "requestBody": {
+                  "required": false,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/Fire"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "202": {
+                    "description": "The event and whether it dispatched.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/EventOutcome"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Conflict"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/ContentTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/UnprocessableContent"
+                  },
+                  "429": {
+                    "$ref": "#/components/responses/TooManyRequests"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "trigger.fire"
+              }
+            },
+            "/api/v1/workspaces/{workspace}/dispatches": {
+              "get": {
+                "operationId": "listDispatches",
+                "summary": "Dispatches of events to the workspace's triggers, newest first (status=dead: the dead-letter queue)",
+                "tags": [
+                  "triggers"
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/workspace"
+                  },
+                  {
+                    "name": "status",
+                    "in": "query",
+                    "required": false,
+                    "description": "Statuses, comma-separated: pending, dispatched, dead, discarded.",
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "trigger",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "limit",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 500
+                    }
+                  },
+                  {
+                    "name": "cursor",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "A page of dispatches.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/DispatchPage"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "trigger.read"
+              }
+            },
+            "/api/v1/workspaces/{workspace}/dispatches/{key}/replay": {
+              "post": {
+                "operationId": "replayDispatch",
+                "summary": "Replay a dead-lettered dispatch (the same key, so the same run if one was made)",
+                "tags": [
+                  "triggers"
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/workspace"
+                  },
+                  {
+                    "name": "key",
+                    "in": "path",
+                    "required": true,
+                    "description": "The dispatch's key.",
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "$ref": "#/components/parameters/idempotencyKey"
+                  }
+                ],
+                "responses": {
+                  "202": {
+                    "description": "The dispatch.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Dispatch"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Conflict"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/ContentTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/UnprocessableContent"
+                  },
+                  "429": {
+                    "$ref": "#/components/responses/TooManyRequests"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "trigger.fire"
+              }
+            },
+            "/api/v1/workspaces/{workspace}/dispatches/{key}/discard": {
+              "post": {
+                "operationId": "discardDispatch",
+                "summary": "Discard a dead-lettered dispatch",
+                "tags": [
+                  "triggers"
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/workspace"
+                  },
+                  {
+                    "name": "key",
+                    "in": "path",
+                    "required": true,
+                    "description": "The dispatch's key.",
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "$ref": "#/components/parameters/idempotencyKey"
+                  }
+                ],
+                "responses": {
+                  "202": {
+                    "description": "The dispatch.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Dispatch"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Conflict"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/ContentTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/UnprocessableContent"
+                  },
+                  "429": {
+                    "$ref": "#/components/responses/TooManyRequests"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "trigger.fire"
+              }
+            },
+            "/api/v1/events": {
+              "get": {
+                "operationId": "listEvents",
+                "summary": "Received events of every receiver, newest first",
+                "tags": [
+                  "triggers"
+                ],
+                "parameters": [
+                  {
+                    "name": "receiver",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "before",
+                    "in": "query",
+                    "required": false,
+                    "description": "Only events received before this RFC 3339 time.",
+                    "schema": {
+                      "type": "string",
+                      "format": "date-time"
+                    }
+                  },
+                  {
+                    "name": "limit",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 500
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The events.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/EventList"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "event.read"
+              }
             }
           },
           "components": {
@@ -4178,7 +4994,8 @@ enum OpenAPIDocument {
                   "template",
                   "policy",
                   "trust-policy",
-                  "replication"
+                  "replication",
+                  "trigger"
                 ]
               },
               "CatalogEntry": {
@@ -4977,6 +5794,201 @@ enum OpenAPIDocument {
                 "required": [
                   "entries"
                 ],
+                "additionalProperties": false
+              },
+              "EventOutcome": {
+                "type": "object",
+                "properties": {
+                  "id": {
+                    "type": "string"
+                  },
+                  "kind": {
+                    "type": "string"
+                  },
+                  "subject": {
+                    "type": "string"
+                  },
+                  "dispatched": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    },
+                    "description": "`workspace/trigger` of each run this event is to start."
+                  },
+                  "deduplicated": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    },
+                    "description": "Triggers that had this event within their dedup window."
+                  }
+                },
+                "required": [
+                  "id",
+                  "kind",
+                  "subject",
+                  "dispatched",
+                  "deduplicated"
+                ],
+                "additionalProperties": false
+              },
+              "Receipt": {
+                "type": "object",
+                "properties": {
+                  "events": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/EventOutcome"
+                    }
+                  }
+                },
+                "required": [
+                  "events"
+                ],
+                "additionalProperties": false
+              },
+              "Dispatch": {
+                "type": "object",
+                "properties": {
+                  "key": {
+                    "type": "string"
+                  },
+                  "workspace": {
+                    "type": "string"
+                  },
+                  "trigger": {
+                    "type": "string"
+                  },
+                  "event": {
+                    "type": "string"
+                  },
+                  "status": {
+                    "type": "string",
+                    "enum": [
+                      "pending",
+                      "dispatched",
+                      "dead",
+                      "discarded"
+                    ]
+                  },
+                  "generation": {
+                    "type": "integer",
+                    "minimum": 1
+                  },
+                  "attempts": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "nextAttemptAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "createdAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "updatedAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "run": {
+                    "type": "string"
+                  },
+                  "error": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "key",
+                  "workspace",
+                  "trigger",
+                  "event",
+                  "status",
+                  "generation",
+                  "attempts",
+                  "nextAttemptAt",
+                  "createdAt",
+                  "updatedAt"
+                ],
+                "additionalProperties": false
+              },
+              "DispatchPage": {
+                "type": "object",
+                "properties": {
+                  "dispatches": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/Dispatch"
+                    }
+                  },
+                  "next": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "dispatches"
+                ],
+                "additionalProperties": false
+              },
+              "StoredEvent": {
+                "type": "object",
+                "properties": {
+                  "id": {
+                    "type": "string"
+                  },
+                  "receiver": {
+                    "type": "string"
+                  },
+                  "kind": {
+                    "type": "string"
+                  },
+                  "subject": {
+                    "type": "string"
+                  },
+                  "receivedAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "event": {
+                    "description": "The normalised event."
+                  }
+                },
+                "required": [
+                  "id",
+                  "receiver",
+                  "kind",
+                  "subject",
+                  "receivedAt",
+                  "event"
+                ],
+                "additionalProperties": false
+              },
+              "EventList": {
+                "type": "object",
+                "properties": {
+                  "events": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/StoredEvent"
+                    }
+                  }
+                },
+                "required": [
+                  "events"
+                ],
+                "additionalProperties": false
+              },
+              "Fire": {
+                "type": "object",
+                "properties": {
+                  "data": {
+                    "description": "Any JSON value, the event's `data`."
+                  },
+                  "id": {
+                    "type": "string",
+                    "description": "The event's id (after `manual:`); the same id within the trigger's dedup window fires once."
+                  }
+                },
                 "additionalProperties": false
               }
             }

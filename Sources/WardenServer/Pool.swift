@@ -160,3 +160,59 @@ struct CheckpointService: Service {
         await sign()
     }
 }
+
+/// The trigger pipeline's background work: dispatches due (woken at once by a delivery, otherwise every 250 ms, so
+/// retries and a restart's leftovers are picked up), and the scheduler's tick once a second under the leader lease.
+final class TriggerService: Service, Sendable {
+    let triggers: TriggerPlane
+    let pool: RunPool
+    let holder: String
+    let logger: Logger
+    let kicked = Atomic<Bool>(false)
+
+    init(triggers: TriggerPlane, pool: RunPool, logger: Logger) {
+        self.triggers = triggers
+        self.pool = pool
+        self.logger = logger
+        holder = ProcessInfo.processInfo.hostName + ":\(getpid()):" + UUID().uuidString.prefix(8)
+    }
+
+    /// A delivery recorded dispatches: dispatch them now.
+    func kick() { kicked.store(true, ordering: .releasing) }
+
+    func run() async throws {
+        let (triggers, pool, logger, holder) = (self.triggers, self.pool, self.logger, self.holder)
+        try? await cancelWhenGracefulShutdown {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while !Task.isCancelled {
+                        self.kicked.store(false, ordering: .relaxed)
+                        do {
+                            while true {
+                                let runs = try await triggers.dispatchDue()
+                                for r in runs { pool.submit(r.id) }
+                                if runs.isEmpty { break }
+                            }
+                        } catch {
+                            logger.error("trigger dispatch failed", metadata: ["error": "\(error)"])
+                        }
+                        // The next delivery (a kick, seen within 5 ms), or 250 ms for retries that came due.
+                        for _ in 0..<50 where !self.kicked.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(5)) }
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        do {
+                            if try await triggers.scheduleTick(holder: holder) > 0 { self.kick() }
+                        } catch {
+                            logger.error("scheduler tick failed", metadata: ["error": "\(error)"])
+                        }
+                        try await Task.sleep(for: .seconds(1))
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        try? await triggers.control.store.releaseLease(name: "scheduler", holder: holder)
+    }
+}

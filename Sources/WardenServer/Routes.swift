@@ -146,6 +146,13 @@ struct Routes {
         r("GET", "/api/v1/audit", .permission(.auditReadAll))
         r("GET", "/api/v1/audit/verify", .permission(.auditReadAll))
         r("GET", "/api/v1/audit/checkpoints", .permission(.auditReadAll))
+        // Triggers: receivers authenticate deliveries themselves (a header secret or an HMAC signature).
+        r("POST", "/api/v1/hooks/{receiver}", .anyone)
+        r("POST", "/api/v1/workspaces/{workspace}/triggers/{name}/fire", .permission(.triggerFire))
+        r("GET", "/api/v1/workspaces/{workspace}/dispatches", .permission(.triggerRead))
+        r("POST", "/api/v1/workspaces/{workspace}/dispatches/{key}/replay", .permission(.triggerFire))
+        r("POST", "/api/v1/workspaces/{workspace}/dispatches/{key}/discard", .permission(.triggerFire))
+        r("GET", "/api/v1/events", .permission(.eventRead))
     }
 
     func register(on router: Router<ServerContext>) {
@@ -406,6 +413,70 @@ struct Routes {
             }
         case ("GET", "/api/v1/workspaces/{workspace}/runs/{run}/logs"): return { call in try await logs(call) }
         case ("GET", "/api/v1/workspaces/{workspace}/runs/{run}/journal"): return { call in try await journal(call) }
+        case ("POST", "/api/v1/hooks/{receiver}"):
+            return { call in
+                var headers: [(String, String)] = call.request.headers.map { ($0.name.rawName, $0.value) }
+                // Docker Hub cannot send headers: its secret may come as ?token=, checked as the receiver's header.
+                if let token = query(call.request, "token"), let r = server.triggers.receivers[try call.param("receiver")] {
+                    headers.append((r.authHeader, token))
+                }
+                let receipt = try await server.triggers.receive(
+                    receiver: try call.param("receiver"), headers: headers, body: Array(buffer: call.body), requestID: call.context.requestID)
+                if receipt.events.contains(where: { !$0.dispatched.isEmpty }) { server.triggerService.kick() }
+                return try .json(receipt, status: .accepted)
+            }
+        case ("POST", "/api/v1/workspaces/{workspace}/triggers/{name}/fire"):
+            return { call in
+                let o = call.body.readableBytes == 0 ? [:] : try call.object
+                try o.only(["data", "id"])
+                let data: Value = o["data"] ?? .map([])
+                let outcome = try await server.triggers.fire(
+                    workspace: call.workspace, trigger: try call.param("name"), data: data, id: try o.string("id"), caller: call.caller)
+                server.triggerService.kick()
+                return try .json(outcome, status: .accepted)
+            }
+        case ("GET", "/api/v1/workspaces/{workspace}/dispatches"):
+            return { call in
+                var statuses: [DispatchRecord.Status]?
+                if let text = query(call.request, "status") {
+                    statuses = try text.split(separator: ",").map {
+                        guard let s = DispatchRecord.Status(rawValue: String($0)) else {
+                            throw Problem(status: 400, code: "invalid", detail: "status must be pending, dispatched, dead or discarded")
+                        }
+                        return s
+                    }
+                }
+                guard let limit = Int(query(call.request, "limit") ?? "50"), (1...500).contains(limit) else {
+                    throw Problem(status: 400, code: "invalid", detail: "limit must be 1 to 500")
+                }
+                let page = try await server.triggers.dispatches(
+                    workspace: call.workspace, statuses: statuses, trigger: query(call.request, "trigger"), limit: limit + 1,
+                    before: query(call.request, "cursor"))
+                let shown = Array(page.prefix(limit))
+                return try .json(DispatchPage(dispatches: shown.map(DispatchView.init), next: page.count > limit ? shown.last?.key : nil))
+            }
+        case ("POST", "/api/v1/workspaces/{workspace}/dispatches/{key}/replay"),
+            ("POST", "/api/v1/workspaces/{workspace}/dispatches/{key}/discard"):
+            let replay = spec.path.hasSuffix("replay")
+            return { call in
+                let d = try await server.triggers.settleDeadLetter(
+                    workspace: call.workspace, key: try call.param("key"), replay: replay, caller: call.caller)
+                if replay { server.triggerService.kick() }
+                return try .json(DispatchView(d), status: .accepted)
+            }
+        case ("GET", "/api/v1/events"):
+            return { call in
+                guard let limit = Int(query(call.request, "limit") ?? "50"), (1...500).contains(limit) else {
+                    throw Problem(status: 400, code: "invalid", detail: "limit must be 1 to 500")
+                }
+                var before: Date?
+                if let c = query(call.request, "before") {
+                    guard let d = RFC3339.date(c) else { throw Problem(status: 400, code: "invalid", detail: "before must be an RFC 3339 time") }
+                    before = d
+                }
+                let events = try await server.store.events(receiver: query(call.request, "receiver"), before: before, limit: limit)
+                return try .json(["events": events.map(EventView.init)])
+            }
         case ("GET", "/api/v1/workspaces/{workspace}/runs/{run}/artifacts/{digest}"): return { call in try await artifact(call) }
         case ("GET", "/api/v1/workspaces/{workspace}/runs/{run}/events"): return { call in try await events(call) }
         case ("GET", "/api/v1/workspaces/{workspace}/audit"): return { call in try await audit(call, workspace: call.workspace) }
@@ -648,5 +719,6 @@ struct CatalogRoute: Sendable {
         CatalogRoute(path: "policies", kind: .policy, read: .policyRead, publish: .policyPublish, deprecate: .policyPublish),
         CatalogRoute(path: "trust-policies", kind: .trustPolicy, read: .policyRead, publish: .policyPublish, deprecate: .policyPublish),
         CatalogRoute(path: "replications", kind: .replication, read: .replicationRead, publish: .replicationSubmit, deprecate: .replicationSubmit),
+        CatalogRoute(path: "triggers", kind: .trigger, read: .triggerRead, publish: .triggerPublish, deprecate: .triggerPublish),
     ]
 }

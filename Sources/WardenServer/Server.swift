@@ -48,6 +48,8 @@ public final class ControlServer: Sendable {
     let httpClient: HTTPClient?
     let logger: Logger
     let times: RunTimes
+    public let triggers: TriggerPlane
+    let triggerService: TriggerService
 
     /// A server over the state directory `layout` with `catalog`'s actions. `logger` receives the structured
     /// request logs.
@@ -70,6 +72,8 @@ public final class ControlServer: Sendable {
             observer: { run, entries in times.observe(run: run, entries: entries, metrics: metrics) })
         control = ControlPlane(store: store, engine: engine)
         pool = RunPool(engine: engine, concurrency: settings.concurrency, metrics: metrics, times: times, logger: logger)
+        triggers = TriggerPlane(control: control, receivers: settings.receivers)
+        triggerService = TriggerService(triggers: triggers, pool: pool, logger: logger)
         limiter = RateLimiter(perMinute: settings.limits.writesPerMinute)
         key = try AuditJob.signingKey(layout)
         oidcSettings = settings.oidc
@@ -153,7 +157,7 @@ public final class ControlServer: Sendable {
 
     /// The long-running parts besides the HTTP server: the run pool and the checkpoint signer.
     public var services: [any Service] {
-        [CheckpointService(store: store, key: key, interval: settings.checkpointInterval, logger: logger), pool]
+        [CheckpointService(store: store, key: key, interval: settings.checkpointInterval, logger: logger), pool, triggerService]
     }
 
     /// Runs until SIGTERM or SIGINT: stops accepting, lets in-flight requests finish, stops driving at the next journal

@@ -70,6 +70,8 @@ public struct Problem: Error, Encodable, Sendable {
                 case .unprocessable: 422
                 case .tooLarge: 413
                 case .rateLimited: 429
+                case .unsupportedMediaType: 415
+                case .misconfigured: 500
                 default: 400
                 }
             self.init(status: status, code: e.code.rawValue, detail: e.reason)

@@ -106,3 +106,43 @@ struct CheckpointView: Encodable {
         at = c.at
     }
 }
+
+struct DispatchView: Encodable {
+    var key, workspace, trigger, event, status: String
+    var generation, attempts: Int
+    var nextAttemptAt, createdAt, updatedAt: Date
+    var run, error: String?
+    init(_ d: DispatchRecord) {
+        key = d.key
+        workspace = d.workspace
+        trigger = d.trigger
+        event = d.event
+        status = d.status.rawValue
+        generation = d.generation
+        attempts = d.attempts
+        nextAttemptAt = d.nextAttemptAt
+        createdAt = d.createdAt
+        updatedAt = d.updatedAt
+        run = d.run
+        error = d.error
+    }
+}
+
+struct DispatchPage: Encodable {
+    var dispatches: [DispatchView]
+    var next: String?
+}
+
+struct EventView: Encodable {
+    var id, receiver, kind, subject: String
+    var receivedAt: Date
+    var event: JSONValue
+    init(_ e: EventRecord) {
+        id = e.id
+        receiver = e.receiver
+        kind = e.kind
+        subject = e.subject
+        receivedAt = e.receivedAt
+        event = JSONValue((try? Value.parseJSON(e.event)) ?? .null)
+    }
+}

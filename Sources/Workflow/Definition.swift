@@ -311,7 +311,8 @@ public struct WorkflowDefinition: Sendable {
         }
     }
 
-    static func argument(_ v: YAMLValue) throws -> Argument {
+    /// A `with:`-style value: a literal, a whole `${{ }}` expression, or text with `${{ }}` parts (trigger inputs too).
+    public static func argument(_ v: YAMLValue) throws -> Argument {
         switch v.node {
         case .mapping:
             let entries = try v.mapping(allowed: nil).map { ($0.key, try argument($0.value)) }

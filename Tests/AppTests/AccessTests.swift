@@ -92,9 +92,10 @@ func controlCode(_ body: () async throws -> Void) async -> ControlError.Code? {
         .runStart: .operator, .runCancel: .operator, .runApprove: .operator, .templateInstantiate: .operator, .replicationSubmit: .operator,
         .membersManage: .admin, .auditRead: .admin,
         .workspaceCreate: .admin, .tokenManage: .admin, .auditReadAll: .admin,
+        .triggerRead: .viewer, .triggerPublish: .author, .triggerFire: .operator, .eventRead: .admin,
     ]
     /// Permissions about no one workspace: admin of every workspace (`*`).
-    static let global: Set<Permission> = [.workspaceCreate, .tokenManage, .auditReadAll]
+    static let global: Set<Permission> = [.workspaceCreate, .tokenManage, .auditReadAll, .eventRead]
 
     @Test func rolesAreOrderedEachIncludingTheOneBefore() throws {
         #expect(Role.allCases == [.viewer, .author, .operator, .admin])
@@ -108,7 +109,7 @@ func controlCode(_ body: () async throws -> Void) async -> ControlError.Code? {
 
     @Test func theTableNamesEveryPermissionOnce() {
         #expect(Set(Self.least.keys) == Set(Permission.allCases))
-        #expect(Permission.allCases.count == 21)
+        #expect(Permission.allCases.count == 25)
         #expect(Permission(rawValue: "audit.read-all") == .auditReadAll && Permission(rawValue: "actions.read") == .actionsRead)
     }
 

@@ -25,14 +25,16 @@ enum DependencyCheck {
         "Replicate": ["Documents", "OCI", "OCIRegistry", "Storage", "Trust"],
         "Workflow": ["CEL", "CProcess", "Documents", "Storage"],
         // Application layer
-        "WardenApp": ["CEL", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust", "Vulnerability", "Workflow"],
+        "WardenApp": [
+            "CEL", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust", "Triggers", "Vulnerability", "Workflow",
+        ],
         // Surfaces
         "WardenActions": [
             "CEL", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust", "Vulnerability", "WardenApp",
             "Workflow",
         ],
         "CommandSupport": ["Documents", "OCI", "OCIRegistry", "WardenApp"],
-        "WardenServer": ["CEL", "Documents", "Storage", "WardenApp", "Workflow"],
+        "WardenServer": ["CEL", "Documents", "Storage", "Triggers", "WardenApp", "Workflow"],
         // The shipped binary links no test tools (OCITesting): those are `warden-dev`'s.
         "WardenCLI": [
             "CEL", "CommandSupport", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "SampleContent", "Storage", "Trust",

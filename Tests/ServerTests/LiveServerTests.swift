@@ -323,10 +323,29 @@ extension HTTPClient {
         let badInput = try await runProgram(
             warden, ["run", dir + "/logged.yaml", "--input", "count=many", "--server", server.base], environment: env)
         #expect(badInput.status == 1 && badInput.errorOutput.contains("count"), "\(badInput.errorOutput)")
+        // Triggers through the CLI: publish, fire twice with one id (one dispatch), list the dispatches.
+        try """
+        apiVersion: warden.dev/v1
+        kind: Trigger
+        metadata: {name: by-hand}
+        spec:
+          source: {receivers: [nobody]}
+          workflow: gated
+        """.write(toFile: dir + "/trigger.yaml", atomically: true, encoding: .utf8)
+        let published = try await runProgram(warden, ["trigger", "publish", dir + "/trigger.yaml", "--server", server.base], environment: env)
+        #expect(published.succeeded && published.output.contains("trigger by-hand@1"), "\(published.output)\(published.errorOutput)")
+        let fired = try await runProgram(warden, ["trigger", "fire", "by-hand", "--id", "x", "--server", server.base], environment: env)
+        #expect(fired.succeeded && fired.output.contains("dispatched"), "\(fired.output)\(fired.errorOutput)")
+        let refired = try await runProgram(warden, ["trigger", "fire", "by-hand", "--id", "x", "--server", server.base], environment: env)
+        #expect(refired.output.contains("deduplicated"), "\(refired.output)")
+        let listed = try await holdsWithin(.seconds(20), poll: .milliseconds(100)) {
+            try await runProgram(warden, ["trigger", "dispatches", "--server", server.base], environment: env).output.contains(" dispatched ")
+        }
+        #expect(listed)
         let remoteLogs = try await runProgram(warden, ["runs", "logs", ran, "--server", server.base], environment: env)
         #expect(remoteLogs.output.contains("    | line 3 é"), "\(remoteLogs.output)\(remoteLogs.errorOutput)")
         let remoteAudit = try await runProgram(warden, ["audit", "list", "--action", "run.start", "--server", server.base], environment: env)
-        #expect(remoteAudit.output.split(separator: "\n").count == 2, "\(remoteAudit.output)\(remoteAudit.errorOutput)")
+        #expect(remoteAudit.output.split(separator: "\n").count == 3, "\(remoteAudit.output)\(remoteAudit.errorOutput)")
         let remoteList = try await runProgram(warden, ["runs", "list", "--server", server.base], environment: env)
         #expect(try await server.stop().status == 0)
         let localLogs = try await runProgram(warden, ["runs", "logs", ran, "--state", server.state], environment: env)

@@ -519,7 +519,11 @@ final class OIDCTestClock: Sendable {
             let issuer = try await OIDCTestIssuer.start(client: client)
             let verifier = Self.verifier([OIDCIssuer(issuer: issuer.url, audiences: ["warden"], jwksURL: issuer.url + path)], client)
             let error = await Self.rejection(of: try await issuer.mint(Self.claims(issuer)), by: verifier)
-            #expect(error?.kind == .keySetUnavailable && error?.reason.contains("larger than 1 MiB") == true, "\(error?.reason ?? "accepted")")
+            // Without Content-Length the body is cut where it passes 1 MiB; on a loaded machine the 5 s read limit
+            // can come first. Either way the key set is refused, never accepted.
+            let reason = error?.reason ?? "accepted"
+            let cut = reason.contains("larger than 1 MiB") || (path == "/big-unsized" && reason.contains("within 5 s"))
+            #expect(error?.kind == .keySetUnavailable && cut, "\(reason)")
         }
     }
 
