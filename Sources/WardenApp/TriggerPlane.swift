@@ -253,9 +253,11 @@ public struct TriggerPlane: Sendable {
     @discardableResult
     public func scheduleTick(holder: String, ttl: TimeInterval = 15) async throws -> Int {
         let now = control.now()
-        guard let epoch = try await store.acquireLease(name: "scheduler", holder: holder, ttl: ttl, now: now) else { return 0 }
+        let scheduled = try await triggers().filter { if case .schedule = $0.document.source { true } else { false } }
+        // No schedule, no lease to hold (an idle server writes nothing).
+        guard !scheduled.isEmpty, let epoch = try await store.acquireLease(name: "scheduler", holder: holder, ttl: ttl, now: now) else { return 0 }
         var fired = 0
-        for t in try await triggers() {
+        for t in scheduled {
             guard case .schedule(let s) = t.document.source,
                 let schedule = try? Schedule(cron: try CronSchedule.parse(s.cron), timeZone: s.timeZone)
             else { continue }
