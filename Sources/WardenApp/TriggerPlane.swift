@@ -76,7 +76,8 @@ public struct TriggerPlane: Sendable {
         func refuse(_ status: ControlError.Code, _ code: String, _ reason: String) async throws -> Never {
             try await store.appendAudit([
                 AuditEvent(
-                    at: now, actor: "receiver:\(name)", action: "event.reject", subject: "hook/\(name)", decision: "deny", requestID: requestID,
+                    at: now, actor: "receiver:\(name.prefix(80))", action: "event.reject", subject: "hook/\(name.prefix(80))", decision: "deny",
+                    requestID: requestID,
                     details: Value.object([("code", .string(code)), ("reason", .string(reason))]).jsonText(sortedKeys: true))
             ])
             throw ControlError(status, reason)

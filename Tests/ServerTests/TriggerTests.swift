@@ -108,9 +108,13 @@ import WardenApp
             #expect(try await f.server.store.events(receiver: nil, before: nil, limit: 1000).allSatisfy { !$0.subject.contains("ghost/") })
             let unknown = try await client.call(.post, "/api/v1/hooks/nobody", token: nil, json: "{}")
             #expect(unknown.status == 404)
+            // A hostile receiver name is refused without being copied whole into the audit log.
+            let long = try await client.call(.post, "/api/v1/hooks/" + String(repeating: "x", count: 2000), token: nil, json: "{}")
+            #expect(long.status == 404)
         }
         let rejections = try await f.server.store.auditEntries(AuditQuery(action: "event.reject", limit: 10))
-        #expect(rejections.count == 2 && rejections.allSatisfy { $0.decision == "deny" && !$0.details.contains("wrong") })
+        #expect(rejections.count == 3 && rejections.allSatisfy { $0.decision == "deny" && !$0.details.contains("wrong") })
+        #expect(rejections.allSatisfy { $0.subject.utf8.count <= 85 && $0.actor.utf8.count <= 89 && $0.details.utf8.count < 400 })
         #expect(try await AuditJob.verify(f.server.store, publicKey: f.server.key.publicKey).ok)
     }
 
