@@ -19,11 +19,6 @@
 # the sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v wrk >/dev/null; then
-    SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
-    echo "Installing wrk (apt)..."
-    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
-fi
 BENCH_TOOLS="python3 wrk"
 . bench/lib.sh
 trap 'exit 130' INT TERM
@@ -41,37 +36,6 @@ concurrency: 16
 YAML
 "${API[@]}" workflow three-steps >"$WORK/three-steps.yaml"
 
-# start_server NAME STATE [FLAG...]: sets PID and BASE (and TOKEN when the server printed one).
-start_server() {
-    local name=$1 state=$2
-    shift 2
-    "$WARDEN" serve --listen 127.0.0.1:0 --state "$state" --config "$WORK/serve.yml" "$@" >"$WORK/$name.out" 2>"$WORK/$name.log" &
-    PID=$!
-    echo "$PID" >>"$WORK/pids"
-    for _ in $(seq 600); do
-        grep -q '^listening on ' "$WORK/$name.out" && break
-        kill -0 "$PID" 2>/dev/null || { echo "serve: the server ($name) exited:" >&2; tail -5 "$WORK/$name.log" >&2; exit 1; }
-        sleep 0.1
-    done
-    BASE=$(sed -n 's/^listening on //p' "$WORK/$name.out")
-    [ -n "$BASE" ] || { echo "serve: the server ($name) did not start listening" >&2; exit 1; }
-    if grep -q '^admin token' "$WORK/$name.out"; then TOKEN=$(sed -n 's/^admin token.*: \(wdn_[^ ]*\)$/\1/p' "$WORK/$name.out"); fi
-}
-# Graceful stop (SIGTERM: in-flight requests finish, the last audit checkpoint is signed); SIGKILL after 30 s.
-stop_server() {
-    kill -TERM "$PID"
-    (
-        trap 'kill "$nap" 2>/dev/null; exit 0' TERM
-        sleep 30 &
-        nap=$!
-        wait "$nap" && kill -9 "$PID" 2>/dev/null
-    ) &
-    local watchdog=$!
-    wait "$PID" || true
-    kill "$watchdog" 2>/dev/null || true
-    wait "$watchdog" 2>/dev/null || true
-    sed -i "/^$PID\$/d" "$WORK/pids"
-}
 # VmRSS, RssAnon (the heap and stacks) and RssFile (mapped pages of the binary and libraries), KiB.
 rss_kib() { awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s ", $2} END {print ""}' "/proc/$PID/status"; }
 

@@ -57,6 +57,21 @@ public final class Registries: Sendable {
         }
     }
 
+    /// A plain GET over the shared HTTP client (pollers of HTTP resources): the status, the headers and at most
+    /// `limit` bytes of body (a larger body is an error, not a truncated one), within the request timeout.
+    public func get(url: String, headers: [(String, String)], limit: Int) async throws -> (status: Int, headers: [(String, String)], body: [UInt8]) {
+        var request = HTTPClientRequest(url: url)
+        for (k, v) in headers { request.headers.add(name: k, value: v) }
+        let response = try await http.execute(request, timeout: configuration.requestTimeout)
+        let body: ByteBuffer
+        do {
+            body = try await response.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw OCIError(.registry, "GET \(url): the response is larger than \(limit) bytes; refusing to read further")
+        }
+        return (Int(response.status.code), response.headers.map { ($0.name, $0.value) }, Array(buffer: body))
+    }
+
     /// Closes connections. Also done on deinit, so an early exit (an error, a failed test) cannot leak the client.
     public func shutdown() async throws {
         guard

@@ -134,5 +134,26 @@ extension MemoryWorkflowStore {
 
     public func pollCursor(trigger: String) async throws -> [String: String] { triggers.cursors[trigger] ?? [:] }
 
-    public func setPollCursor(trigger: String, tag: String, digest: String?) async throws { triggers.cursors[trigger, default: [:]][tag] = digest }
+    public func recordPoll(
+        trigger: String, lease: String, holder: String, epoch: Int64, now: Date, events: [PolledEvent], cursor: [String: String?],
+        audit: [AuditEvent]
+    ) async throws -> [[DispatchDecision]]? {
+        guard let l = triggers.leases[lease], l.holder == holder, l.epoch == epoch, l.expiresAt > now else { return nil }
+        let out = events.map { triggers.record($0.event, $0.targets, now: now) }
+        for (k, v) in cursor { triggers.cursors[trigger, default: [:]][k] = v }
+        control.append(audit)
+        return out
+    }
+
+    public func deferDispatch(key: String, until: Date, at: Date) async throws {
+        guard var d = triggers.dispatches[key], d.status == .pending else { return }
+        d.nextAttemptAt = until
+        d.updatedAt = at
+        triggers.dispatches[key] = d
+    }
+
+    public func dispatchedCount(workspace: String, trigger: String, since: Date) async throws -> Int {
+        triggers.dispatches.values.filter { $0.workspace == workspace && $0.trigger == trigger && $0.status == .dispatched && $0.updatedAt >= since }
+            .count
+    }
 }

@@ -188,6 +188,14 @@ extension SQLiteWorkflowStore {
         return 1
     }
 
+    /// Fencing: lease `name` is still `holder`'s, under `epoch`, and live at `now`.
+    static func holds(_ name: String, _ holder: String, _ epoch: Int64, now: Date, _ db: Database) throws -> Bool {
+        guard let row = try Row.fetchOne(db, sql: "SELECT holder, epoch, expiresAt FROM lease WHERE name = ?", arguments: [name]) else {
+            return false
+        }
+        return row["holder"] as String == holder && row["epoch"] as Int64 == epoch && row["expiresAt"] as Double > now.timeIntervalSince1970
+    }
+
     public func acquireLease(name: String, holder: String, ttl: TimeInterval, now: Date) async throws -> Int64? {
         try await write { db in try Self.acquire(name, holder, ttl: ttl, now: now, db) }
     }
@@ -203,11 +211,7 @@ extension SQLiteWorkflowStore {
         audit: [AuditEvent]
     ) async throws -> [DispatchDecision]? {
         try await write { db in
-            // Fencing: the lease must still be this holder's, under this epoch, and live.
-            guard
-                let row = try Row.fetchOne(db, sql: "SELECT holder, epoch, expiresAt FROM lease WHERE name = ?", arguments: [lease]),
-                row["holder"] as String == holder, row["epoch"] as Int64 == epoch, row["expiresAt"] as Double > now.timeIntervalSince1970
-            else { return nil }
+            guard try Self.holds(lease, holder, epoch, now: now, db) else { return nil }
             try db.execute(
                 sql: "INSERT OR IGNORE INTO scheduleFire (trigger, planned, epoch) VALUES (?, ?, ?)",
                 arguments: [trigger, planned.timeIntervalSince1970, epoch])
@@ -233,16 +237,38 @@ extension SQLiteWorkflowStore {
         }
     }
 
-    public func setPollCursor(trigger: String, tag: String, digest: String?) async throws {
+    public func recordPoll(
+        trigger: String, lease: String, holder: String, epoch: Int64, now: Date, events: [PolledEvent], cursor: [String: String?],
+        audit: [AuditEvent]
+    ) async throws -> [[DispatchDecision]]? {
         try await write { db in
-            if let digest {
-                try db.execute(
-                    sql:
-                        "INSERT INTO pollCursor (trigger, tag, digest) VALUES (?, ?, ?) ON CONFLICT(trigger, tag) DO UPDATE SET digest = excluded.digest",
-                    arguments: [trigger, tag, digest])
-            } else {
-                try db.execute(sql: "DELETE FROM pollCursor WHERE trigger = ? AND tag = ?", arguments: [trigger, tag])
+            guard try Self.holds(lease, holder, epoch, now: now, db) else { return nil }
+            var out: [[DispatchDecision]] = []
+            for e in events { out.append(try Self.record(e.event, e.targets, now: now, audit: [], db)) }
+            let upsert = try db.cachedStatement(
+                sql: "INSERT INTO pollCursor (trigger, tag, digest) VALUES (?, ?, ?) ON CONFLICT(trigger, tag) DO UPDATE SET digest = excluded.digest"
+            )
+            let delete = try db.cachedStatement(sql: "DELETE FROM pollCursor WHERE trigger = ? AND tag = ?")
+            for (key, value) in cursor {
+                if let value { try upsert.execute(arguments: [trigger, key, value]) } else { try delete.execute(arguments: [trigger, key]) }
             }
+            try Self.appendAudit(audit, db)
+            return out
+        }
+    }
+
+    public func deferDispatch(key: String, until: Date, at: Date) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE dispatch SET nextAttemptAt = ?, updatedAt = ? WHERE key = ? AND status = 'pending'", arguments: [until, at, key])
+        }
+    }
+
+    public func dispatchedCount(workspace: String, trigger: String, since: Date) async throws -> Int {
+        try await read { db in
+            try DispatchRecord.filter(
+                Column("workspace") == workspace && Column("trigger") == trigger && Column("status") == "dispatched" && Column("updatedAt") >= since
+            ).fetchCount(db)
         }
     }
 }

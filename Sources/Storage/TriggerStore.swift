@@ -145,8 +145,27 @@ public protocol TriggerStore: Sendable {
     /// The latest planned time `trigger` fired for.
     func lastFire(trigger: String) async throws -> Date?
 
-    /// A poller's cursor: tag → digest.
+    /// A poller's cursor: key → value (a registry poller's tag → digest; an HTTP poller's item ids and validators).
     func pollCursor(trigger: String) async throws -> [String: String]
-    /// Moves the cursor (nil digest: the tag is gone).
-    func setPollCursor(trigger: String, tag: String, digest: String?) async throws
+    /// One poll's outcome, fenced like ``recordFire``: each event recorded with its dispatches (as ``record``), the
+    /// cursor moved (a nil value removes its key) and `audit` appended, in one transaction — or nothing and nil
+    /// when `epoch` is no longer the live epoch of lease `lease` held by `holder`.
+    func recordPoll(
+        trigger: String, lease: String, holder: String, epoch: Int64, now: Date, events: [PolledEvent], cursor: [String: String?],
+        audit: [AuditEvent]
+    ) async throws -> [[DispatchDecision]]?
+    /// Postpones a pending dispatch to `until` without counting an attempt (a trigger's rate limit).
+    func deferDispatch(key: String, until: Date, at: Date) async throws
+    /// How many of `trigger`'s dispatches in `workspace` started their run at or after `since`.
+    func dispatchedCount(workspace: String, trigger: String, since: Date) async throws -> Int
+}
+
+/// An event a poller found, with the triggers it goes to.
+public struct PolledEvent: Sendable, Equatable {
+    public var event: EventRecord
+    public var targets: [DispatchTarget]
+    public init(event: EventRecord, targets: [DispatchTarget]) {
+        self.event = event
+        self.targets = targets
+    }
 }

@@ -13,8 +13,9 @@ import Foundation
 ///   name: rebuild-on-push
 ///   workspace: default             # default "default"
 /// spec:
-///   source:                        # exactly one of receivers, schedule, poll, http
+///   source:                        # exactly one of receivers, schedule, poll, http (receivers may add a poll)
 ///     receivers: [harbor-prod]
+///     poll: {registry: harbor.example.com, repository: team/app, interval: 5m}   # optional backstop
 ///   selector: event.kind == 'registry.push' && event.subject.repository.matches('^team/')
 ///   workflow: release-gate@3       # a name (its latest version when fired) or name@version
 ///   inputs:
@@ -102,6 +103,9 @@ public struct TriggerDocument: Sendable {
     public var workspace: String
     public var description: String?
     public var source: Source
+    /// A poller beside a `receivers` source (`source: {receivers: […], poll: {…}}`): it reports the changes a
+    /// receiver's registry failed to deliver, under the same derived event ids, so both reports make one run.
+    public var backstop: Poll?
     /// Which events start a run (bound as `event`, see ``TriggerEvent/celValue``); nil: every event of the source.
     public var selector: CELCondition?
     public var workflow: WorkflowReference
@@ -168,7 +172,7 @@ public struct TriggerDocument: Sendable {
         guard let specValue = top["spec"] else { throw root.error("spec is missing: a trigger needs spec.source and spec.workflow") }
         let spec = try specValue.fields(allowed: specKeys)
         guard let sourceValue = spec["source"] else { throw specValue.error("spec.source is missing (receivers, schedule, poll or http)") }
-        let source = try parseSource(sourceValue)
+        let (source, backstop) = try parseSource(sourceValue)
 
         let selector = try spec["selector"].map { try CELCondition($0, boolean: true) }
         guard let workflowValue = spec["workflow"] else { throw specValue.error("spec.workflow is missing (name or name@version)") }
@@ -202,18 +206,31 @@ public struct TriggerDocument: Sendable {
             retry = Retry(attempts: attempts, backoff: try f["backoff"].map { try duration($0, minimum: .milliseconds(1)) } ?? .seconds(1))
         }
         return TriggerDocument(
-            name: name, workspace: workspace, description: try metadata["description"]?.string(), source: source, selector: selector,
+            name: name, workspace: workspace, description: try metadata["description"]?.string(), source: source, backstop: backstop,
+            selector: selector,
             workflow: workflow, inputNames: inputNames, dedupWindow: dedupWindow, concurrencyPolicy: policy, rateLimit: rateLimit, retry: retry,
             text: text, file: file)
     }
 
-    static func parseSource(_ v: YAMLValue) throws -> Source {
+    static func parseSource(_ v: YAMLValue) throws -> (Source, Poll?) {
         let f = try v.fields(allowed: sourceKeys)
+        // Receivers with a poller of the same repository as their backstop: one trigger, so a push reported by both
+        // is one event id and one run.
+        if f.count == 2, let receivers = f["receivers"], let poll = f["poll"] {
+            guard case .receivers(let names) = try parseSource(one: "receivers", receivers),
+                case .poll(let p) = try parseSource(one: "poll", poll)
+            else { throw v.error("unreachable") }
+            return (.receivers(names), p)
+        }
         guard f.count == 1, let (key, value) = f.first.map({ ($0.key, $0.value) }) else {
             let given = f.keys.sorted()
             throw v.error(
                 "source needs exactly one of receivers, schedule, poll or http\(given.isEmpty ? "" : "; found \(given.joined(separator: " and "))")")
         }
+        return (try parseSource(one: key, value), nil)
+    }
+
+    static func parseSource(one key: String, _ value: YAMLValue) throws -> Source {
         switch key {
         case "receivers":
             let list = try value.list()

@@ -14,11 +14,16 @@ import Workflow
 public struct TriggerPlane: Sendable {
     public let control: ControlPlane
     public let receivers: [String: ReceiverConfig]
+    /// Registry and HTTP access for the pollers and for resolving tag-only pushes; nil: neither is done.
+    public let lookup: (any TriggerLookup)?
+    public let observer: (any TriggerObserver)?
     var store: any ControlStore { control.store }
 
-    public init(control: ControlPlane, receivers: [ReceiverConfig]) {
+    public init(control: ControlPlane, receivers: [ReceiverConfig], lookup: (any TriggerLookup)? = nil, observer: (any TriggerObserver)? = nil) {
         self.control = control
         self.receivers = Dictionary(receivers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        self.lookup = lookup
+        self.observer = observer
     }
 
     /// A published trigger, parsed.
@@ -82,11 +87,15 @@ public struct TriggerPlane: Sendable {
             ])
             throw ControlError(status, reason)
         }
-        guard let config = receivers[name] else { try await refuse(.notFound, "receiver-unknown", "no receiver \(name.prefix(80)) is configured") }
-        let events: [TriggerEvent]
+        guard let config = receivers[name] else {
+            observer?.triggerEvent(receiver: "unknown", format: "unknown", outcome: "rejected")
+            try await refuse(.notFound, "receiver-unknown", "no receiver \(name.prefix(80)) is configured")
+        }
+        var events: [TriggerEvent]
         do {
             events = try Receivers.normalise(config: config, headers: headers, body: body, now: now)
         } catch let r {
+            observer?.triggerEvent(receiver: name, format: config.format.rawValue, outcome: "rejected")
             let code: ControlError.Code =
                 switch r.status {
                 case 401: .unauthenticated
@@ -97,10 +106,21 @@ public struct TriggerPlane: Sendable {
                 }
             try await refuse(code, r.code.rawValue, r.reason)
         }
+        // A push without a digest (Docker Hub's) is resolved now, so that its id is the one a poller or another
+        // receiver derives for the same push; when the registry cannot be asked now, the dispatcher resolves it.
+        for (i, e) in events.enumerated() where e.needsDigest {
+            if case .success(let resolved) = await resolveDigest(e) { events[i] = resolved }
+        }
+        for e in events {
+            if let at = e.source.occurredAt.flatMap(RFC3339.date) { observer?.notificationDelay(seconds: now.timeIntervalSince(at)) }
+        }
         let triggers = try await self.triggers()
         var outcomes: [EventOutcome] = []
         for event in events {
-            outcomes.append(try await offer(event, to: triggers, actor: "receiver:\(name)", requestID: requestID, now: now))
+            let outcome = try await offer(event, to: triggers, actor: "receiver:\(name)", requestID: requestID, now: now)
+            for _ in outcome.dispatched { observer?.triggerEvent(receiver: name, format: config.format.rawValue, outcome: "accepted") }
+            for _ in outcome.deduplicated { observer?.triggerEvent(receiver: name, format: config.format.rawValue, outcome: "deduplicated") }
+            outcomes.append(outcome)
         }
         return Receipt(events: outcomes)
     }
@@ -122,16 +142,7 @@ public struct TriggerPlane: Sendable {
                 ])
             }
         }
-        let record = EventRecord(
-            id: event.id, receiver: event.source.receiver, kind: event.kind.rawValue, subject: Self.subject(event),
-            event: String(decoding: try JSONEncoder().encode(event), as: UTF8.self), receivedAt: now)
-        let details: Value = .object([
-            ("event", .string(event.id)), ("kind", .string(event.kind.rawValue)), ("subject", .string(record.subject)),
-            ("triggers", .list(targets.map { .string("\($0.workspace)/\($0.trigger)") })),
-        ])
-        let audit = AuditEvent(
-            at: now, actor: actor, action: "event.accept", subject: "event/\(event.id)", decision: "allow", requestID: requestID,
-            details: details.jsonText(sortedKeys: true))
+        let (record, audit) = try accepted(event, targets: targets, actor: actor, requestID: requestID, now: now)
         let decisions = try await store.record(event: record, targets: targets, now: now, audit: [audit])
         var outcome = EventOutcome(id: event.id, kind: event.kind.rawValue, subject: record.subject, dispatched: [], deduplicated: [])
         for d in decisions {
@@ -141,6 +152,23 @@ public struct TriggerPlane: Sendable {
             }
         }
         return outcome
+    }
+
+    /// The stored form of an accepted event and its audit entry (which names the triggers it goes to).
+    func accepted(_ event: TriggerEvent, targets: [DispatchTarget], actor: String, requestID: String?, now: Date) throws -> (EventRecord, AuditEvent)
+    {
+        let record = EventRecord(
+            id: event.id, receiver: event.source.receiver, kind: event.kind.rawValue, subject: Self.subject(event),
+            event: String(decoding: try JSONEncoder().encode(event), as: UTF8.self), receivedAt: now)
+        var details: [(String, Value)] = [
+            ("event", .string(event.id)), ("kind", .string(event.kind.rawValue)), ("subject", .string(record.subject)),
+            ("triggers", .list(targets.map { .string("\($0.workspace)/\($0.trigger)") })),
+        ]
+        if event.needsDigest { details.append(("digest", .string("unresolved: the dispatcher resolves it"))) }
+        let audit = AuditEvent(
+            at: now, actor: actor, action: "event.accept", subject: "event/\(event.id)", decision: "allow", requestID: requestID,
+            details: Value.object(details).jsonText(sortedKeys: true))
+        return (record, audit)
     }
 
     func listens(_ doc: TriggerDocument, to event: TriggerEvent) -> Bool {
@@ -181,6 +209,10 @@ public struct TriggerPlane: Sendable {
     func dispatch(_ d: DispatchRecord, trigger: Published?) async throws -> RunRecord? {
         let now = control.now()
         let caller = ControlPlane.Caller(Principal(name: "trigger:\(d.workspace)/\(d.trigger)", method: "trigger"))
+        let stored = try await store.event(id: d.event)
+        var event = stored.flatMap { try? JSONDecoder().decode(TriggerEvent.self, from: Data($0.event.utf8)) }
+        let receiver = stored?.receiver ?? "unknown"
+        let format = event?.source.format ?? "unknown"
         func fail(_ message: String, permanent: Bool = false) async throws {
             let attempts = trigger?.document.retry?.attempts ?? 5
             let backoff = seconds(trigger?.document.retry?.backoff ?? .seconds(1))
@@ -189,6 +221,7 @@ public struct TriggerPlane: Sendable {
                 ("event", .string(d.event)), ("error", .string(message)), ("attempt", .int(Int64(d.attempts + 1))),
                 ("deadLettered", .bool(retryAt == nil)),
             ])
+            observer?.triggerEvent(receiver: receiver, format: format, outcome: retryAt == nil ? "dead-lettered" : "retried")
             try await store.failDispatch(
                 key: d.key, error: message, retryAt: retryAt, at: now,
                 audit: [
@@ -201,10 +234,26 @@ public struct TriggerPlane: Sendable {
             try await fail("trigger \(d.trigger) is no longer published in workspace \(d.workspace)", permanent: true)
             return nil
         }
-        guard let stored = try await store.event(id: d.event), let event = try? JSONDecoder().decode(TriggerEvent.self, from: Data(stored.event.utf8))
-        else {
+        guard let stored, var event else {
             try await fail("event \(d.event) is not in the store", permanent: true)
             return nil
+        }
+        if event.needsDigest {
+            switch await resolveDigest(event) {
+            case .success(let resolved): event = resolved
+            case .failure(let e):
+                try await fail("the digest of \(event.subject.reference) could not be resolved: \(e)")
+                return nil
+            }
+        }
+        if let limit = trigger.document.rateLimit {
+            let per = seconds(limit.per)
+            if try await store.dispatchedCount(workspace: d.workspace, trigger: d.trigger, since: now - per) >= limit.count {
+                // Not an attempt: the dispatch waits for its turn, as long as the queue of this trigger is.
+                try await store.deferDispatch(key: d.key, until: now + per / Double(limit.count), at: now)
+                observer?.triggerEvent(receiver: receiver, format: format, outcome: "rate-limited")
+                return nil
+            }
         }
         do {
             var inputs: [String: Value] = [:]
@@ -237,6 +286,8 @@ public struct TriggerPlane: Sendable {
                         at: now, actor: caller.principal.name, action: "dispatch.run", subject: "dispatch/\(d.key)", workspace: d.workspace,
                         details: details.jsonText(sortedKeys: true))
                 ])
+            observer?.triggerEvent(receiver: receiver, format: format, outcome: "dispatched")
+            observer?.eventToRun(seconds: control.now().timeIntervalSince(stored.receivedAt))
             return run
         } catch let e as ControlError {
             try await fail(e.reason, permanent: e.code == .invalid || e.code == .notFound)
@@ -282,6 +333,8 @@ public struct TriggerPlane: Sendable {
                 trigger: "\(t.entry.workspace)/\(t.entry.name)", planned: planned, lease: "scheduler", holder: holder, epoch: epoch, now: now,
                 event: record, targets: [target], audit: [audit]) != nil
             {
+                observer?.scheduleLag(seconds: now.timeIntervalSince(planned))
+                observer?.triggerEvent(receiver: "schedule", format: "schedule", outcome: "accepted")
                 fired += 1
             }
         }

@@ -62,7 +62,8 @@ struct ServeCommand: AsyncParsableCommand {
             let callbacks = CallbackServer(endpoint: StandaloneCallbackListener())
             var catalog = ActionCatalog.standard(registries: registries, stateDirectory: root, callbacks: callbacks)
             for dir in actions { try catalog.load(directory: dir, callbacks: callbacks) }
-            let server = try ControlServer(settings: settings, layout: layout, catalog: catalog, logger: logger)
+            let server = try ControlServer(
+                settings: settings, layout: layout, catalog: catalog, logger: logger, lookup: RegistryTriggerLookup(registries: registries))
             if initialize || demo {
                 if !demo, try await !server.store.tokens().isEmpty {
                     printError("error: \(root) already has API tokens; create another with warden admin token create --state \(root)")

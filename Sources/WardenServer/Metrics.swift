@@ -1,6 +1,7 @@
 import Foundation
 import Prometheus
 import Synchronization
+import WardenApp
 
 #if canImport(Glibc)
     import Glibc
@@ -31,6 +32,16 @@ import Synchronization
 /// - `warden_run_queue_depth` (gauge): runs waiting to start.
 /// - `warden_attempts_in_flight` (gauge): attempts executing now.
 /// - `warden_audit_entries_total` (counter): audit log entries written.
+/// - `warden_trigger_events_total{receiver,format,outcome}` (counter): events of the trigger pipeline by stage
+///   outcome — `accepted` (a dispatch made), `rejected` (the delivery refused), `deduplicated`, `dispatched` (its
+///   run created), `retried`, `dead-lettered`, `rate-limited`. `receiver` is a configured receiver, `poll`,
+///   `schedule` or `manual`.
+/// - `warden_trigger_event_to_run_seconds` (histogram): from an event's receipt to its run's creation
+///   (``triggerBuckets``), Warden's own latency.
+/// - `warden_trigger_notification_delay_seconds` (histogram): from the time a sender says a change happened to its
+///   receipt (the sender's queue, not Warden).
+/// - `warden_trigger_poll_lag_seconds`, `warden_trigger_schedule_lag_seconds` (histograms): how late a due poll
+///   ran and a planned schedule fired.
 /// - `process_resident_memory_bytes`, `process_open_fds` (gauges), `process_cpu_seconds_total` (counter),
 ///   `process_start_time_seconds` (gauge): the standard process metrics, read when rendered (see ``ProcessStats``);
 ///   a figure that cannot be read on this system is left out.
@@ -39,7 +50,7 @@ import Synchronization
 /// distinct `route` values are kept, later ones are counted under `other`.
 ///
 /// Recording is cheap and thread-safe: the metric objects of each label set are created once and cached.
-public final class ServerMetrics: Sendable {
+public final class ServerMetrics: Sendable, TriggerObserver {
     /// The `Content-Type` of ``render()``'s output.
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -108,6 +119,18 @@ public final class ServerMetrics: Sendable {
         }
     }
 
+    /// The upper bounds of the trigger histograms' buckets, in seconds: 1 ms to 10 min.
+    public static let triggerBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 600]
+
+    private struct TriggerKey: Hashable {
+        var receiver, format, outcome: String
+    }
+    private let triggerCounters = Mutex<[TriggerKey: Counter]>([:])
+    private let eventToRun: ValueHistogram
+    private let notificationDelayHistogram: ValueHistogram
+    private let pollLagHistogram: ValueHistogram
+    private let scheduleLagHistogram: ValueHistogram
+
     private let registry = PrometheusCollectorRegistry()
     private let requests = Mutex(RequestState())
     private let workflowState = Mutex(WorkflowState())
@@ -126,6 +149,16 @@ public final class ServerMetrics: Sendable {
         audit = registry.makeCounter(
             descriptor: MetricNameDescriptor(
                 metricName: "warden_audit_entries", unitName: "total", helpText: "Audit log entries written."))
+        let registry = self.registry
+        func histogram(_ name: String, _ help: String) -> ValueHistogram {
+            registry.makeValueHistogram(
+                descriptor: MetricNameDescriptor(metricName: name, unitName: "seconds", helpText: help), buckets: Self.triggerBuckets)
+        }
+        eventToRun = histogram("warden_trigger_event_to_run", "From an event's receipt to the creation of its run.")
+        notificationDelayHistogram = histogram(
+            "warden_trigger_notification_delay", "From the time a sender says a change happened to its receipt.")
+        pollLagHistogram = histogram("warden_trigger_poll_lag", "How late a due poll ran.")
+        scheduleLagHistogram = histogram("warden_trigger_schedule_lag", "How late a schedule fired after its planned time.")
     }
 
     // MARK: Recording
@@ -230,6 +263,33 @@ public final class ServerMetrics: Sendable {
         guard n > 0 else { return }
         audit.increment(by: Int64(n))
     }
+
+    // MARK: Triggers
+
+    /// The most distinct `receiver` label values of the trigger counter; receivers are configured, so few.
+    public static let maxReceiverLabels = 100
+
+    /// Counts one event at one stage of the trigger pipeline.
+    public func triggerEvent(receiver: String, format: String, outcome: String) {
+        let counter = triggerCounters.withLock { map -> Counter in
+            var key = TriggerKey(receiver: receiver, format: format, outcome: outcome)
+            if let c = map[key] { return c }
+            if Set(map.keys.map(\.receiver)).count >= Self.maxReceiverLabels { key.receiver = Self.otherLabel }
+            if let c = map[key] { return c }
+            let c = registry.makeCounter(
+                descriptor: MetricNameDescriptor(
+                    metricName: "warden_trigger_events", unitName: "total", helpText: "Trigger pipeline events by receiver, format and outcome."),
+                labels: [("receiver", key.receiver), ("format", key.format), ("outcome", key.outcome)])
+            map[key] = c
+            return c
+        }
+        counter.increment()
+    }
+
+    public func eventToRun(seconds: Double) { eventToRun.record(Self.duration(max(0, seconds))) }
+    public func notificationDelay(seconds: Double) { notificationDelayHistogram.record(Self.duration(max(0, seconds))) }
+    public func pollLag(seconds: Double) { pollLagHistogram.record(Self.duration(max(0, seconds))) }
+    public func scheduleLag(seconds: Double) { scheduleLagHistogram.record(Self.duration(max(0, seconds))) }
 
     // MARK: Rendering
 

@@ -210,6 +210,19 @@ final class TriggerService: Service, Sendable {
                         try await Task.sleep(for: .seconds(1))
                     }
                 }
+                // The pollers, apart from the scheduler: a slow registry must not delay a schedule's fire.
+                group.addTask {
+                    while !Task.isCancelled {
+                        do {
+                            let report = try await triggers.pollTick(holder: holder)
+                            if report.dispatches > 0 { self.kick() }
+                            for e in report.errors { logger.warning("poll failed", metadata: ["error": "\(e)"]) }
+                        } catch {
+                            logger.error("poll round failed", metadata: ["error": "\(error)"])
+                        }
+                        try await Task.sleep(for: .seconds(1))
+                    }
+                }
                 try await group.waitForAll()
             }
         }

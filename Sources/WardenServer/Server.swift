@@ -53,7 +53,9 @@ public final class ControlServer: Sendable {
 
     /// A server over the state directory `layout` with `catalog`'s actions. `logger` receives the structured
     /// request logs.
-    public init(settings: ServerSettings, layout: StateLayout, catalog: ActionCatalog, logger: Logger) throws {
+    /// `lookup` gives the trigger pollers and the digest resolution of tag-only pushes their registry and HTTP
+    /// access (none without it).
+    public init(settings: ServerSettings, layout: StateLayout, catalog: ActionCatalog, logger: Logger, lookup: (any TriggerLookup)? = nil) throws {
         self.settings = settings
         self.layout = layout
         self.logger = logger
@@ -72,7 +74,7 @@ public final class ControlServer: Sendable {
             observer: { run, entries in times.observe(run: run, entries: entries, metrics: metrics) })
         control = ControlPlane(store: store, engine: engine)
         pool = RunPool(engine: engine, concurrency: settings.concurrency, metrics: metrics, times: times, logger: logger)
-        triggers = TriggerPlane(control: control, receivers: settings.receivers)
+        triggers = TriggerPlane(control: control, receivers: settings.receivers, lookup: lookup, observer: metrics)
         triggerService = TriggerService(triggers: triggers, pool: pool, logger: logger)
         limiter = RateLimiter(perMinute: settings.limits.writesPerMinute)
         key = try AuditJob.signingKey(layout)

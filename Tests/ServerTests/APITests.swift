@@ -25,7 +25,9 @@ struct Fixture {
     static let threeSteps = Demo.workflows[0]
     static let gate = Demo.workflows[1]
 
-    static func make(writesPerMinute: Int = 100_000, configure: (inout ServerSettings) -> Void = { _ in }) async throws -> Fixture {
+    static func make(
+        writesPerMinute: Int = 100_000, lookup: (any TriggerLookup)? = nil, configure: (inout ServerSettings) -> Void = { _ in }
+    ) async throws -> Fixture {
         let dir = try makeTemporaryDirectory()
         var settings = ServerSettings()
         settings.limits.writesPerMinute = writesPerMinute
@@ -33,7 +35,7 @@ struct Fixture {
         configure(&settings)
         let server = try ControlServer(
             settings: settings, layout: StateLayout(dir + "/state"), catalog: ActionCatalog([NoopAction(), ProcessAction()]),
-            logger: Logger(label: "test"))
+            logger: Logger(label: "test"), lookup: lookup)
         let admin = try await server.bootstrapAdmin()
         var f = Fixture(server: server, dir: dir, admin: admin.secret)
         let caller = ControlPlane.Caller(Principal(name: "admin", method: "token"))

@@ -24,12 +24,12 @@ final class ServeProcess: Sendable {
     var base: String { "\(scheme)://127.0.0.1:\(port)" }
     var state: String { dir + "/state" }
 
-    init(dir: String, config: String? = nil, tls: Bool = false, extra: [String] = []) async throws {
+    init(dir: String, config: String? = nil, tls: Bool = false, port: Int? = nil, extra: [String] = []) async throws {
         self.dir = dir
-        port = try freeLoopbackPort()
+        self.port = try port ?? freeLoopbackPort()
         scheme = tls ? "https" : "http"
         let executable = try wardenExecutable()
-        var args = ["serve", "--state", dir + "/state", "--listen", "127.0.0.1:\(port)"] + extra
+        var args = ["serve", "--state", dir + "/state", "--listen", "127.0.0.1:\(self.port)"] + extra
         if let config { args += ["--config", config] }
         let box = pid
         task = Task { try await runProgram(executable, args, started: { p in box.value.withLock { $0 = p } }) }

@@ -102,14 +102,51 @@ import Testing
         #expect(try await store.acquireLease(name: "scheduler", holder: "a", ttl: 10, now: t0 + 19) == 3)
     }
 
-    @Test(arguments: Implementation.allCases) func pollCursorsMoveAndForget(_ impl: Implementation) async throws {
+    @Test(arguments: Implementation.allCases) func aPollRecordsItsEventsAndMovesItsCursorFencedByTheLease(_ impl: Implementation) async throws {
         let store = try make(impl)
-        try await store.setPollCursor(trigger: "p", tag: "v1", digest: "sha256:aa")
-        try await store.setPollCursor(trigger: "p", tag: "v2", digest: "sha256:bb")
-        try await store.setPollCursor(trigger: "p", tag: "v1", digest: "sha256:cc")
-        try await store.setPollCursor(trigger: "q", tag: "v1", digest: "sha256:dd")
-        try await store.setPollCursor(trigger: "p", tag: "v2", digest: nil)
-        #expect(try await store.pollCursor(trigger: "p") == ["v1": "sha256:cc"])
-        #expect(try await store.pollCursor(trigger: "q") == ["v1": "sha256:dd"])
+        let epoch = try #require(try await store.acquireLease(name: "scheduler", holder: "a", ttl: 10, now: t0))
+        let targets = [DispatchTarget(workspace: "ws", trigger: "p", window: 3600)]
+        let first = try await store.recordPoll(
+            trigger: "ws/p", lease: "scheduler", holder: "a", epoch: epoch, now: t0,
+            events: [PolledEvent(event: event("e1", at: t0), targets: targets), PolledEvent(event: event("e2", at: t0), targets: targets)],
+            cursor: ["v1": "sha256:aa", "v2": "sha256:bb"], audit: [audit("poll.change", at: t0)])
+        #expect(first?.count == 2)
+        #expect(try await store.pollCursor(trigger: "ws/p") == ["v1": "sha256:aa", "v2": "sha256:bb"])
+        // The next poll: v1 moved, v2 gone; e1 again is a duplicate within the window.
+        let second = try await store.recordPoll(
+            trigger: "ws/p", lease: "scheduler", holder: "a", epoch: epoch, now: t0 + 5,
+            events: [PolledEvent(event: event("e1", at: t0 + 5), targets: targets)], cursor: ["v1": "sha256:cc", "v2": nil], audit: [])
+        guard case .duplicate = second?.first?.first else { Issue.record("\(String(describing: second))"); return }
+        #expect(try await store.pollCursor(trigger: "ws/p") == ["v1": "sha256:cc"])
+        #expect(try await store.pollCursor(trigger: "ws/q").isEmpty)
+        // A holder whose lease lapsed to another records nothing, not even its cursor.
+        #expect(try await store.acquireLease(name: "scheduler", holder: "b", ttl: 10, now: t0 + 20) == epoch + 1)
+        let stale = try await store.recordPoll(
+            trigger: "ws/p", lease: "scheduler", holder: "a", epoch: epoch, now: t0 + 21,
+            events: [PolledEvent(event: event("e3", at: t0 + 21), targets: targets)], cursor: ["v3": "sha256:dd"], audit: [audit("x", at: t0)])
+        #expect(stale == nil)
+        #expect(try await store.event(id: "e3") == nil)
+        #expect(try await store.pollCursor(trigger: "ws/p") == ["v1": "sha256:cc"])
+        #expect(try await store.auditCount() == 1)
+    }
+
+    @Test(arguments: Implementation.allCases) func aDeferredDispatchKeepsItsAttemptsAndDispatchedOnesAreCountedBySince(_ impl: Implementation)
+        async throws
+    {
+        let store = try make(impl)
+        let targets = [DispatchTarget(workspace: "ws", trigger: "a", window: 3600)]
+        for i in 1...3 { _ = try await store.record(event: event("e\(i)", at: t0), targets: targets, now: t0, audit: []) }
+        let due = try await store.dueDispatches(now: t0, limit: 10)
+        #expect(due.count == 3)
+        try await store.completeDispatch(key: due[0].key, run: "r1", at: t0 + 1, audit: [])
+        try await store.completeDispatch(key: due[1].key, run: "r2", at: t0 + 10, audit: [])
+        try await store.deferDispatch(key: due[2].key, until: t0 + 60, at: t0 + 10)
+        #expect(try await store.dueDispatches(now: t0 + 59, limit: 10).isEmpty)
+        let later = try await store.dueDispatches(now: t0 + 60, limit: 10)
+        #expect(later.map(\.key) == [due[2].key] && later[0].attempts == 0)
+        #expect(try await store.dispatchedCount(workspace: "ws", trigger: "a", since: t0) == 2)
+        #expect(try await store.dispatchedCount(workspace: "ws", trigger: "a", since: t0 + 5) == 1)
+        #expect(try await store.dispatchedCount(workspace: "ws", trigger: "b", since: t0) == 0)
+        #expect(try await store.dispatchedCount(workspace: "other", trigger: "a", since: t0) == 0)
     }
 }

@@ -141,6 +141,24 @@ import Testing
         #expect(try h.id.value(["item": try Value.parseJSON(#"{"id":"A-1"}"#)]).get().celEquals(.string("A-1")))
     }
 
+    /// Receivers may name a poller as their backstop: one trigger, so both reports of a push are one event.
+    @Test func receiversWithAPollBackstop() throws {
+        let t = try parse(
+            "apiVersion: warden.dev/v1\nkind: Trigger\nmetadata: {name: t}\nspec:\n  workflow: w\n  source:\n"
+                + "    receivers: [hub]\n    poll: {registry: reg.example, repository: team/app, tags: ['v*']}")
+        guard case .receivers(let names) = t.source else { Issue.record("\(t.source)"); return }
+        #expect(names == ["hub"])
+        #expect(t.backstop?.registry == "reg.example" && t.backstop?.repository == "team/app" && t.backstop?.tags == ["v*"])
+        #expect(throws: YAMLError.self) {
+            try parse(
+                "apiVersion: warden.dev/v1\nkind: Trigger\nmetadata: {name: t}\nspec:\n  workflow: w\n  source:\n"
+                    + "    receivers: [hub]\n    poll: {registry: reg.example, repository: A}")
+        }
+        #expect(
+            try parse("apiVersion: warden.dev/v1\nkind: Trigger\nmetadata: {name: t}\nspec:\n  workflow: w\n  source: {receivers: [a]}").backstop
+                == nil)
+    }
+
     /// Strict reading: each mistake is an error at its line and column.
     @Test(arguments: [
         ("spec:\n  source: {receivers: [r]}\n  workflow: w\n  selectr: true", "trigger.yaml:7:3: unknown key \"selectr\""),
