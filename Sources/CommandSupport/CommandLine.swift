@@ -94,6 +94,15 @@ public func printError(_ s: String) {
     FileHandle.standardError.write(Data((s + "\n").utf8))
 }
 
+/// A file's text (UTF-8), or a message naming the file and `ExitCode(status)`.
+public func readTextFile(_ path: String, status: Int32 = 1) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        printError("error: \(path): cannot read the file")
+        throw ExitCode(status)
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
 /// One JSON document; times as RFC 3339 strings.
 public func printJSON<T: Encodable>(_ value: T) throws {
     print(String(decoding: try RFC3339.encoder().encode(value), as: UTF8.self))

@@ -148,6 +148,21 @@ public struct TriggerEvent: Codable, Sendable, Equatable {
         return e
     }
 
+    enum CodingKeys: String, CodingKey { case id, source, kind, subject, data, raw, needsDigest }
+
+    /// Decodes the stored form; `data`, `raw` and `needsDigest` may be absent (an event written by hand, for
+    /// `warden trigger check`).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        source = try c.decode(Source.self, forKey: .source)
+        kind = try c.decode(Kind.self, forKey: .kind)
+        subject = try c.decode(Subject.self, forKey: .subject)
+        data = try c.decodeIfPresent(JSONValue.self, forKey: .data) ?? JSONValue(.map([]))
+        raw = try c.decodeIfPresent(Raw.self, forKey: .raw)
+        needsDigest = try c.decodeIfPresent(Bool.self, forKey: .needsDigest) ?? false
+    }
+
     /// The event as CEL sees it, bound as `event` (see ``bindings``): `id`, `kind`, `needsDigest`,
     /// `source.{receiver, format, vendor, occurredAt}`, `subject.{registry, repository, tag, digest, mediaType,
     /// reference}` and `data`. Absent strings are "" (so `event.subject.tag.startsWith('v')` is false for a push by

@@ -17,6 +17,8 @@ public struct TriggerPlane: Sendable {
     /// Registry and HTTP access for the pollers and for resolving tag-only pushes; nil: neither is done.
     public let lookup: (any TriggerLookup)?
     public let observer: (any TriggerObserver)?
+    /// Parsed trigger documents by digest: a published version never changes, so each is parsed once.
+    let parsed = ParsedTriggers()
     var store: any ControlStore { control.store }
 
     public init(control: ControlPlane, receivers: [ReceiverConfig], lookup: (any TriggerLookup)? = nil, observer: (any TriggerObserver)? = nil) {
@@ -48,12 +50,53 @@ public struct TriggerPlane: Sendable {
         return (doc, inputs)
     }
 
+    /// The run inputs a trigger's `inputs` give for `event` (the dispatcher's rule, and `warden trigger check`'s).
+    public static func inputs(_ inputs: [(String, WorkflowDefinition.Argument)], for event: TriggerEvent) throws -> [String: Value] {
+        var out: [String: Value] = [:]
+        let bindings = event.bindings
+        for (name, argument) in inputs {
+            switch argument.evaluate(bindings) {
+            case .success(let v): out[name] = v
+            case .failure(let e): throw ControlError(.invalid, "input \(name): \(e.description)")
+            }
+        }
+        return out
+    }
+
+    /// What a trigger document makes of `event`, without a server: whether its source and selector select it and,
+    /// when they do, the inputs of the run it would start.
+    public static func check(_ text: String, file: String, event json: Data, eventName: String) throws
+        -> (event: String, selected: Bool, inputs: [String: Value])
+    {
+        let event: TriggerEvent
+        do { event = try JSONDecoder().decode(TriggerEvent.self, from: json) } catch {
+            throw ControlError(.invalid, "\(eventName): not a normalised event (id, kind, source, subject, data): \(error)")
+        }
+        let (selected, inputs) = try check(text, file: file, event: event)
+        return (event.id, selected, inputs)
+    }
+
+    public static func check(_ text: String, file: String, event: TriggerEvent) throws -> (selected: Bool, inputs: [String: Value]) {
+        let (doc, inputs) = try parse(text, file: file)
+        switch doc.selects(event) {
+        case .success(false): return (false, [:])
+        case .success(true): return (true, try Self.inputs(inputs, for: event))
+        case .failure(let e): throw e
+        }
+    }
+
     /// Every trigger published in every workspace (the latest version of each, not deprecated).
     public func triggers() async throws -> [Published] {
         var out: [Published] = []
         for w in try await store.workspaces() {
             for e in try await store.catalog(workspace: w.name, kind: ControlPlane.DocumentKind.trigger.rawValue, name: nil) where !e.deprecated {
+                let key = "\(e.workspace)/\(e.name)@\(e.version) \(e.digest)"
+                if let cached = parsed.get(key) {
+                    out.append(Published(document: cached.0, entry: e, inputs: cached.1))
+                    continue
+                }
                 let (doc, inputs) = try Self.parse(e.content, file: "\(e.workspace)/\(e.name)@\(e.version).yaml")
+                parsed.put(key, (doc, inputs))
                 out.append(Published(document: doc, entry: e, inputs: inputs))
             }
         }
@@ -256,14 +299,7 @@ public struct TriggerPlane: Sendable {
             }
         }
         do {
-            var inputs: [String: Value] = [:]
-            let bindings = event.bindings
-            for (name, argument) in trigger.inputs {
-                switch argument.evaluate(bindings) {
-                case .success(let v): inputs[name] = v
-                case .failure(let e): throw ControlError(.invalid, "input \(name): \(e.description)")
-                }
-            }
+            let inputs = try Self.inputs(trigger.inputs, for: event)
             let workflow = trigger.document.workflow
             let labels = ["trigger": String(d.trigger.prefix(256)), "event": String(d.event.prefix(256))]
             if trigger.document.concurrencyPolicy != .allow {
@@ -368,11 +404,20 @@ public struct TriggerPlane: Sendable {
         return outcome
     }
 
+    /// A page of the workspace's dispatches, newest first (`limit` 1 to 500; `before` the previous page's `next`).
     public func dispatches(workspace: String, statuses: [DispatchRecord.Status]?, trigger: String?, limit: Int, before: String?) async throws
-        -> [DispatchRecord]
+        -> DispatchPage
     {
-        try await store.dispatches(
-            DispatchQuery(statuses: statuses, workspace: workspace, trigger: trigger, limit: min(max(limit, 1), 500), before: before))
+        let limit = min(max(limit, 1), 500)
+        let page = try await store.dispatches(
+            DispatchQuery(statuses: statuses, workspace: workspace, trigger: trigger, limit: limit + 1, before: before))
+        let shown = Array(page.prefix(limit))
+        return DispatchPage(dispatches: shown.map(DispatchView.init), next: page.count > limit ? shown.last?.key : nil)
+    }
+
+    /// Received events, newest first (`limit` 1 to 500; `before` a receipt time).
+    public func events(receiver: String?, before: Date?, limit: Int) async throws -> [EventView] {
+        try await store.events(receiver: receiver, before: before, limit: min(max(limit, 1), 500)).map(EventView.init)
     }
 
     /// Replays (due at once, attempts reset, the same key so the same run) or discards a dead-lettered dispatch.
@@ -389,5 +434,68 @@ public struct TriggerPlane: Sendable {
         guard done else { throw ControlError(.conflict, "dispatch \(key) is \(d.status.rawValue), not dead-lettered") }
         caller.decision?.committed()
         return try await store.dispatch(key: key) ?? d
+    }
+}
+
+/// The parsed trigger documents a plane has seen, bounded (a server holds its triggers; the bound only stops a
+/// workspace that publishes versions without end from growing it).
+final class ParsedTriggers: Sendable {
+    typealias Entry = (TriggerDocument, [(String, WorkflowDefinition.Argument)])
+    private let entries = Mutex<[String: Entry]>([:])
+    static let limit = 4096
+
+    func get(_ key: String) -> Entry? { entries.withLock { $0[key] } }
+    func put(_ key: String, _ value: Entry) {
+        entries.withLock { map in
+            if map.count >= Self.limit { map.removeAll(keepingCapacity: true) }
+            map[key] = value
+        }
+    }
+}
+
+/// A dispatch as the API and `warden trigger dispatches` show it.
+public struct DispatchView: Encodable, Sendable {
+    public var key, workspace, trigger, event, status: String
+    public var generation, attempts: Int
+    public var nextAttemptAt, createdAt, updatedAt: Date
+    public var run, error: String?
+    public init(_ d: DispatchRecord) {
+        key = d.key
+        workspace = d.workspace
+        trigger = d.trigger
+        event = d.event
+        status = d.status.rawValue
+        generation = d.generation
+        attempts = d.attempts
+        nextAttemptAt = d.nextAttemptAt
+        createdAt = d.createdAt
+        updatedAt = d.updatedAt
+        run = d.run
+        error = d.error
+    }
+}
+
+/// One page of dispatches, newest first; `next` is the cursor of the following page.
+public struct DispatchPage: Encodable, Sendable {
+    public var dispatches: [DispatchView]
+    public var next: String?
+    public init(dispatches: [DispatchView], next: String?) {
+        self.dispatches = dispatches
+        self.next = next
+    }
+}
+
+/// A received event as the API and `warden trigger events` show it, with the normalised event.
+public struct EventView: Encodable, Sendable {
+    public var id, receiver, kind, subject: String
+    public var receivedAt: Date
+    public var event: JSONValue
+    public init(_ e: EventRecord) {
+        id = e.id
+        receiver = e.receiver
+        kind = e.kind
+        subject = e.subject
+        receivedAt = e.receivedAt
+        event = JSONValue((try? Value.parseJSON(e.event)) ?? .null)
     }
 }

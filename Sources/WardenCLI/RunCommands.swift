@@ -147,11 +147,7 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        guard let data = FileManager.default.contents(atPath: file) else {
-            printError("error: \(file): cannot read the file")
-            throw ExitCode(1)
-        }
-        var text = String(decoding: data, as: UTF8.self)
+        var text = try readTextFile(file)
         var file = self.file
         do {
             if WorkflowTemplate.isTemplate(text) {

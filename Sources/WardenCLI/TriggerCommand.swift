@@ -3,20 +3,47 @@ import CEL
 import CommandSupport
 import Documents
 import Foundation
+import WardenApp
 
 /// `warden trigger …`: the triggers of a server's workspace, their dispatches and the dead-letter queue
 /// (docs/triggers.md). Triggers live in a server (`--server URL` or `WARDEN_SERVER`).
 struct TriggerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trigger", abstract: "A server's triggers: list, show, publish, fire, dispatches and the dead-letter queue.",
-        subcommands: [List.self, Show.self, Publish.self, Fire.self, Dispatches.self, Replay.self, Discard.self, Events.self])
+        subcommands: [Check.self, List.self, Show.self, Publish.self, Fire.self, Dispatches.self, Replay.self, Discard.self, Events.self])
 
     static func client(_ options: ServerOptions) throws -> (ServerClient, String) {
         guard let url = options.url else {
-            printError("error: triggers live in a server: --server URL or WARDEN_SERVER")
+            printError(
+                "error: triggers live in a server: --server URL or WARDEN_SERVER (dispatches, events, replay and discard also take --state DIR)")
             throw ExitCode(64)
         }
         return (ServerClient(base: url), "/api/v1/workspaces/\(options.workspace)")
+    }
+
+    /// `--state DIR`: the dispatches, events and dead-letter queue of a server's state directory, read and settled
+    /// without the server (a replayed dispatch is started by the server when it runs).
+    struct LocalOptions: ParsableArguments {
+        @Option(name: .long, help: "A server's state directory, used in place of --server (the server need not run).") var state: String?
+
+        func plane() throws -> TriggerPlane? {
+            guard let state else { return nil }
+            guard FileManager.default.fileExists(atPath: StateLayout(state).workflowsDatabase) else {
+                printError("error: \(StateLayout(state).workflowsDatabase) does not exist")
+                throw ExitCode(3)
+            }
+            return TriggerPlane(control: try AdminStore.open(state), receivers: [])
+        }
+    }
+
+    /// Runs a local job, mapping its `ControlError` to a message and an exit status.
+    static func local<T: Encodable>(_ body: () async throws -> T) async throws -> Data {
+        do {
+            return try RFC3339.encoder(pretty: false).encode(try await body())
+        } catch let e as ControlError {
+            printError("error: \(e.reason)")
+            throw ExitCode(e.code == .notFound ? 3 : 1)
+        }
     }
 
     /// Prints an answer: as it came with `--output json`, else the fields `line` picks from each item of `key`.
@@ -28,6 +55,54 @@ struct TriggerCommand: AsyncParsableCommand {
                 (object as? [[String: Any]]) ?? [(object as? [String: Any]) ?? [:]]
             }
         for item in items { print(line(item)) }
+    }
+
+    /// Needs no server: the document as publishing reads it, and with `--event` what it makes of an event.
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a trigger document (strictly, as publishing does); with --event, whether it selects that event and the inputs it gives.",
+            discussion: """
+                The event is JSON, as the `event` of an entry of GET /api/v1/events: {"id", "kind", "source": {"receiver", \
+                "format", "vendor"}, "subject": {"registry", "repository", "tag", "digest"}, "data"}. Exit status 0: valid \
+                (and, with --event, selected); 1: the event is not selected; 65: the document or the event is invalid.
+                """)
+        @Argument(help: "Trigger YAML file.") var file: String
+        @Option(name: .long, help: "A normalised event, JSON (a file, or - for standard input).") var event: String?
+        @OptionGroup var global: GlobalOptions
+        func run() async throws {
+            let text = try readTextFile(file, status: 66)
+            do {
+                guard let event else {
+                    let (doc, _) = try TriggerPlane.parse(text, file: file)
+                    print(global.output == .json ? Value.object([("valid", .bool(true)), ("name", .string(doc.name))]).jsonText() : "\(file): valid")
+                    return
+                }
+                let bytes = event == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: event)
+                guard let bytes else {
+                    printError("error: \(event): cannot read the file")
+                    throw ExitCode(66)
+                }
+                let (id, selected, inputs) = try TriggerPlane.check(text, file: file, event: bytes, eventName: event)
+                if global.output == .json {
+                    print(
+                        Value.object([
+                            ("selected", .bool(selected)), ("inputs", .object(inputs.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })),
+                        ]).jsonText())
+                } else if selected {
+                    print("selected: event \(id)")
+                    for (k, v) in inputs.sorted(by: { $0.key < $1.key }) { print("  \(k): \(v.jsonText())") }
+                } else {
+                    print("not selected: event \(id)")
+                }
+                if !selected { throw ExitCode(1) }
+            } catch let e as YAMLError {
+                printError("error: \(e)")
+                throw ExitCode(65)
+            } catch let e as ControlError {
+                printError("error: \(e.reason)")
+                throw ExitCode(65)
+            }
+        }
     }
 
     struct List: AsyncParsableCommand {
@@ -108,14 +183,23 @@ struct TriggerCommand: AsyncParsableCommand {
         @Flag(name: .long, help: "Only dead-lettered dispatches.") var dead = false
         @Option(name: .long, help: "Only this trigger's.") var trigger: String?
         @Option(name: .long, help: "At most this many.") var limit = 50
+        @OptionGroup var local: LocalOptions
         @OptionGroup var serverOptions: ServerOptions
         @OptionGroup var global: GlobalOptions
         func run() async throws {
-            let (client, base) = try TriggerCommand.client(serverOptions)
-            var query = "limit=\(limit)"
-            if dead { query += "&status=dead" }
-            if let trigger { query += "&trigger=\(ServerClient.query(trigger))" }
-            let data = try await client.send("GET", base + "/dispatches?" + query, body: nil)
+            let data: Data
+            if let plane = try local.plane() {
+                data = try await TriggerCommand.local {
+                    try await plane.dispatches(
+                        workspace: serverOptions.workspace, statuses: dead ? [.dead] : nil, trigger: trigger, limit: limit, before: nil)
+                }
+            } else {
+                let (client, base) = try TriggerCommand.client(serverOptions)
+                var query = "limit=\(limit)"
+                if dead { query += "&status=dead" }
+                if let trigger { query += "&trigger=\(ServerClient.query(trigger))" }
+                data = try await client.send("GET", base + "/dispatches?" + query, body: nil)
+            }
             TriggerCommand.show(data, global, key: "dispatches") { d in
                 "\(d["key"] ?? "?") \(d["trigger"] ?? "?") \(d["status"] ?? "?") attempts \(d["attempts"] ?? 0)"
                     + (d["run"].map { " run \($0)" } ?? "") + (d["error"].map { " error: \($0)" } ?? "")
@@ -126,22 +210,32 @@ struct TriggerCommand: AsyncParsableCommand {
     struct Replay: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Replay a dead-lettered dispatch (the same key: the same run if one was made).")
         @Argument(help: "The dispatch's key.") var key: String
+        @OptionGroup var local: LocalOptions
         @OptionGroup var serverOptions: ServerOptions
         @OptionGroup var global: GlobalOptions
-        func run() async throws { try await TriggerCommand.settle(key, "replay", serverOptions, global) }
+        func run() async throws { try await TriggerCommand.settle(key, "replay", local, serverOptions, global) }
     }
 
     struct Discard: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Discard a dead-lettered dispatch.")
         @Argument(help: "The dispatch's key.") var key: String
+        @OptionGroup var local: LocalOptions
         @OptionGroup var serverOptions: ServerOptions
         @OptionGroup var global: GlobalOptions
-        func run() async throws { try await TriggerCommand.settle(key, "discard", serverOptions, global) }
+        func run() async throws { try await TriggerCommand.settle(key, "discard", local, serverOptions, global) }
     }
 
-    static func settle(_ key: String, _ verb: String, _ options: ServerOptions, _ global: GlobalOptions) async throws {
-        let (client, base) = try client(options)
-        let data = try await client.send("POST", base + "/dispatches/\(ServerClient.query(key))/\(verb)", body: nil)
+    static func settle(_ key: String, _ verb: String, _ local: LocalOptions, _ options: ServerOptions, _ global: GlobalOptions) async throws {
+        let data: Data
+        if let plane = try local.plane() {
+            let caller = ControlPlane.Caller(Principal(name: "local:\(ProcessInfo.processInfo.userName)", method: "local"))
+            data = try await TriggerCommand.local {
+                DispatchView(try await plane.settleDeadLetter(workspace: options.workspace, key: key, replay: verb == "replay", caller: caller))
+            }
+        } else {
+            let (client, base) = try client(options)
+            data = try await client.send("POST", base + "/dispatches/\(ServerClient.query(key))/\(verb)", body: nil)
+        }
         show(data, global, key: nil) { "\($0["key"] ?? "?") \($0["status"] ?? "?")" }
     }
 
@@ -149,13 +243,19 @@ struct TriggerCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Received events, newest first (admins of every workspace).")
         @Option(name: .long, help: "Only this receiver's.") var receiver: String?
         @Option(name: .long, help: "At most this many.") var limit = 50
+        @OptionGroup var local: LocalOptions
         @OptionGroup var serverOptions: ServerOptions
         @OptionGroup var global: GlobalOptions
         func run() async throws {
-            let (client, _) = try TriggerCommand.client(serverOptions)
-            var query = "limit=\(limit)"
-            if let receiver { query += "&receiver=\(ServerClient.query(receiver))" }
-            let data = try await client.send("GET", "/api/v1/events?" + query, body: nil)
+            let data: Data
+            if let plane = try local.plane() {
+                data = try await TriggerCommand.local { ["events": try await plane.events(receiver: receiver, before: nil, limit: limit)] }
+            } else {
+                let (client, _) = try TriggerCommand.client(serverOptions)
+                var query = "limit=\(limit)"
+                if let receiver { query += "&receiver=\(ServerClient.query(receiver))" }
+                data = try await client.send("GET", "/api/v1/events?" + query, body: nil)
+            }
             show(data, global, key: "events") { "\($0["receivedAt"] ?? "?") \($0["receiver"] ?? "?") \($0["kind"] ?? "?") \($0["subject"] ?? "?")" }
         }
     }

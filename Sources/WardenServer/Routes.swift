@@ -449,11 +449,10 @@ struct Routes {
                 guard let limit = Int(query(call.request, "limit") ?? "50"), (1...500).contains(limit) else {
                     throw Problem(status: 400, code: "invalid", detail: "limit must be 1 to 500")
                 }
-                let page = try await server.triggers.dispatches(
-                    workspace: call.workspace, statuses: statuses, trigger: query(call.request, "trigger"), limit: limit + 1,
-                    before: query(call.request, "cursor"))
-                let shown = Array(page.prefix(limit))
-                return try .json(DispatchPage(dispatches: shown.map(DispatchView.init), next: page.count > limit ? shown.last?.key : nil))
+                return try .json(
+                    try await server.triggers.dispatches(
+                        workspace: call.workspace, statuses: statuses, trigger: query(call.request, "trigger"), limit: limit,
+                        before: query(call.request, "cursor")))
             }
         case ("POST", "/api/v1/workspaces/{workspace}/dispatches/{key}/replay"),
             ("POST", "/api/v1/workspaces/{workspace}/dispatches/{key}/discard"):
@@ -474,8 +473,8 @@ struct Routes {
                     guard let d = RFC3339.date(c) else { throw Problem(status: 400, code: "invalid", detail: "before must be an RFC 3339 time") }
                     before = d
                 }
-                let events = try await server.store.events(receiver: query(call.request, "receiver"), before: before, limit: limit)
-                return try .json(["events": events.map(EventView.init)])
+                return try .json(["events": try await server.triggers.events(receiver: query(call.request, "receiver"), before: before, limit: limit)]
+                )
             }
         case ("GET", "/api/v1/workspaces/{workspace}/runs/{run}/artifacts/{digest}"): return { call in try await artifact(call) }
         case ("GET", "/api/v1/workspaces/{workspace}/runs/{run}/events"): return { call in try await events(call) }

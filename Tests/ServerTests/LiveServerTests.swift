@@ -342,6 +342,9 @@ extension HTTPClient {
             try await runProgram(warden, ["trigger", "dispatches", "--server", server.base], environment: env).output.contains(" dispatched ")
         }
         #expect(listed)
+        let remoteDispatches = try await runProgram(warden, ["trigger", "dispatches", "--server", server.base, "--output", "json"], environment: env)
+        let remoteEvents = try await runProgram(warden, ["trigger", "events", "--server", server.base], environment: env)
+        #expect(remoteEvents.succeeded && remoteEvents.output.contains("manual manual.fire trigger/by-hand"), "\(remoteEvents.output)")
         let remoteLogs = try await runProgram(warden, ["runs", "logs", ran, "--server", server.base], environment: env)
         #expect(remoteLogs.output.contains("    | line 3 é"), "\(remoteLogs.output)\(remoteLogs.errorOutput)")
         let remoteAudit = try await runProgram(warden, ["audit", "list", "--action", "run.start", "--server", server.base], environment: env)
@@ -358,6 +361,16 @@ extension HTTPClient {
         #expect(remote.output.contains(#""by" : "admin""#), "the decider is the token's principal: \(remote.output)")
         let localList = try await runProgram(warden, ["runs", "list", "--state", server.state], environment: env)
         #expect(remoteList.output == localList.output, "\(remoteList.output)\n---\n\(localList.output)")
+        let localDispatches = try await runProgram(warden, ["trigger", "dispatches", "--state", server.state, "--output", "json"], environment: env)
+        #expect(
+            remoteDispatches.succeeded && remoteDispatches.output == localDispatches.output,
+            "\(remoteDispatches.output)\n---\n\(localDispatches.output)")
+        let localEvents = try await runProgram(warden, ["trigger", "events", "--state", server.state], environment: env)
+        #expect(remoteEvents.output == localEvents.output, "\(remoteEvents.output)\n---\n\(localEvents.output)")
+        // Only a dead-lettered dispatch can be replayed; the answer names the state it is in.
+        let key = try #require(((try? Value.parseJSON(localDispatches.output))?["dispatches"]?.list.first?["key"]?.string))
+        let replay = try await runProgram(warden, ["trigger", "replay", key, "--state", server.state], environment: env)
+        #expect(replay.status == 1 && replay.errorOutput.contains("not dead-lettered"), "\(replay.output)\(replay.errorOutput)")
     }
 
     /// A configuration file with a mistake names the file, line and column, and nothing starts.

@@ -120,3 +120,48 @@ final class BurstCounts: Sendable {
     let retried = Atomic<Int>(0)
     let restarted = Mutex<ServeProcess?>(nil)
 }
+
+/// `warden trigger check`: a trigger document checked without a server, and what it makes of an event.
+@Suite struct TriggerCheckTests {
+    @Test func checkTellsWhetherATriggerSelectsAnEventAndTheInputsItGives() async throws {
+        let dir = try makeTemporaryDirectory()
+        let trigger = """
+            apiVersion: warden.dev/v1
+            kind: Trigger
+            metadata: {name: releases}
+            spec:
+              source: {receivers: [hub]}
+              selector: event.kind == 'registry.push' && event.subject.tag.startsWith('v')
+              workflow: on-push
+              inputs:
+                image: '${{ event.subject.repository + ":" + event.subject.tag }}'
+            """
+        try Data(trigger.utf8).write(to: URL(fileURLWithPath: dir + "/trigger.yaml"))
+        func event(_ tag: String, receiver: String = "hub") throws -> String {
+            let path = dir + "/event-\(tag)-\(receiver).json"
+            try Data(
+                #"{"id":"e-\#(tag)","kind":"registry.push","source":{"receiver":"\#(receiver)","format":"distribution","vendor":"push"},"subject":{"registry":"r.example","repository":"team/app","tag":"\#(tag)"}}"#
+                    .utf8
+            ).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let valid = try await runWarden(["trigger", "check", dir + "/trigger.yaml"])
+        #expect(valid.0 == 0 && valid.1.contains("valid"), "\(valid)")
+        let selected = try await runWarden(["trigger", "check", dir + "/trigger.yaml", "--event", try event("v2")])
+        #expect(selected.0 == 0 && selected.1.contains("selected: event e-v2") && selected.1.contains(#"image: "team/app:v2""#), "\(selected)")
+        let json = try await runWarden(["trigger", "check", dir + "/trigger.yaml", "--event", try event("v3"), "--output", "json"])
+        #expect(json.1.trimmingCharacters(in: .whitespacesAndNewlines) == #"{"selected":true,"inputs":{"image":"team/app:v3"}}"#, "\(json)")
+        let other = try await runWarden(["trigger", "check", dir + "/trigger.yaml", "--event", try event("latest")])
+        #expect(other.0 == 1 && other.1.contains("not selected"), "\(other)")
+        // Another receiver's event is not this trigger's, whatever the selector says.
+        let elsewhere = try await runWarden(["trigger", "check", dir + "/trigger.yaml", "--event", try event("v2", receiver: "quay")])
+        #expect(elsewhere.0 == 1)
+        // A broken selector is refused with its position, as publishing would.
+        try Data(trigger.replacingOccurrences(of: "startsWith('v')", with: "startsWith('v'").utf8).write(to: URL(fileURLWithPath: dir + "/bad.yaml"))
+        let bad = try await runWarden(["trigger", "check", dir + "/bad.yaml"])
+        #expect(bad.0 == 65 && bad.2.contains("bad.yaml:6:"), "\(bad)")
+        try Data("{\"id\": 1}".utf8).write(to: URL(fileURLWithPath: dir + "/not-an-event.json"))
+        let notEvent = try await runWarden(["trigger", "check", dir + "/trigger.yaml", "--event", dir + "/not-an-event.json"])
+        #expect(notEvent.0 == 65 && notEvent.2.contains("not a normalised event"), "\(notEvent)")
+    }
+}
