@@ -122,7 +122,9 @@ extension TriggerPlane {
             let key = "\(t.entry.workspace)/\(t.entry.name)"
             let cursor = try await store.pollCursor(trigger: key)
             let fresh = cursor[PollCursorKey.source] != poller.source
-            if !force, !fresh, let last = cursor[PollCursorKey.polled].flatMap(Double.init) {
+            // The interval holds after every round, a failed baseline included (only a republished source, whose
+            // cursor names the old one, is polled at once).
+            if !force, !fresh || cursor[PollCursorKey.source] == nil, let last = cursor[PollCursorKey.polled].flatMap(Double.init) {
                 let due = last + seconds(poller.interval)
                 guard now.timeIntervalSince1970 >= due else { continue }
                 observer?.pollLag(seconds: now.timeIntervalSince1970 - due)

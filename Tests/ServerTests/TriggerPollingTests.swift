@@ -237,6 +237,15 @@ import WardenApp
             #expect(failed.errors.first?.contains("the body is not JSON") == true, "\(failed)")
         }
         #expect(try await f.server.store.auditEntries(AuditQuery(action: "poll.error", limit: 10)).count == 1)
+        // A new poller whose first round fails waits its interval like any other, not the loop's second.
+        let closed = try ReservedPort()
+        defer { closed.release() }
+        try await publish(
+            f, .trigger,
+            Self.trigger("unreachable", source: "    http: {url: 'http://127.0.0.1:\(closed.port)/feed.json', items: response.items, id: item.id}"))
+        let failing = try await f.server.triggers.pollTick(holder: holder)
+        #expect(failing.polled == 1 && failing.errors.count == 1, "\(failing)")
+        #expect(try await f.server.triggers.pollTick(holder: holder).polled == 0)
     }
 
     /// A trigger's rate limit holds the dispatches over it without spending their attempts; the metrics count each
