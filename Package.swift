@@ -263,7 +263,7 @@ let package = Package(
         .testTarget(
             name: "AppTests",
             dependencies: [
-                "WardenApp", "Documents", "Inventory", "OCI", "OCIRegistry", "OCITesting", "Replicate", "Storage", "Trust", "Vulnerability",
+                "WardenApp", "CEL", "Documents", "Inventory", "OCI", "OCIRegistry", "OCITesting", "Replicate", "Storage", "Trust", "Vulnerability",
                 "Workflow",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -95,10 +95,10 @@ extension MemoryWorkflowStore {
 
     public func event(id: String) async throws -> EventRecord? { triggers.events[id] }
 
-    public func events(receiver: String?, before: Date?, limit: Int) async throws -> [EventRecord] {
+    public func events(receiver: String?, before: (receivedAt: Date, id: String)?, limit: Int) async throws -> [EventRecord] {
         Array(
-            triggers.events.values.filter { e in (receiver.map { e.receiver == $0 } ?? true) && (before.map { e.receivedAt < $0 } ?? true) }
-                .sorted { ($0.receivedAt, $1.id) > ($1.receivedAt, $0.id) }.prefix(limit))
+            triggers.events.values.filter { e in (receiver.map { e.receiver == $0 } ?? true) && (before.map { (e.receivedAt, e.id) < $0 } ?? true) }
+                .sorted { ($0.receivedAt, $0.id) > ($1.receivedAt, $1.id) }.prefix(limit))
     }
 
     public func acquireLease(name: String, holder: String, ttl: TimeInterval, now: Date) async throws -> Int64? {

@@ -159,12 +159,12 @@ extension SQLiteWorkflowStore {
         try await read { try EventRecord.fetchOne($0, key: id) }
     }
 
-    public func events(receiver: String?, before: Date?, limit: Int) async throws -> [EventRecord] {
+    public func events(receiver: String?, before: (receivedAt: Date, id: String)?, limit: Int) async throws -> [EventRecord] {
         try await read { db in
             var q = EventRecord.all()
             if let receiver { q = q.filter(Column("receiver") == receiver) }
-            if let before { q = q.filter(Column("receivedAt") < before) }
-            return try q.order(Column("receivedAt").desc, Column("id")).limit(limit).fetchAll(db)
+            if let before { q = q.filter(sql: "(receivedAt, id) < (?, ?)", arguments: [before.receivedAt, before.id]) }
+            return try q.order(Column("receivedAt").desc, Column("id").desc).limit(limit).fetchAll(db)
         }
     }
 

@@ -129,8 +129,9 @@ public protocol TriggerStore: Sendable {
     /// A dead dispatch to discarded; false when it is not dead.
     func discardDispatch(key: String, at: Date, audit: [AuditEvent]) async throws -> Bool
     func event(id: String) async throws -> EventRecord?
-    /// Events, newest first; `receiver` filters; `before` is a receipt time (the cursor).
-    func events(receiver: String?, before: Date?, limit: Int) async throws -> [EventRecord]
+    /// Events, newest first (by receipt time, then id); `receiver` filters; the page starts after `before` — the last
+    /// event of the previous page, or a time with an empty id for the events received before it.
+    func events(receiver: String?, before: (receivedAt: Date, id: String)?, limit: Int) async throws -> [EventRecord]
 
     /// Takes or renews lease `name` for `holder` until `now + ttl`: the epoch it holds it under (unchanged on a
     /// renewal, incremented on a takeover of an expired or released lease), nil while another holder's is live.

@@ -58,6 +58,8 @@ public struct TriggerDocument: Sendable {
         public var timeZone: String
         /// How late a missed tick may still fire (after downtime); nil: missed ticks are skipped.
         public var startingDeadline: Duration?
+        /// A fixed-hour time the clocks sprang over: fired just after the gap (default) or not that day.
+        public var skippedTimes: Triggers.Schedule.SkippedTimes = .fireAfterGap
     }
 
     public struct Poll: Sendable {
@@ -123,7 +125,7 @@ public struct TriggerDocument: Sendable {
     static let metadataKeys = ["name", "workspace", "description"]
     static let specKeys = ["source", "selector", "workflow", "inputs", "dedupWindow", "concurrencyPolicy", "rateLimit", "retry"]
     static let sourceKeys = ["receivers", "schedule", "poll", "http"]
-    static let scheduleKeys = ["cron", "timeZone", "startingDeadline"]
+    static let scheduleKeys = ["cron", "timeZone", "startingDeadline", "skippedTimes"]
     static let pollKeys = ["registry", "repository", "interval", "tags"]
     static let httpKeys = ["url", "interval", "items", "id"]
     static let retryKeys = ["attempts", "backoff"]
@@ -256,7 +258,16 @@ public struct TriggerDocument: Sendable {
                 }
             }
             let deadline = try s["startingDeadline"].map { try duration($0, minimum: .seconds(1)) }
-            return .schedule(Schedule(cron: cron, cronPosition: cronValue.position, timeZone: zone, startingDeadline: deadline))
+            var skipped = Triggers.Schedule.SkippedTimes.fireAfterGap
+            if let v = s["skippedTimes"] {
+                switch try v.string() {
+                case "fireAfterGap": skipped = .fireAfterGap
+                case "skip": skipped = .skip
+                case let other: throw v.error("skippedTimes \(Names.quoted(other)) must be fireAfterGap or skip")
+                }
+            }
+            return .schedule(
+                Schedule(cron: cron, cronPosition: cronValue.position, timeZone: zone, startingDeadline: deadline, skippedTimes: skipped))
         case "poll":
             let p = try value.fields(allowed: pollKeys)
             guard let r = p["registry"] else { throw value.error("poll.registry is missing") }

@@ -271,10 +271,17 @@ public struct ControlPlane: Sendable {
         return n
     }
 
+    /// The catalogue's entries of `kind` in `workspace` (every version, oldest first), or only those of document
+    /// `name` — `notFound` when it has none.
+    public func catalog(_ kind: DocumentKind, workspace: String, name: String?) async throws -> [CatalogEntry] {
+        let entries = try await store.catalog(workspace: workspace, kind: kind.rawValue, name: name)
+        if let name, entries.isEmpty { throw ControlError(.notFound, "no \(kind.rawValue) \(name.prefix(128)) in workspace \(workspace)") }
+        return entries
+    }
+
     /// One version (the latest when nil) of a catalogue document; `notFound` naming what exists.
     public func entry(_ kind: DocumentKind, workspace: String, name: String, version: Int?) async throws -> CatalogEntry {
-        let versions = try await store.catalog(workspace: workspace, kind: kind.rawValue, name: name)
-        guard !versions.isEmpty else { throw ControlError(.notFound, "no \(kind.rawValue) \(name) in workspace \(workspace)") }
+        let versions = try await catalog(kind, workspace: workspace, name: name)
         if let version {
             guard let e = versions.first(where: { $0.version == version }) else {
                 throw ControlError(.notFound, "\(kind.rawValue) \(name) has no version \(version) (versions 1–\(versions.count))")
@@ -441,5 +448,25 @@ public enum RunCursor {
             let slash = text.firstIndex(of: "/"), let ms = Int64(text[..<slash])
         else { throw ControlError(.invalid, "cursor \"\(cursor.prefix(80))\" is not one this server gave; start again without it") }
         return (Date(timeIntervalSince1970: Double(ms) / 1000), String(text[text.index(after: slash)...]))
+    }
+}
+
+/// A catalogue entry as the API and the CLI show it (`content` only when asked for).
+public struct CatalogView: Encodable, Sendable {
+    public var workspace, kind, name, digest, createdBy: String
+    public var version: Int
+    public var deprecated: Bool
+    public var createdAt: Date
+    public var content: String?
+    public init(_ e: CatalogEntry, content: Bool = false) {
+        workspace = e.workspace
+        kind = e.kind
+        name = e.name
+        digest = e.digest
+        createdBy = e.createdBy
+        version = e.version
+        deprecated = e.deprecated
+        createdAt = e.createdAt
+        self.content = content ? e.content : nil
     }
 }

@@ -237,15 +237,50 @@ public struct TriggerPlane: Sendable {
 
     /// Starts the runs of due dispatches; returns the runs created (for the caller to drive). A failure is retried
     /// with doubling backoff up to the trigger's `retry.attempts` (default 5), then dead-lettered.
-    public func dispatchDue(limit: Int = 64) async throws -> [RunRecord] {
+    ///
+    /// Up to `parallel` dispatches are under way at once, so that their commits share the store's group commits.
+    /// A trigger whose concurrency policy or rate limit depends on its earlier runs has its dispatches made one after
+    /// another, in the order they came due.
+    public func dispatchDue(limit: Int = 64, parallel: Int = 16) async throws -> [RunRecord] {
         let due = try await store.dueDispatches(now: control.now(), limit: limit)
         guard !due.isEmpty else { return [] }
         let triggers = Dictionary(try await self.triggers().map { ("\($0.entry.workspace)/\($0.entry.name)", $0) }, uniquingKeysWith: { a, _ in a })
-        var started: [RunRecord] = []
-        for d in due {
-            if let run = try await dispatch(d, trigger: triggers["\(d.workspace)/\(d.trigger)"]) { started.append(run) }
+        var lanes: [[(Int, DispatchRecord)]] = []
+        var serial: [String: Int] = [:]
+        for (i, d) in due.enumerated() {
+            let name = "\(d.workspace)/\(d.trigger)"
+            guard let t = triggers[name], t.document.concurrencyPolicy != .allow || t.document.rateLimit != nil else {
+                lanes.append([(i, d)])
+                continue
+            }
+            if let lane = serial[name] {
+                lanes[lane].append((i, d))
+            } else {
+                serial[name] = lanes.count
+                lanes.append([(i, d)])
+            }
         }
-        return started
+        let started = try await withThrowingTaskGroup(of: [(Int, RunRecord)].self) { group in
+            var next = lanes.makeIterator()
+            func add() {
+                guard let lane = next.next() else { return }
+                group.addTask {
+                    var runs: [(Int, RunRecord)] = []
+                    for (i, d) in lane {
+                        if let run = try await dispatch(d, trigger: triggers["\(d.workspace)/\(d.trigger)"]) { runs.append((i, run)) }
+                    }
+                    return runs
+                }
+            }
+            for _ in 0..<max(parallel, 1) { add() }
+            var all: [(Int, RunRecord)] = []
+            while let runs = try await group.next() {
+                all += runs
+                add()
+            }
+            return all
+        }
+        return started.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
     /// One dispatch: its run (created now, or found by its key after a crash), or a failure recorded.
@@ -347,7 +382,7 @@ public struct TriggerPlane: Sendable {
         var fired = 0
         for t in scheduled {
             guard case .schedule(let s) = t.document.source,
-                let schedule = try? Schedule(cron: try CronSchedule.parse(s.cron), timeZone: s.timeZone)
+                let schedule = try? Schedule(cron: try CronSchedule.parse(s.cron), timeZone: s.timeZone, skippedTimes: s.skippedTimes)
             else { continue }
             let last = try await store.lastFire(trigger: "\(t.entry.workspace)/\(t.entry.name)") ?? t.entry.createdAt
             guard let planned = schedule.plannedFires(lastFired: last, now: now, startingDeadline: s.startingDeadline) else { continue }
@@ -416,8 +451,16 @@ public struct TriggerPlane: Sendable {
     }
 
     /// Received events, newest first (`limit` 1 to 500; `before` a receipt time).
-    public func events(receiver: String?, before: Date?, limit: Int) async throws -> [EventView] {
-        try await store.events(receiver: receiver, before: before, limit: min(max(limit, 1), 500)).map(EventView.init)
+    /// A page of received events, newest first (`limit` 1 to 500): after `cursor` (the previous page's `next`),
+    /// else received before `before`, else the newest.
+    public func events(receiver: String?, before: Date?, cursor: String?, limit: Int) async throws -> EventPage {
+        let limit = min(max(limit, 1), 500)
+        let start = try cursor.map { try RunCursor.decode($0) }.map { (receivedAt: $0.createdAt, id: $0.id) } ?? before.map { ($0, "") }
+        let found = try await store.events(receiver: receiver, before: start, limit: limit + 1)
+        let shown = found.prefix(limit)
+        return EventPage(
+            events: shown.map(EventView.init),
+            next: found.count > limit ? shown.last.map { RunCursor.encode(createdAt: $0.receivedAt, id: $0.id) } : nil)
     }
 
     /// Replays (due at once, attempts reset, the same key so the same run) or discards a dead-lettered dispatch.
@@ -486,6 +529,13 @@ public struct DispatchPage: Encodable, Sendable {
 }
 
 /// A received event as the API and `warden trigger events` show it, with the normalised event.
+/// One page of received events, newest first; `next` is the cursor of the following page.
+public struct EventPage: Encodable, Sendable {
+    public var events: [EventView]
+    public var next: String?
+}
+
+/// A received event as the API and `warden trigger events` show it.
 public struct EventView: Encodable, Sendable {
     public var id, receiver, kind, subject: String
     public var receivedAt: Date

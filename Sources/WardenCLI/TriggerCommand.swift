@@ -6,7 +6,8 @@ import Foundation
 import WardenApp
 
 /// `warden trigger …`: the triggers of a server's workspace, their dispatches and the dead-letter queue
-/// (docs/triggers.md). Triggers live in a server (`--server URL` or `WARDEN_SERVER`).
+/// (docs/triggers.md): a server's (`--server URL` or `WARDEN_SERVER`), or those of its state directory (`--state DIR`)
+/// with or without the server running — what is published or fired there is dispatched by the server.
 struct TriggerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trigger", abstract: "A server's triggers: list, show, publish, fire, dispatches and the dead-letter queue.",
@@ -15,16 +16,19 @@ struct TriggerCommand: AsyncParsableCommand {
     static func client(_ options: ServerOptions) throws -> (ServerClient, String) {
         guard let url = options.url else {
             printError(
-                "error: triggers live in a server: --server URL or WARDEN_SERVER (dispatches, events, replay and discard also take --state DIR)")
+                "error: triggers live in a server: --server URL or WARDEN_SERVER, or its state directory: --state DIR")
             throw ExitCode(64)
         }
         return (ServerClient(base: url), "/api/v1/workspaces/\(options.workspace)")
     }
 
-    /// `--state DIR`: the dispatches, events and dead-letter queue of a server's state directory, read and settled
-    /// without the server (a replayed dispatch is started by the server when it runs).
+    /// `--state DIR`: the triggers, dispatches, events and dead-letter queue of a server's state directory, read and
+    /// changed without the server (a fired event or a replayed dispatch is started by the server when it runs).
     struct LocalOptions: ParsableArguments {
         @Option(name: .long, help: "A server's state directory, used in place of --server (the server need not run).") var state: String?
+
+        /// Who a local change is audited as.
+        static var caller: ControlPlane.Caller { ControlPlane.Caller(Principal(name: "local:\(ProcessInfo.processInfo.userName)", method: "local")) }
 
         func plane() throws -> TriggerPlane? {
             guard let state else { return nil }
@@ -107,11 +111,19 @@ struct TriggerCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The workspace's triggers (latest versions).")
+        @OptionGroup var local: LocalOptions
         @OptionGroup var serverOptions: ServerOptions
         @OptionGroup var global: GlobalOptions
         func run() async throws {
-            let (client, base) = try TriggerCommand.client(serverOptions)
-            let data = try await client.send("GET", base + "/triggers", body: nil)
+            let data: Data
+            if let plane = try local.plane() {
+                data = try await TriggerCommand.local {
+                    try await plane.control.catalog(.trigger, workspace: serverOptions.workspace, name: nil).map { CatalogView($0) }
+                }
+            } else {
+                let (client, base) = try TriggerCommand.client(serverOptions)
+                data = try await client.send("GET", base + "/triggers", body: nil)
+            }
             TriggerCommand.show(data, global, key: nil) {
                 "\($0["name"] ?? "?")@\($0["version"] ?? "?") \($0["deprecated"] as? Bool == true ? "deprecated" : "")"
             }
@@ -121,14 +133,22 @@ struct TriggerCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A trigger's latest version, its document included.")
         @Argument(help: "The trigger's name.") var name: String
+        @OptionGroup var local: LocalOptions
         @OptionGroup var serverOptions: ServerOptions
         @OptionGroup var global: GlobalOptions
         func run() async throws {
-            let (client, base) = try TriggerCommand.client(serverOptions)
-            let versions = try await client.send("GET", base + "/triggers/\(ServerClient.query(name))", body: nil)
-            let list = (try? JSONSerialization.jsonObject(with: versions)) as? [[String: Any]] ?? []
-            guard let last = list.last?["version"] else { throw ExitCode(3) }
-            let data = try await client.send("GET", base + "/triggers/\(ServerClient.query(name))/versions/\(last)", body: nil)
+            let data: Data
+            if let plane = try local.plane() {
+                data = try await TriggerCommand.local {
+                    CatalogView(try await plane.control.entry(.trigger, workspace: serverOptions.workspace, name: name, version: nil), content: true)
+                }
+            } else {
+                let (client, base) = try TriggerCommand.client(serverOptions)
+                let versions = try await client.send("GET", base + "/triggers/\(ServerClient.query(name))", body: nil)
+                let list = (try? JSONSerialization.jsonObject(with: versions)) as? [[String: Any]] ?? []
+                guard let last = list.last?["version"] else { throw ExitCode(3) }
+                data = try await client.send("GET", base + "/triggers/\(ServerClient.query(name))/versions/\(last)", body: nil)
+            }
             TriggerCommand.show(data, global, key: nil) {
                 "\($0["name"] ?? "?")@\($0["version"] ?? "?") \($0["digest"] ?? "")\n\($0["content"] ?? "")"
             }
@@ -138,15 +158,21 @@ struct TriggerCommand: AsyncParsableCommand {
     struct Publish: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Publish a trigger document (kind: Trigger); identical content keeps its version.")
         @Argument(help: "Trigger YAML file.") var file: String
+        @OptionGroup var local: LocalOptions
         @OptionGroup var serverOptions: ServerOptions
         @OptionGroup var global: GlobalOptions
         func run() async throws {
-            let (client, base) = try TriggerCommand.client(serverOptions)
-            guard let body = FileManager.default.contents(atPath: file) else {
-                printError("error: \(file): cannot read the file")
-                throw ExitCode(1)
+            let text = try readTextFile(file)
+            let data: Data
+            if let plane = try local.plane() {
+                data = try await TriggerCommand.local {
+                    CatalogView(
+                        try await plane.control.publish(.trigger, workspace: serverOptions.workspace, text: text, caller: LocalOptions.caller).entry)
+                }
+            } else {
+                let (client, base) = try TriggerCommand.client(serverOptions)
+                data = try await client.send("POST", base + "/triggers", body: Data(text.utf8), contentType: "application/yaml")
             }
-            let data = try await client.send("POST", base + "/triggers", body: body, contentType: "application/yaml")
             TriggerCommand.show(data, global, key: nil) { "trigger \($0["name"] ?? "?")@\($0["version"] ?? "?") \($0["digest"] ?? "")" }
         }
     }
@@ -156,20 +182,30 @@ struct TriggerCommand: AsyncParsableCommand {
         @Argument(help: "The trigger's name.") var name: String
         @Option(name: .long, help: "The event's id: the same id within the trigger's dedup window fires once.") var id: String?
         @Option(name: .long, help: "The event's data, JSON.") var data: String?
+        @OptionGroup var local: LocalOptions
         @OptionGroup var serverOptions: ServerOptions
         @OptionGroup var global: GlobalOptions
         func run() async throws {
-            let (client, base) = try TriggerCommand.client(serverOptions)
             var fields: [(String, Value)] = []
+            var value: Value = .object([])
             if let data {
-                do { fields.append(("data", try Value.parseJSON(data))) } catch {
+                do { value = try Value.parseJSON(data) } catch {
                     printError("error: --data is not JSON: \(error)")
                     throw ExitCode(1)
                 }
+                fields.append(("data", value))
             }
             if let id { fields.append(("id", .string(id))) }
-            let answer = try await client.send(
-                "POST", base + "/triggers/\(ServerClient.query(name))/fire", body: Data(Value.object(fields).jsonText().utf8))
+            let answer: Data
+            if let plane = try local.plane() {
+                answer = try await TriggerCommand.local {
+                    try await plane.fire(workspace: serverOptions.workspace, trigger: name, data: value, id: id, caller: LocalOptions.caller)
+                }
+            } else {
+                let (client, base) = try TriggerCommand.client(serverOptions)
+                answer = try await client.send(
+                    "POST", base + "/triggers/\(ServerClient.query(name))/fire", body: Data(Value.object(fields).jsonText().utf8))
+            }
             TriggerCommand.show(answer, global, key: nil) { o in
                 let dispatched = (o["dispatched"] as? [String]) ?? []
                 return "event \(o["id"] ?? "?") " + (dispatched.isEmpty ? "deduplicated (fired within the window already)" : "dispatched")
@@ -228,9 +264,9 @@ struct TriggerCommand: AsyncParsableCommand {
     static func settle(_ key: String, _ verb: String, _ local: LocalOptions, _ options: ServerOptions, _ global: GlobalOptions) async throws {
         let data: Data
         if let plane = try local.plane() {
-            let caller = ControlPlane.Caller(Principal(name: "local:\(ProcessInfo.processInfo.userName)", method: "local"))
             data = try await TriggerCommand.local {
-                DispatchView(try await plane.settleDeadLetter(workspace: options.workspace, key: key, replay: verb == "replay", caller: caller))
+                DispatchView(
+                    try await plane.settleDeadLetter(workspace: options.workspace, key: key, replay: verb == "replay", caller: LocalOptions.caller))
             }
         } else {
             let (client, base) = try client(options)
@@ -249,7 +285,7 @@ struct TriggerCommand: AsyncParsableCommand {
         func run() async throws {
             let data: Data
             if let plane = try local.plane() {
-                data = try await TriggerCommand.local { ["events": try await plane.events(receiver: receiver, before: nil, limit: limit)] }
+                data = try await TriggerCommand.local { try await plane.events(receiver: receiver, before: nil, cursor: nil, limit: limit) }
             } else {
                 let (client, _) = try TriggerCommand.client(serverOptions)
                 var query = "limit=\(limit)"

@@ -4463,6 +4463,16 @@ enum OpenAPIDocument {
                     }
                   },
                   {
+                    "name": "cursor",
+                    "in": "query",
+                    "required": false,
+                    "description": "The `next` of the previous page (events after its last one).",
+                    "schema": {
+                      "type": "string",
+                      "maxLength": 200
+                    }
+                  },
+                  {
                     "name": "limit",
                     "in": "query",
                     "required": false,
@@ -5971,6 +5981,10 @@ enum OpenAPIDocument {
                     "items": {
                       "$ref": "#/components/schemas/StoredEvent"
                     }
+                  },
+                  "next": {
+                    "type": "string",
+                    "description": "The cursor of the next (older) page; absent on the last."
                   }
                 },
                 "required": [

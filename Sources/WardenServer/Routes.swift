@@ -473,8 +473,9 @@ struct Routes {
                     guard let d = RFC3339.date(c) else { throw Problem(status: 400, code: "invalid", detail: "before must be an RFC 3339 time") }
                     before = d
                 }
-                return try .json(["events": try await server.triggers.events(receiver: query(call.request, "receiver"), before: before, limit: limit)]
-                )
+                return try .json(
+                    try await server.triggers.events(
+                        receiver: query(call.request, "receiver"), before: before, cursor: query(call.request, "cursor"), limit: limit))
             }
         case ("GET", "/api/v1/workspaces/{workspace}/runs/{run}/artifacts/{digest}"): return { call in try await artifact(call) }
         case ("GET", "/api/v1/workspaces/{workspace}/runs/{run}/events"): return { call in try await events(call) }
@@ -498,7 +499,7 @@ struct Routes {
         switch (spec.method, suffix) {
         case ("GET", ""):
             return { call in
-                try .json(try await control.store.catalog(workspace: call.workspace, kind: c.kind.rawValue, name: nil).map { CatalogView($0) })
+                try .json(try await control.catalog(c.kind, workspace: call.workspace, name: nil).map { CatalogView($0) })
             }
         case ("POST", ""):
             return { call in
@@ -521,12 +522,7 @@ struct Routes {
             }
         case ("GET", "/{name}"):
             return { call in
-                let name = try call.param("name")
-                let versions = try await control.store.catalog(workspace: call.workspace, kind: c.kind.rawValue, name: name)
-                guard !versions.isEmpty else {
-                    throw ControlError(.notFound, "no \(c.kind.rawValue) \(name) in workspace \(call.workspace!)")
-                }
-                return try .json(versions.map { CatalogView($0) })
+                try .json(try await control.catalog(c.kind, workspace: call.workspace, name: try call.param("name")).map { CatalogView($0) })
             }
         case ("GET", "/{name}/versions/{version}"):
             return { call in

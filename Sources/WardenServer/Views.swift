@@ -63,25 +63,6 @@ struct ActionView: Encodable {
     }
 }
 
-struct CatalogView: Encodable {
-    var workspace, kind, name, digest, createdBy: String
-    var version: Int
-    var deprecated: Bool
-    var createdAt: Date
-    var content: String?
-    init(_ e: CatalogEntry, content: Bool = false) {
-        workspace = e.workspace
-        kind = e.kind
-        name = e.name
-        digest = e.digest
-        createdBy = e.createdBy
-        version = e.version
-        deprecated = e.deprecated
-        createdAt = e.createdAt
-        self.content = content ? e.content : nil
-    }
-}
-
 struct RunPage: Encodable {
     var runs: [RunView]
     /// The cursor of the next page; absent on the last.

@@ -350,6 +350,9 @@ extension HTTPClient {
         let remoteAudit = try await runProgram(warden, ["audit", "list", "--action", "run.start", "--server", server.base], environment: env)
         #expect(remoteAudit.output.split(separator: "\n").count == 3, "\(remoteAudit.output)\(remoteAudit.errorOutput)")
         let remoteList = try await runProgram(warden, ["runs", "list", "--server", server.base], environment: env)
+        let remoteTriggers = try await runProgram(warden, ["trigger", "list", "--server", server.base, "--output", "json"], environment: env)
+        let remoteTrigger = try await runProgram(
+            warden, ["trigger", "show", "by-hand", "--server", server.base, "--output", "json"], environment: env)
         #expect(try await server.stop().status == 0)
         let localLogs = try await runProgram(warden, ["runs", "logs", ran, "--state", server.state], environment: env)
         #expect(remoteLogs.succeeded && remoteLogs.output == localLogs.output, "\(remoteLogs.output)\n---\n\(localLogs.output)")
@@ -367,6 +370,22 @@ extension HTTPClient {
             "\(remoteDispatches.output)\n---\n\(localDispatches.output)")
         let localEvents = try await runProgram(warden, ["trigger", "events", "--state", server.state], environment: env)
         #expect(remoteEvents.output == localEvents.output, "\(remoteEvents.output)\n---\n\(localEvents.output)")
+        let localTriggers = try await runProgram(warden, ["trigger", "list", "--state", server.state, "--output", "json"], environment: env)
+        #expect(remoteTriggers.succeeded && remoteTriggers.output == localTriggers.output, "\(remoteTriggers.output)\n---\n\(localTriggers.output)")
+        let localTrigger = try await runProgram(
+            warden, ["trigger", "show", "by-hand", "--state", server.state, "--output", "json"], environment: env)
+        #expect(remoteTrigger.succeeded && remoteTrigger.output == localTrigger.output, "\(remoteTrigger.output)\n---\n\(localTrigger.output)")
+        // Published and fired on the state directory with the server stopped: the dispatch waits for the server.
+        try String(contentsOfFile: dir + "/trigger.yaml", encoding: .utf8).replacingOccurrences(of: "by-hand", with: "later")
+            .write(toFile: dir + "/later.yaml", atomically: true, encoding: .utf8)
+        let localPublish = try await runProgram(warden, ["trigger", "publish", dir + "/later.yaml", "--state", server.state], environment: env)
+        #expect(localPublish.succeeded && localPublish.output.contains("trigger later@1"), "\(localPublish.output)\(localPublish.errorOutput)")
+        let localFire = try await runProgram(warden, ["trigger", "fire", "later", "--id", "y", "--state", server.state], environment: env)
+        #expect(localFire.succeeded && localFire.output.contains("dispatched"), "\(localFire.output)\(localFire.errorOutput)")
+        let pending = try await runProgram(warden, ["trigger", "dispatches", "--trigger", "later", "--state", server.state], environment: env)
+        #expect(pending.output.contains(" later pending attempts 0"), "\(pending.output)\(pending.errorOutput)")
+        let unknown = try await runProgram(warden, ["trigger", "show", "nobody", "--state", server.state], environment: env)
+        #expect(unknown.status == 3 && unknown.errorOutput.contains("no trigger nobody"), "\(unknown.errorOutput)")
         // Only a dead-lettered dispatch can be replayed; the answer names the state it is in.
         let key = try #require(((try? Value.parseJSON(localDispatches.output))?["dispatches"]?.list.first?["key"]?.string))
         let replay = try await runProgram(warden, ["trigger", "replay", key, "--state", server.state], environment: env)

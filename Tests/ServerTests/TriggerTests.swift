@@ -163,6 +163,17 @@ import WardenApp
             }
             #expect(found.count == 500)
             #expect(Set(found.map(\.inputs)).count == 500)
+            // Paged through the API, 64 at a time: every event once, though many share their receipt's instant.
+            var ids: [String] = []
+            var cursor: String?
+            repeat {
+                let page = try await client.call(
+                    .get, "/api/v1/events?receiver=registry&limit=64" + (cursor.map { "&cursor=\($0)" } ?? ""), token: f.admin)
+                #expect(page.status == 200, "\(page.text)")
+                ids += page.json["events"]?.list.compactMap { $0["id"]?.string } ?? []
+                cursor = page.json["next"]?.string
+            } while cursor != nil && ids.count <= 500
+            #expect(ids.count == 500 && Set(ids).count == 500)
         }
         #expect(try await f.server.store.dispatchCount(status: .dispatched) == 500)
         #expect(try await f.server.store.events(receiver: "registry", before: nil, limit: 10_000).count == 500)

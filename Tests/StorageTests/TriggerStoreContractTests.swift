@@ -40,6 +40,25 @@ import Testing
         #expect(try await store.auditCount() == 1)
     }
 
+    @Test(arguments: Implementation.allCases) func eventPagesBreakTiesOfOneInstantByID(_ impl: Implementation) async throws {
+        let store = try make(impl)
+        // A batched delivery records its events at one instant: pages of two must still show each exactly once.
+        for id in ["e3", "e1", "e5", "e2", "e4"] { _ = try await store.record(event: event(id, at: t0), targets: [], now: t0, audit: []) }
+        _ = try await store.record(event: event("late", at: t0 + 1), targets: [], now: t0 + 1, audit: [])
+        _ = try await store.record(event: event("other", at: t0 + 2), targets: [], now: t0 + 2, audit: [])
+        var seen: [String] = []
+        var cursor: (receivedAt: Date, id: String)?
+        while true {
+            let page = try await store.events(receiver: "hub", before: cursor, limit: 2)
+            seen += page.map(\.id)
+            guard page.count == 2, let last = page.last else { break }
+            cursor = (last.receivedAt, last.id)
+        }
+        #expect(seen == ["other", "late", "e5", "e4", "e3", "e2", "e1"])
+        // A time with an empty id: the events received before it.
+        #expect(try await store.events(receiver: nil, before: (t0 + 1, ""), limit: 10).map(\.id) == ["e5", "e4", "e3", "e2", "e1"])
+    }
+
     @Test(arguments: Implementation.allCases) func dispatchesRetryThenDeadLetterAndReplayOrDiscard(_ impl: Implementation) async throws {
         let store = try make(impl)
         let targets = [DispatchTarget(workspace: "ws", trigger: "a", window: 3600)]
