@@ -101,6 +101,12 @@ let package = Package(
             name: "Triggers",
             dependencies: ["CEL", "Documents", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // Domain: findings and compliance — finding identity and discovery dates, SLA categories and due dates,
+        // indexed rescorings, OpenVEX mapping, compliance snapshots, backlog priorities, issue documents.
+        .target(
+            name: "Findings",
+            dependencies: ["Documents", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // The system zlib (gzip layers).
         .systemLibrary(name: "SystemZlib", providers: [.apt(["zlib1g-dev"])]),
         // prctl(PR_SET_CHILD_SUBREAPER) for the process runtime's reaper (prctl is variadic).
@@ -259,6 +265,7 @@ let package = Package(
             name: "VulnerabilityTests", dependencies: ["Vulnerability", "Inventory", "CEL", "Documents", "SampleContent", "Storage"],
             exclude: ["Data", "reference"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "OCITesting"]),
+        .testTarget(name: "FindingsTests", dependencies: ["Findings", "Documents"]),
         .testTarget(name: "TriggersTests", dependencies: ["Triggers", "CEL", "Documents"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "AppTests",

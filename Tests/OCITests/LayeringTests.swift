@@ -21,6 +21,7 @@ enum DependencyCheck {
         "Vulnerability": ["CEL", "Documents", "Inventory", "Storage"],
         "Inventory": ["CEL", "SystemZlib", "OCI"],
         "Triggers": ["CEL", "Documents"],
+        "Findings": ["Documents"],
         // Engines
         "Replicate": ["Documents", "OCI", "OCIRegistry", "Storage", "Trust"],
         "Workflow": ["CEL", "CProcess", "Documents", "Storage"],
@@ -47,8 +48,8 @@ enum DependencyCheck {
     /// Layers, lowest first: an allowed dependency must sit in a lower layer.
     static let layers: [[String]] = [
         ["CEL", "SystemZlib", "CProcess", "Storage"], ["Documents"], ["OCI"], ["OCIRegistry", "SampleContent"], ["OCITesting", "Trust", "Inventory"],
-        ["Policy", "Vulnerability", "Triggers"], ["Replicate", "Workflow"], ["WardenApp"], ["WardenActions", "CommandSupport", "WardenServer"],
-        ["WardenCLI", "WardenDev", "WardenFuzz"],
+        ["Policy", "Vulnerability", "Triggers", "Findings"], ["Replicate", "Workflow"], ["WardenApp"],
+        ["WardenActions", "CommandSupport", "WardenServer"], ["WardenCLI", "WardenDev", "WardenFuzz"],
     ]
 
     /// The modules a Swift file imports, whatever the import's attributes, access level or kind.
