@@ -153,8 +153,8 @@ let package = Package(
         .target(
             name: "WardenApp",
             dependencies: [
-                "CEL", "Documents", "OCI", "OCIRegistry", "Trust", "Policy", "Inventory", "Replicate", "Storage", "Triggers", "Vulnerability",
-                "Workflow", .product(name: "Crypto", package: "swift-crypto"),
+                "CEL", "Documents", "Findings", "OCI", "OCIRegistry", "Trust", "Policy", "Inventory", "Replicate", "Storage", "Triggers",
+                "Vulnerability", "Workflow", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -164,8 +164,8 @@ let package = Package(
         .target(
             name: "WardenActions",
             dependencies: [
-                "WardenApp", "Workflow", "CEL", "Documents", "OCI", "OCIRegistry", "Trust", "Policy", "Inventory", "Replicate", "Storage",
-                "Vulnerability",
+                "WardenApp", "Workflow", "CEL", "Documents", "Findings", "OCI", "OCIRegistry", "Trust", "Policy", "Inventory", "Replicate",
+                "Storage", "Vulnerability",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -174,7 +174,7 @@ let package = Package(
         .target(
             name: "WardenServer",
             dependencies: [
-                "CEL", "Documents", "Storage", "Triggers", "WardenApp", "Workflow",
+                "CEL", "Documents", "Findings", "Storage", "Triggers", "WardenApp", "Workflow",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -224,6 +224,7 @@ let package = Package(
             name: "WardenCLI",
             dependencies: [
                 "CommandSupport",
+                "Findings",
                 "OCI",
                 "OCIRegistry",
                 "SampleContent",
@@ -270,8 +271,8 @@ let package = Package(
         .testTarget(
             name: "AppTests",
             dependencies: [
-                "WardenApp", "CEL", "Documents", "Inventory", "OCI", "OCIRegistry", "OCITesting", "Replicate", "Storage", "Trust", "Vulnerability",
-                "Workflow",
+                "WardenApp", "CEL", "Documents", "Findings", "Inventory", "OCI", "OCIRegistry", "OCITesting", "Replicate", "Storage", "Trust",
+                "Vulnerability", "Workflow",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -288,7 +289,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "WardenServer", "WardenApp", "WardenActions", "Storage", "Triggers", "Workflow", "Documents", "CEL", "OCITesting",
+                "WardenServer", "WardenApp", "WardenActions", "Findings", "Storage", "Triggers", "Workflow", "Documents", "CEL", "OCITesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),

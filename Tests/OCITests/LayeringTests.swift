@@ -27,19 +27,20 @@ enum DependencyCheck {
         "Workflow": ["CEL", "CProcess", "Documents", "Storage"],
         // Application layer
         "WardenApp": [
-            "CEL", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust", "Triggers", "Vulnerability", "Workflow",
+            "CEL", "Documents", "Findings", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust", "Triggers", "Vulnerability",
+            "Workflow",
         ],
         // Surfaces
         "WardenActions": [
-            "CEL", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust", "Vulnerability", "WardenApp",
-            "Workflow",
+            "CEL", "Documents", "Findings", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "Storage", "Trust", "Vulnerability",
+            "WardenApp", "Workflow",
         ],
         "CommandSupport": ["Documents", "OCI", "OCIRegistry", "WardenApp"],
-        "WardenServer": ["CEL", "Documents", "Storage", "Triggers", "WardenApp", "Workflow"],
+        "WardenServer": ["CEL", "Documents", "Findings", "Storage", "Triggers", "WardenApp", "Workflow"],
         // The shipped binary links no test tools (OCITesting): those are `warden-dev`'s.
         "WardenCLI": [
-            "CEL", "CommandSupport", "Documents", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "SampleContent", "Storage", "Trust",
-            "Vulnerability", "WardenActions", "WardenApp", "WardenServer", "Workflow",
+            "CEL", "CommandSupport", "Documents", "Findings", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "SampleContent", "Storage",
+            "Trust", "Vulnerability", "WardenActions", "WardenApp", "WardenServer", "Workflow",
         ],
         "WardenDev": ["CEL", "CommandSupport", "Documents", "OCI", "OCIRegistry", "OCITesting", "Policy", "Storage", "Workflow"],
         "WardenFuzz": ["CEL", "Documents", "Inventory", "OCI", "Policy", "Replicate", "Trust", "Vulnerability", "Workflow"],
