@@ -294,7 +294,7 @@ public struct RunQuery: Sendable, Equatable {
 /// The control plane's store: the workflow store plus workspaces, role bindings, tokens, the catalogue, idempotency
 /// records and the audit log. Every change takes the audit events it causes and commits them in its own transaction
 /// (`audit`), so no change is recorded without its entry and no entry without its change.
-public protocol ControlStore: WorkflowStore, TriggerStore {
+public protocol ControlStore: WorkflowStore, TriggerStore, FindingsStore {
     // Workspaces and roles.
     /// Creates a workspace; false when it exists (nothing written).
     func createWorkspace(_ workspace: WorkspaceRecord, audit: [AuditEvent]) async throws -> Bool

@@ -222,6 +222,7 @@ public final class SQLiteWorkflowStore: ControlStore {
             }
             Self.registerControlMigrations(&migrator)
             Self.registerTriggerMigrations(&migrator)
+            Self.registerFindingsMigrations(&migrator)
         }
         committer = GroupCommitter(db: db)
     }
@@ -425,6 +426,7 @@ public actor MemoryWorkflowStore: ControlStore {
     var records: [String: RunRecord] = [:]
     var control = MemoryControlState()
     var triggers = MemoryTriggerState()
+    var findings = MemoryFindingsState()
     var entries: [String: [JournalEntry]] = [:]
     var signals: [RunSignal] = []
     var seq: Int64 = 0

@@ -81,14 +81,20 @@ public enum Permission: String, CaseIterable, Sendable {
     case triggerFire = "trigger.fire"
     /// Received events of every receiver (receivers are the server's, not a workspace's).
     case eventRead = "event.read"
+    /// Findings and compliance are the organisation's, not a workspace's: any role in any workspace reads them;
+    /// recording scans and tracking artefacts, and rescoring, take operator of every workspace (`*`).
+    case findingsRead = "findings.read"
+    case findingsWrite = "findings.write"
+    case findingsRescore = "findings.rescore"
 
     /// The least role that holds the permission.
     public var role: Role {
         switch self {
-        case .workspaceRead, .workflowRead, .runRead, .policyRead, .replicationRead, .artifactRead, .membersRead, .actionsRead, .triggerRead:
+        case .workspaceRead, .workflowRead, .runRead, .policyRead, .replicationRead, .artifactRead, .membersRead, .actionsRead, .triggerRead,
+            .findingsRead:
             .viewer
         case .workflowPublish, .workflowDeprecate, .policyPublish, .triggerPublish: .author
-        case .runStart, .runCancel, .runApprove, .templateInstantiate, .replicationSubmit, .triggerFire: .operator
+        case .runStart, .runCancel, .runApprove, .templateInstantiate, .replicationSubmit, .triggerFire, .findingsWrite, .findingsRescore: .operator
         case .membersManage, .auditRead, .workspaceCreate, .tokenManage, .auditReadAll, .eventRead: .admin
         }
     }
@@ -97,8 +103,8 @@ public enum Permission: String, CaseIterable, Sendable {
     public enum Scope: String, Sendable { case workspace, anyWorkspace = "any", everyWorkspace = "global" }
     public var scope: Scope {
         switch self {
-        case .actionsRead: .anyWorkspace
-        case .workspaceCreate, .tokenManage, .auditReadAll, .eventRead: .everyWorkspace
+        case .actionsRead, .findingsRead: .anyWorkspace
+        case .workspaceCreate, .tokenManage, .auditReadAll, .eventRead, .findingsWrite, .findingsRescore: .everyWorkspace
         default: .workspace
         }
     }

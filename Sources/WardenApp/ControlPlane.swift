@@ -436,15 +436,25 @@ public struct ControlPlane: Sendable {
 /// The opaque cursor of a run page: the last run's creation time (milliseconds) and id, base64url.
 public enum RunCursor {
     public static func encode(createdAt: Date, id: String) -> String {
-        let text = "\(Int64((createdAt.timeIntervalSince1970 * 1000).rounded()))/\(id)"
-        return Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        base64url(Data("\(Int64((createdAt.timeIntervalSince1970 * 1000).rounded()))/\(id)".utf8))
+    }
+
+    /// Unpadded base64url: how every page cursor is written.
+    static func base64url(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }
 
-    public static func decode(_ cursor: String) throws -> (createdAt: Date, id: String) {
+    /// The bytes of a cursor `base64url` wrote (at most `limit` characters), or nil.
+    static func bytes(_ cursor: String, limit: Int) -> Data? {
+        guard cursor.utf8.count <= limit else { return nil }
         var b = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while b.count % 4 != 0 { b += "=" }
-        guard cursor.utf8.count <= 200, let data = Data(base64Encoded: b), let text = String(data: data, encoding: .utf8),
+        return Data(base64Encoded: b)
+    }
+
+    public static func decode(_ cursor: String) throws -> (createdAt: Date, id: String) {
+        guard let data = bytes(cursor, limit: 200), let text = String(data: data, encoding: .utf8),
             let slash = text.firstIndex(of: "/"), let ms = Int64(text[..<slash])
         else { throw ControlError(.invalid, "cursor \"\(cursor.prefix(80))\" is not one this server gave; start again without it") }
         return (Date(timeIntervalSince1970: Double(ms) / 1000), String(text[text.index(after: slash)...]))

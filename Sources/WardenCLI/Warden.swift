@@ -29,7 +29,7 @@ struct Warden: AsyncParsableCommand {
             VerifyAttestationCommand.self, PolicyCommand.self, ReplicateCommand.self, CELCommand.self, DigestCommand.self,
             CatalogCommand.self, SBOMCommand.self, WorkflowCommand.self, RunCommand.self, RunsCommand.self, ActionsCommand.self,
             DatabaseCommand.self, VEXCommand.self, ScanCommand.self, DemoCommand.self, ServeCommand.self, AdminCommand.self, AuditCommand.self,
-            TriggerCommand.self,
+            TriggerCommand.self, FindingsCommand.self, RescoreCommand.self, ComplianceCommand.self,
             LoginCommand.self,
             ReapCommand.self,
         ]

@@ -43,6 +43,10 @@ enum OpenAPIDocument {
             },
             {
               "name": "audit"
+            },
+            {
+              "name": "compliance",
+              "description": "Findings tied to artefacts, rescorings, compliance summaries, history and SLA reports (docs/compliance.md)."
             }
           ],
           "paths": {
@@ -4511,6 +4515,886 @@ enum OpenAPIDocument {
                 ],
                 "x-warden-permission": "event.read"
               }
+            },
+            "/api/v1/findings": {
+              "get": {
+                "operationId": "listFindings",
+                "summary": "Findings in key order, with their effective SLA category and due date",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [
+                  {
+                    "name": "artefact",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "One artefact version: `registry/repository@sha256:…`."
+                  },
+                  {
+                    "name": "registry",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "repository",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "component",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "componentVersion",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "type",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "`vulnerability`, `license`, `malware`, `os-eol`, …"
+                  },
+                  {
+                    "name": "datasource",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "package",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "The data key's subject (a purl without version for vulnerabilities)."
+                  },
+                  {
+                    "name": "id",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "The data key's id (a vulnerability id, a license…)."
+                  },
+                  {
+                    "name": "all",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "boolean"
+                    },
+                    "description": "Resolved findings too."
+                  },
+                  {
+                    "name": "category",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "Only this effective category (`uncategorised` for none)."
+                  },
+                  {
+                    "name": "overdue",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "boolean"
+                    },
+                    "description": "Only overdue (true) or not overdue (false) findings."
+                  },
+                  {
+                    "name": "cursor",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "maxLength": 4096
+                    },
+                    "description": "The `next` of the previous page."
+                  },
+                  {
+                    "name": "limit",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 1000
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The page.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/FindingPage"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.read",
+                "description": "Store filters select in SQL; `category` and `overdue` are applied to what it reads, so a page may be shorter than `limit` while `next` is present."
+              }
+            },
+            "/api/v1/finding": {
+              "get": {
+                "operationId": "getFinding",
+                "summary": "One finding and the history of the rescorings that cover it",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [
+                  {
+                    "name": "key",
+                    "in": "query",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "The finding's `key`."
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The finding.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/FindingDetail"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.read"
+              }
+            },
+            "/api/v1/scans": {
+              "post": {
+                "operationId": "recordScan",
+                "summary": "Record a complete scan of one artefact version by one datasource",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/idempotencyKey"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "What the scan did.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ScanOutcome"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Idempotent-Replayed": {
+                        "description": "`true` when the answer is a replay of an earlier request with the same `Idempotency-Key`.",
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "true"
+                          ]
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Conflict"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/ContentTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/UnprocessableContent"
+                  },
+                  "429": {
+                    "$ref": "#/components/responses/TooManyRequests"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.write",
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/RecordScan"
+                      }
+                    }
+                  }
+                },
+                "description": "Findings the datasource reported before on this artefact version and does not report now are resolved. A new finding keeps the discovery date of the same finding on an earlier version of the repository."
+              }
+            },
+            "/api/v1/artefacts": {
+              "get": {
+                "operationId": "listArtefacts",
+                "summary": "Artefacts known to the compliance engine",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [
+                  {
+                    "name": "registry",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "repository",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "component",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "tracked",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "boolean"
+                    },
+                    "description": "Only tracked ones."
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The artefacts.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ArtefactList"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.read"
+              },
+              "post": {
+                "operationId": "trackArtefacts",
+                "summary": "Track artefact versions (tags, component)",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/idempotencyKey"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The artefacts as recorded.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ArtefactList"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Idempotent-Replayed": {
+                        "description": "`true` when the answer is a replay of an earlier request with the same `Idempotency-Key`.",
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "true"
+                          ]
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Conflict"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/ContentTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/UnprocessableContent"
+                  },
+                  "429": {
+                    "$ref": "#/components/responses/TooManyRequests"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.write",
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/TrackArtefacts"
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/api/v1/rescorings": {
+              "get": {
+                "operationId": "listRescorings",
+                "summary": "Rescorings, oldest first",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [
+                  {
+                    "name": "type",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "package",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "id",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The rescorings.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RescoringList"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.read",
+                "description": "With `package` and `id` (and `type`, default `vulnerability`), those of that data key."
+              },
+              "post": {
+                "operationId": "createRescoring",
+                "summary": "Rescore the findings of a data key within a scope",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/idempotencyKey"
+                  }
+                ],
+                "responses": {
+                  "201": {
+                    "description": "Created.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Rescoring"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Idempotent-Replayed": {
+                        "description": "`true` when the answer is a replay of an earlier request with the same `Idempotency-Key`.",
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "true"
+                          ]
+                        }
+                      },
+                      "Location": {
+                        "description": "The rescoring.",
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Conflict"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/ContentTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/UnprocessableContent"
+                  },
+                  "429": {
+                    "$ref": "#/components/responses/TooManyRequests"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.rescore",
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/CreateRescoring"
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/api/v1/rescorings/{id}": {
+              "delete": {
+                "operationId": "revokeRescoring",
+                "summary": "End a rescoring now (it stays in the history)",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "description": "The rescoring's id.",
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "$ref": "#/components/parameters/idempotencyKey"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The rescoring, ended.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Rescoring"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Idempotent-Replayed": {
+                        "description": "`true` when the answer is a replay of an earlier request with the same `Idempotency-Key`.",
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "true"
+                          ]
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Conflict"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/ContentTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/UnprocessableContent"
+                  },
+                  "429": {
+                    "$ref": "#/components/responses/TooManyRequests"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.rescore"
+              }
+            },
+            "/api/v1/compliance/summary": {
+              "get": {
+                "operationId": "complianceSummary",
+                "summary": "A component's or artefact's compliance now",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [
+                  {
+                    "name": "subject",
+                    "in": "query",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "A component name, or an artefact version `registry/repository@sha256:…`."
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "CLEAN, the worst open category, or UNKNOWN when never scanned, with the counts.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ComplianceSnapshot"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.read"
+              }
+            },
+            "/api/v1/compliance/history": {
+              "get": {
+                "operationId": "complianceHistory",
+                "summary": "Daily compliance snapshots",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [
+                  {
+                    "name": "subject",
+                    "in": "query",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "A component name, or an artefact version `registry/repository@sha256:…`."
+                  },
+                  {
+                    "name": "from",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "First day, yyyy-mm-dd."
+                  },
+                  {
+                    "name": "to",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "Last day, yyyy-mm-dd."
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "Oldest first.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/SnapshotList"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.read"
+              }
+            },
+            "/api/v1/compliance/sla-report": {
+              "get": {
+                "operationId": "slaReport",
+                "summary": "Which findings were overdue at a release date",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [
+                  {
+                    "name": "subject",
+                    "in": "query",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "A component name, or an artefact version `registry/repository@sha256:…`."
+                  },
+                  {
+                    "name": "releaseDate",
+                    "in": "query",
+                    "required": true,
+                    "schema": {
+                      "type": "string",
+                      "format": "date-time"
+                    },
+                    "description": "RFC 3339."
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The report, with the rescorings in force then.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/SLAReport"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.read"
+              }
+            },
+            "/api/v1/compliance/snapshots": {
+              "post": {
+                "operationId": "takeSnapshots",
+                "summary": "Take today's snapshots of every tracked artefact and component now",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/idempotencyKey"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "How many were taken.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/SnapshotCount"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Idempotent-Replayed": {
+                        "description": "`true` when the answer is a replay of an earlier request with the same `Idempotency-Key`.",
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "true"
+                          ]
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Conflict"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/ContentTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/UnprocessableContent"
+                  },
+                  "429": {
+                    "$ref": "#/components/responses/TooManyRequests"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.write"
+              }
             }
           },
           "components": {
@@ -6003,6 +6887,560 @@ enum OpenAPIDocument {
                     "description": "The event's id (after `manual:`); the same id within the trigger's dedup window fires once."
                   }
                 },
+                "additionalProperties": false
+              },
+              "Finding": {
+                "type": "object",
+                "properties": {
+                  "key": {
+                    "type": "string",
+                    "description": "registry|repository|digest|datasource|type|subject|id"
+                  },
+                  "artefact": {
+                    "type": "string"
+                  },
+                  "component": {
+                    "type": "string",
+                    "description": "name:version"
+                  },
+                  "datasource": {
+                    "type": "string"
+                  },
+                  "type": {
+                    "type": "string"
+                  },
+                  "subject": {
+                    "type": "string"
+                  },
+                  "id": {
+                    "type": "string"
+                  },
+                  "score": {
+                    "type": "number"
+                  },
+                  "summary": {
+                    "type": "string"
+                  },
+                  "discoveredAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "lastSeenAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "resolvedAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "category": {
+                    "type": "string",
+                    "description": "The effective category id, or `uncategorised`."
+                  },
+                  "dueDate": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "overdue": {
+                    "type": "boolean"
+                  },
+                  "rescoring": {
+                    "type": "string",
+                    "description": "The id of the rescoring that decides the category."
+                  }
+                },
+                "required": [
+                  "key",
+                  "artefact",
+                  "datasource",
+                  "type",
+                  "subject",
+                  "id",
+                  "summary",
+                  "discoveredAt",
+                  "lastSeenAt",
+                  "category",
+                  "overdue"
+                ],
+                "additionalProperties": false
+              },
+              "FindingPage": {
+                "type": "object",
+                "properties": {
+                  "items": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/Finding"
+                    }
+                  },
+                  "next": {
+                    "type": "string",
+                    "description": "The cursor of the next page; absent on the last."
+                  }
+                },
+                "required": [
+                  "items"
+                ],
+                "additionalProperties": false
+              },
+              "Rescoring": {
+                "type": "object",
+                "properties": {
+                  "id": {
+                    "type": "string"
+                  },
+                  "type": {
+                    "type": "string"
+                  },
+                  "subject": {
+                    "type": "string"
+                  },
+                  "findingID": {
+                    "type": "string"
+                  },
+                  "scope": {
+                    "type": "string",
+                    "enum": [
+                      "global",
+                      "component",
+                      "artefact",
+                      "single"
+                    ]
+                  },
+                  "scopeValue": {
+                    "type": "string"
+                  },
+                  "category": {
+                    "type": "string"
+                  },
+                  "comment": {
+                    "type": "string"
+                  },
+                  "user": {
+                    "type": "string"
+                  },
+                  "createdAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "dueDate": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "processingDays": {
+                    "type": "number"
+                  },
+                  "expiresAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "freshClock": {
+                    "type": "boolean"
+                  }
+                },
+                "required": [
+                  "id",
+                  "type",
+                  "subject",
+                  "findingID",
+                  "scope",
+                  "category",
+                  "comment",
+                  "user",
+                  "createdAt",
+                  "freshClock"
+                ],
+                "additionalProperties": false
+              },
+              "FindingDetail": {
+                "type": "object",
+                "properties": {
+                  "finding": {
+                    "$ref": "#/components/schemas/Finding"
+                  },
+                  "rescorings": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/Rescoring"
+                    }
+                  }
+                },
+                "required": [
+                  "finding",
+                  "rescorings"
+                ],
+                "additionalProperties": false
+              },
+              "ScanEntry": {
+                "type": "object",
+                "properties": {
+                  "type": {
+                    "type": "string"
+                  },
+                  "subject": {
+                    "type": "string"
+                  },
+                  "id": {
+                    "type": "string"
+                  },
+                  "score": {
+                    "type": "number"
+                  },
+                  "summary": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "type",
+                  "subject",
+                  "id"
+                ],
+                "additionalProperties": false
+              },
+              "RecordScan": {
+                "type": "object",
+                "properties": {
+                  "artefact": {
+                    "type": "string",
+                    "description": "registry/repository@sha256:…"
+                  },
+                  "datasource": {
+                    "type": "string"
+                  },
+                  "scannedAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "tags": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  },
+                  "entries": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/ScanEntry"
+                    }
+                  }
+                },
+                "required": [
+                  "artefact",
+                  "datasource"
+                ],
+                "additionalProperties": false
+              },
+              "ScanOutcome": {
+                "type": "object",
+                "properties": {
+                  "artefact": {
+                    "type": "string"
+                  },
+                  "datasource": {
+                    "type": "string"
+                  },
+                  "reported": {
+                    "type": "integer"
+                  },
+                  "new": {
+                    "type": "integer"
+                  },
+                  "closed": {
+                    "type": "integer"
+                  }
+                },
+                "required": [
+                  "artefact",
+                  "datasource",
+                  "reported",
+                  "new",
+                  "closed"
+                ],
+                "additionalProperties": false
+              },
+              "Artefact": {
+                "type": "object",
+                "properties": {
+                  "artefact": {
+                    "type": "string"
+                  },
+                  "component": {
+                    "type": "string"
+                  },
+                  "componentVersion": {
+                    "type": "string"
+                  },
+                  "tags": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  },
+                  "firstSeenAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "tracked": {
+                    "type": "boolean"
+                  },
+                  "inactiveSince": {
+                    "type": "string",
+                    "format": "date-time"
+                  }
+                },
+                "required": [
+                  "artefact",
+                  "tags",
+                  "firstSeenAt",
+                  "tracked"
+                ],
+                "additionalProperties": false
+              },
+              "ArtefactList": {
+                "type": "object",
+                "properties": {
+                  "artefacts": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/Artefact"
+                    }
+                  }
+                },
+                "required": [
+                  "artefacts"
+                ],
+                "additionalProperties": false
+              },
+              "TrackArtefacts": {
+                "type": "object",
+                "properties": {
+                  "artefacts": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "properties": {
+                        "artefact": {
+                          "type": "string"
+                        },
+                        "component": {
+                          "type": "string"
+                        },
+                        "componentVersion": {
+                          "type": "string"
+                        },
+                        "tags": {
+                          "type": "array",
+                          "items": {
+                            "type": "string"
+                          }
+                        }
+                      },
+                      "required": [
+                        "artefact"
+                      ],
+                      "additionalProperties": false
+                    }
+                  }
+                },
+                "required": [
+                  "artefacts"
+                ],
+                "additionalProperties": false
+              },
+              "RescoringList": {
+                "type": "object",
+                "properties": {
+                  "rescorings": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/Rescoring"
+                    }
+                  }
+                },
+                "required": [
+                  "rescorings"
+                ],
+                "additionalProperties": false
+              },
+              "CreateRescoring": {
+                "type": "object",
+                "properties": {
+                  "type": {
+                    "type": "string",
+                    "description": "Default vulnerability."
+                  },
+                  "package": {
+                    "type": "string"
+                  },
+                  "id": {
+                    "type": "string"
+                  },
+                  "scope": {
+                    "type": "string",
+                    "enum": [
+                      "global",
+                      "component",
+                      "artefact",
+                      "single"
+                    ]
+                  },
+                  "scopeValue": {
+                    "type": "string",
+                    "description": "component: its name; artefact: registry/repository; single: registry/repository@sha256:…"
+                  },
+                  "category": {
+                    "type": "string"
+                  },
+                  "comment": {
+                    "type": "string"
+                  },
+                  "dueDate": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "processingDays": {
+                    "type": "number",
+                    "minimum": 0
+                  },
+                  "expiresAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "freshClock": {
+                    "type": "boolean"
+                  }
+                },
+                "required": [
+                  "package",
+                  "id",
+                  "scope",
+                  "category",
+                  "comment"
+                ],
+                "additionalProperties": false
+              },
+              "ComplianceSnapshot": {
+                "type": "object",
+                "properties": {
+                  "subject": {
+                    "type": "string"
+                  },
+                  "kind": {
+                    "type": "string",
+                    "enum": [
+                      "artefact",
+                      "component"
+                    ]
+                  },
+                  "summary": {
+                    "type": "string",
+                    "description": "CLEAN, UNKNOWN, UNCATEGORISED or the worst open category."
+                  },
+                  "at": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "from": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "open": {
+                    "type": "integer"
+                  },
+                  "openByCategory": {
+                    "type": "object",
+                    "additionalProperties": {
+                      "type": "integer"
+                    }
+                  },
+                  "uncategorised": {
+                    "type": "integer"
+                  },
+                  "overdue": {
+                    "type": "integer"
+                  },
+                  "dueWithin7Days": {
+                    "type": "integer"
+                  },
+                  "dueWithin30Days": {
+                    "type": "integer"
+                  },
+                  "resolved": {
+                    "type": "integer"
+                  }
+                },
+                "required": [
+                  "subject",
+                  "kind",
+                  "summary",
+                  "at",
+                  "from",
+                  "open",
+                  "openByCategory",
+                  "uncategorised",
+                  "overdue",
+                  "dueWithin7Days",
+                  "dueWithin30Days",
+                  "resolved"
+                ],
+                "additionalProperties": false
+              },
+              "SnapshotList": {
+                "type": "object",
+                "properties": {
+                  "snapshots": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/ComplianceSnapshot"
+                    }
+                  }
+                },
+                "required": [
+                  "snapshots"
+                ],
+                "additionalProperties": false
+              },
+              "SnapshotCount": {
+                "type": "object",
+                "properties": {
+                  "snapshots": {
+                    "type": "integer"
+                  }
+                },
+                "required": [
+                  "snapshots"
+                ],
+                "additionalProperties": false
+              },
+              "SLAReport": {
+                "type": "object",
+                "properties": {
+                  "subject": {
+                    "type": "string"
+                  },
+                  "releaseDate": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "overdue": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/Finding"
+                    }
+                  },
+                  "rescoringsApplied": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/Rescoring"
+                    }
+                  }
+                },
+                "required": [
+                  "subject",
+                  "releaseDate",
+                  "overdue",
+                  "rescoringsApplied"
+                ],
                 "additionalProperties": false
               }
             }

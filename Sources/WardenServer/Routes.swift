@@ -153,6 +153,19 @@ struct Routes {
         r("POST", "/api/v1/workspaces/{workspace}/dispatches/{key}/replay", .permission(.triggerFire))
         r("POST", "/api/v1/workspaces/{workspace}/dispatches/{key}/discard", .permission(.triggerFire))
         r("GET", "/api/v1/events", .permission(.eventRead))
+        // Findings and compliance: the organisation's, not a workspace's (docs/compliance.md).
+        r("GET", "/api/v1/findings", .permission(.findingsRead))
+        r("GET", "/api/v1/finding", .permission(.findingsRead))
+        r("POST", "/api/v1/scans", .permission(.findingsWrite))
+        r("GET", "/api/v1/artefacts", .permission(.findingsRead))
+        r("POST", "/api/v1/artefacts", .permission(.findingsWrite))
+        r("GET", "/api/v1/rescorings", .permission(.findingsRead))
+        r("POST", "/api/v1/rescorings", .permission(.findingsRescore))
+        r("DELETE", "/api/v1/rescorings/{id}", .permission(.findingsRescore))
+        r("GET", "/api/v1/compliance/summary", .permission(.findingsRead))
+        r("GET", "/api/v1/compliance/history", .permission(.findingsRead))
+        r("GET", "/api/v1/compliance/sla-report", .permission(.findingsRead))
+        r("POST", "/api/v1/compliance/snapshots", .permission(.findingsWrite))
     }
 
     func register(on router: Router<ServerContext>) {
@@ -486,6 +499,7 @@ struct Routes {
         case ("GET", "/api/v1/audit/checkpoints"):
             return { _ in try .json(try await server.store.checkpoints().map(CheckpointView.init)) }
         default:
+            if let h = findingsHandler(for: spec) { return h }
             for c in CatalogRoute.all where spec.path.hasPrefix("/api/v1/workspaces/{workspace}/\(c.path)") {
                 return catalogHandler(c, spec)
             }

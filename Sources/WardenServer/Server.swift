@@ -50,6 +50,7 @@ public final class ControlServer: Sendable {
     let times: RunTimes
     public let triggers: TriggerPlane
     let triggerService: TriggerService
+    public let compliance: CompliancePlane
 
     /// A server over the state directory `layout` with `catalog`'s actions. `logger` receives the structured
     /// request logs.
@@ -76,6 +77,7 @@ public final class ControlServer: Sendable {
         pool = RunPool(engine: engine, concurrency: settings.concurrency, metrics: metrics, times: times, logger: logger)
         triggers = TriggerPlane(control: control, receivers: settings.receivers, lookup: lookup, observer: metrics)
         triggerService = TriggerService(triggers: triggers, pool: pool, logger: logger)
+        compliance = CompliancePlane(control: control)
         limiter = RateLimiter(perMinute: settings.limits.writesPerMinute)
         key = try AuditJob.signingKey(layout)
         oidcSettings = settings.oidc
@@ -159,7 +161,10 @@ public final class ControlServer: Sendable {
 
     /// The long-running parts besides the HTTP server: the run pool and the checkpoint signer.
     public var services: [any Service] {
-        [CheckpointService(store: store, key: key, interval: settings.checkpointInterval, logger: logger), pool, triggerService]
+        [
+            CheckpointService(store: store, key: key, interval: settings.checkpointInterval, logger: logger), pool, triggerService,
+            ComplianceService(compliance: compliance, logger: logger),
+        ]
     }
 
     /// Runs until SIGTERM or SIGINT: stops accepting, lets in-flight requests finish, stops driving at the next journal

@@ -93,9 +93,12 @@ func controlCode(_ body: () async throws -> Void) async -> ControlError.Code? {
         .membersManage: .admin, .auditRead: .admin,
         .workspaceCreate: .admin, .tokenManage: .admin, .auditReadAll: .admin,
         .triggerRead: .viewer, .triggerPublish: .author, .triggerFire: .operator, .eventRead: .admin,
+        .findingsRead: .viewer, .findingsWrite: .operator, .findingsRescore: .operator,
     ]
-    /// Permissions about no one workspace: admin of every workspace (`*`).
-    static let global: Set<Permission> = [.workspaceCreate, .tokenManage, .auditReadAll, .eventRead]
+    /// Permissions about no one workspace: their role held in every workspace (`*`).
+    static let global: Set<Permission> = [.workspaceCreate, .tokenManage, .auditReadAll, .eventRead, .findingsWrite, .findingsRescore]
+    /// Permissions any role in any workspace holds.
+    static let anywhere: Set<Permission> = [.actionsRead, .findingsRead]
 
     @Test func rolesAreOrderedEachIncludingTheOneBefore() throws {
         #expect(Role.allCases == [.viewer, .author, .operator, .admin])
@@ -109,7 +112,7 @@ func controlCode(_ body: () async throws -> Void) async -> ControlError.Code? {
 
     @Test func theTableNamesEveryPermissionOnce() {
         #expect(Set(Self.least.keys) == Set(Permission.allCases))
-        #expect(Permission.allCases.count == 25)
+        #expect(Permission.allCases.count == 28)
         #expect(Permission(rawValue: "audit.read-all") == .auditReadAll && Permission(rawValue: "actions.read") == .actionsRead)
     }
 
@@ -126,9 +129,9 @@ func controlCode(_ body: () async throws -> Void) async -> ControlError.Code? {
             #expect(!Access.decide(alice, permission, workspace: nil, bindings: inProd).allowed)
             #expect(!Access.decide(alice, permission, workspace: "prod", bindings: inProd).allowed)
             let d = Access.decide(alice, permission, workspace: nil, bindings: everywhere)
-            #expect(d.allowed == (role == .admin), "\(permission.rawValue) as \(role.rawValue) at *: \(d.reason)")
+            #expect(d.allowed == (role >= want), "\(permission.rawValue) as \(role.rawValue) at *: \(d.reason)")
             #expect(d.role == role)
-        } else if permission == .actionsRead {
+        } else if Self.anywhere.contains(permission) {
             #expect(permission.scope == .anyWorkspace)
             for ws in [nil, "prod", "elsewhere"] {
                 #expect(Access.decide(alice, permission, workspace: ws, bindings: inProd).allowed)

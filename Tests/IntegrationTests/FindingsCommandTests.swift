@@ -1,0 +1,120 @@
+import Foundation
+import OCITesting
+import Testing
+
+/// `warden scan` → `warden findings record` → `warden rescore` → `warden compliance` through the binary on one state
+/// directory: real OSV records against the mixed SBOM, a VEX statement becoming a rescoring of one version, an
+/// artefact-wide rescoring covering the next version, discovery dates carried across the version bump.
+@Suite struct FindingsCommandTests {
+    static let v1 = "r.example/team/app@sha256:" + String(repeating: "1", count: 64)
+    static let v2 = "r.example/team/app@sha256:" + String(repeating: "2", count: 64)
+
+    func json(_ text: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "\(text)")
+    }
+
+    func items(_ state: String, _ extra: [String] = []) async throws -> [[String: Any]] {
+        let (status, out, err) = try await warden(["findings", "list", "--state", state, "--output", "json", "--limit", "1000"] + extra)
+        #expect(status == 0, "\(err)")
+        return try json(out)["items"] as? [[String: Any]] ?? []
+    }
+
+    @Test func aScanReportBecomesFindingsThatRescoringsAndVersionBumpsFollow() async throws {
+        let state = try makeTemporaryDirectory()
+        try await ScanTests.importDatabase(state)
+        let dir = try makeTemporaryDirectory()
+        let sbom = "sbom:" + ScanTests.data + "/sbom/mixed.cdx.json"
+        let (created, _, createErr) = try await warden([
+            "vex", "create", "--id", "CVE-2024-4068", "--product", "pkg:npm/braces", "--status", "not_affected", "--justification",
+            "vulnerable_code_not_in_execute_path", "-o", dir + "/braces.openvex.json",
+        ])
+        #expect(created == 0, "\(createErr)")
+        let (scanned, _, scanErr) = try await warden([
+            "scan", sbom, "--state", state, "--vex", dir + "/braces.openvex.json", "-o", "json=\(dir)/v1.json",
+        ])
+        #expect(scanned == 0, "\(scanErr)")
+        // The SBOM names no digest: the artefact is given.
+        let (noArtefact, _, noArtefactErr) = try await warden(["findings", "record", dir + "/v1.json", "--state", state])
+        #expect(noArtefact == 64 && noArtefactErr.contains("--artefact"), "\(noArtefactErr)")
+        let (recorded, recordOut, recordErr) = try await warden([
+            "findings", "record", dir + "/v1.json", "--artefact", Self.v1, "--tag", "1.0", "--state", state, "--output", "json",
+        ])
+        #expect(recorded == 0, "\(recordErr)")
+        let outcome = try json(recordOut)
+        let scan = try #require(outcome["scan"] as? [String: Any])
+        #expect(scan["reported"] as? Int == ScanTests.expected.count && scan["new"] as? Int == ScanTests.expected.count, "\(recordOut)")
+        #expect((outcome["rescorings"] as? [Any])?.count == 1)
+        let first = try await items(state)
+        #expect(first.count == ScanTests.expected.count)
+        let braces = try #require(first.first { $0["subject"] as? String == "pkg:npm/braces" })
+        #expect(braces["category"] as? String == "NONE" && braces["rescoring"] != nil, "\(braces)")
+        // Recording the same report again changes nothing and makes no second VEX rescoring.
+        let (again, againOut, _) = try await warden(["findings", "record", dir + "/v1.json", "--artefact", Self.v1, "--state", state])
+        #expect(again == 0 && againOut.contains("(0 new), 0 resolved, 0 VEX rescorings"), "\(againOut)")
+
+        // jinja2's finding does not apply to any version of the artefact.
+        let jinja = try #require(first.first { $0["subject"] as? String == "pkg:pypi/jinja2" })
+        let (rescored, rescoreOut, rescoreErr) = try await warden([
+            "rescore", "--package", "pkg:pypi/jinja2", "--id", "CVE-2024-34064", "--scope", "artefact:r.example/team/app", "--category", "NONE",
+            "--comment", "templates are not user-supplied", "--state", state,
+        ])
+        #expect(rescored == 0 && rescoreOut.hasPrefix("rsc-"), "\(rescoreErr)")
+        let (badScope, _, badScopeErr) = try await warden([
+            "rescore", "--package", "x", "--id", "y", "--scope", "artefact:nope", "--category", "NONE", "--comment", "c", "--state", state,
+        ])
+        #expect(badScope == 64 && badScopeErr.contains("--scope"), "\(badScopeErr)")
+
+        // Version 2, scanned without the VEX file: braces is back in its own category there, jinja2 stays NONE, and
+        // every finding keeps version 1's discovery date.
+        let (scanned2, _, _) = try await warden(["scan", sbom, "--state", state, "-o", "json=\(dir)/v2.json"])
+        #expect(scanned2 == 0)
+        let (recorded2, _, recordErr2) = try await warden(["findings", "record", dir + "/v2.json", "--artefact", Self.v2, "--state", state])
+        #expect(recorded2 == 0, "\(recordErr2)")
+        let second = try await items(state, ["--artefact", Self.v2])
+        #expect(second.count == ScanTests.expected.count)
+        #expect(second.first { $0["subject"] as? String == "pkg:npm/braces" }?["category"] as? String == "HIGH")
+        #expect(second.first { $0["subject"] as? String == "pkg:pypi/jinja2" }?["category"] as? String == "NONE")
+        let discovered = Dictionary(first.map { ("\($0["subject"]!) \($0["id"]!)", $0["discoveredAt"] as? String) }, uniquingKeysWith: { a, _ in a })
+        for f in second { #expect(discovered["\(f["subject"]!) \(f["id"]!)"] == f["discoveredAt"] as? String, "\(f)") }
+        let (shown, showOut, _) = try await warden(["findings", "show", try #require(jinja["key"] as? String), "--state", state])
+        #expect(shown == 0 && showOut.contains("templates are not user-supplied"), "\(showOut)")
+
+        // The summary, a snapshot, the history, an SLA report a year on.
+        let (summarised, summaryOut, _) = try await warden(["compliance", "summary", Self.v2, "--state", state, "--output", "json"])
+        #expect(summarised == 0)
+        let summary = try json(summaryOut)
+        #expect(["CRITICAL", "HIGH"].contains(summary["summary"] as? String ?? ""), "\(summaryOut)")
+        #expect(summary["open"] as? Int == ScanTests.expected.count)
+        let (tracked, _, _) = try await warden(["findings", "track", Self.v2, "--component", "shop", "--component-version", "2.0", "--state", state])
+        #expect(tracked == 0)
+        let (snap, snapOut, _) = try await warden(["compliance", "snapshot", "--state", state])
+        #expect(snap == 0 && snapOut.contains("3 snapshots"), "\(snapOut)")
+        let (history, historyOut, _) = try await warden(["compliance", "history", "shop", "--state", state])
+        #expect(history == 0 && historyOut.split(separator: "\n").count == 1, "\(historyOut)")
+        let nextYear = RFC3339Day.string(Date().addingTimeInterval(365 * 86_400))
+        let (report, reportOut, _) = try await warden([
+            "compliance", "sla-report", "shop", "--release-date", nextYear, "--state", state, "--output", "json",
+        ])
+        #expect(report == 0)
+        let overdue = try json(reportOut)["overdue"] as? [[String: Any]] ?? []
+        #expect(!overdue.isEmpty && !overdue.contains { $0["subject"] as? String == "pkg:pypi/jinja2" }, "\(reportOut)")
+
+        // A file that is not a report: a clear error, nothing recorded.
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: dir + "/empty.json"))
+        let (bad, _, badErr) = try await warden(["findings", "record", dir + "/empty.json", "--artefact", Self.v1, "--state", state])
+        #expect(bad == 65 && badErr.contains("empty.json"), "\(badErr)")
+        let (audit, auditOut, _) = try await warden(["audit", "list", "--state", state])
+        #expect(audit == 0 && auditOut.contains("rescoring.create") && auditOut.contains("findings.scan"), "\(auditOut)")
+    }
+}
+
+/// `yyyy-mm-dd` in UTC.
+enum RFC3339Day {
+    static func string(_ d: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd"
+        return f.string(from: d)
+    }
+}
