@@ -20,6 +20,10 @@ command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 /usr/bin/python3 -c "import apt_pkg" 2>/dev/null || need+=(python3-apt)
 /usr/bin/python3 -c "import rpm" 2>/dev/null || need+=(python3-rpm)
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
+# The malware scanner's tests start their own clamd (a temporary configuration and an EICAR-only signature database;
+# freshclam is never run); the OS end-of-life tables are distro-info-data's.
+[ -x /usr/sbin/clamd ] || need+=(clamav-daemon)
+[ -f /usr/share/distro-info/debian.csv ] && [ -f /usr/share/distro-info/ubuntu.csv ] || need+=(distro-info-data)
 if [ ${#need[@]} -gt 0 ]; then
     echo "Installing test prerequisites: ${need[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -105,7 +105,8 @@ public struct SLAPolicy: Hashable, Sendable {
     }
 
     /// Vulnerabilities by CVSS: CRITICAL 9.0–10.0 and HIGH 7.0–8.9 due in 30 days, MEDIUM 4.0–6.9 in 90, LOW
-    /// 0.1–3.9 in 120, NONE (0) never due.
+    /// 0.1–3.9 in 120, NONE (0) never due. Licenses by id (``defaultLicenseCategorisations``): strong copyleft HIGH,
+    /// weak copyleft, exceptions and `UNKNOWN` MEDIUM, common permissive licenses NONE; any other id is uncategorised.
     public static let `default` = SLAPolicy([
         .vulnerability: [
             SLACategorisation(id: "CRITICAL", value: 8, allowedProcessingTime: .days(30), selector: .score(9.0...10.0)),
@@ -113,8 +114,50 @@ public struct SLAPolicy: Hashable, Sendable {
             SLACategorisation(id: "MEDIUM", value: 2, allowedProcessingTime: .days(90), selector: .score(4.0...6.9)),
             SLACategorisation(id: "LOW", value: 1, allowedProcessingTime: .days(120), selector: .score(0.1...3.9)),
             SLACategorisation(id: "NONE", value: 0, allowedProcessingTime: nil, selector: .score(0...0)),
-        ]
+        ],
+        .license: defaultLicenseCategorisations,
     ])
+
+    /// The default license categories, matched from the start of the license id in any case (SPDX ids, Debian's
+    /// short names such as `GPL-2+` and `Expat`, RPM's such as `GPLv2+`, Python's classifier names such as
+    /// `MIT License`):
+    /// - HIGH (due in 30 days): strong and network copyleft without an exception — GPL, AGPL, SSPL, EUPL, OSL, RPL, CPAL;
+    /// - MEDIUM (due in 90 days): weak copyleft — LGPL, MPL, EPL, CDDL, CPL, Ms-RL —, any id with a `WITH`
+    ///   exception, and `UNKNOWN` (a package that declares no license);
+    /// - NONE (never due): common permissive licenses — MIT, BSD, Apache, ISC, Zlib, PSF, CC0, the Unlicense, public
+    ///   domain and the like.
+    ///
+    /// Any other id (a proprietary `LicenseRef-…`, a name no list knows) is uncategorised: kept, and ranked between
+    /// NONE and LOW for review.
+    public static let defaultLicenseCategorisations: [SLACategorisation] = [
+        SLACategorisation(
+            id: "HIGH", value: 4, allowedProcessingTime: .days(30),
+            selector: .pattern(
+                licensePattern(
+                    prefix: "(?!.* WITH )", [#"(AGPL|GPL|SSPL|EUPL|OSL|RPL|CPAL)(-|v[0-9]|\+|$)"#, "GNU (Affero )?General Public License"]))),
+        SLACategorisation(
+            id: "MEDIUM", value: 2, allowedProcessingTime: .days(90),
+            selector: .pattern(
+                licensePattern([
+                    "UNKNOWN$", #"(LGPL|MPL|EPL|CDDL|CPL|Ms-RL)(-|v[0-9]|\+|$)"#, "GNU (Lesser|Library) General Public License",
+                    "(Mozilla|Eclipse) Public License", ".* WITH ",
+                ]))),
+        SLACategorisation(
+            id: "NONE", value: 0, allowedProcessingTime: nil,
+            selector: .pattern(
+                licensePattern(
+                    [
+                        "MIT", "MIT-0", "X11", "Expat", "ISC", "0BSD", "BSD", "BSD-[0-9]-Clause.*", "Apache", #"Apache-[0-9.]+"#, #"ASL-?2\.0"#,
+                        "Zlib", #"PSF-2\.0"#, #"Python-2\.0(\.1)?"#, #"CC0-1\.0"#, "Unlicense", #"BSL-1\.0"#, "WTFPL", "public-domain",
+                        "PostgreSQL", "NCSA", "curl", #"BlueOak-1\.0\.0"#, "Unicode-DFS-201[56]", #"Unicode-3\.0"#, "MIT License",
+                        "BSD License", "Apache Software License", #"ISC License( \(ISCL\))?"#, "Python Software Foundation License",
+                    ], whole: true))),
+    ]
+
+    /// `(?i)^PREFIX(A|B|…)`, and `$` after the group when `whole`.
+    static func licensePattern(prefix: String = "", _ alternatives: [String], whole: Bool = false) -> NamePattern {
+        try! NamePattern("(?i)^" + prefix + "(" + alternatives.joined(separator: "|") + ")" + (whole ? "$" : ""))
+    }
 
     /// The category a finding's score or id puts it in.
     public func category(of finding: Finding) -> SLACategory {

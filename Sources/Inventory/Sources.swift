@@ -35,22 +35,8 @@ public enum ImageSource {
         of subject: Descriptor, in store: any ContentStore, platform: Platform? = nil, capture: @escaping CapturePolicy,
         maxCaptured: Int = FilesystemBuilder.maxCapturedTotal
     ) async throws -> Resolved {
-        var manifestDescriptor = subject
-        var raw = try await store.fetchManifest(subject)
-        var chosen: Platform?
-        if case .index(let index) = try raw.parsed() {
-            let want = platform ?? hostPlatform
-            guard let entry = index.manifests.first(where: { $0.platform.map(want.matches) ?? false }) else {
-                let available = index.manifests.compactMap { $0.platform?.description }.joined(separator: ", ")
-                throw InventoryError(.notFound, "no manifest for platform \(want) in the index (available: \(available))")
-            }
-            manifestDescriptor = entry
-            chosen = entry.platform
-            raw = try await store.fetchManifest(entry)
-        }
-        guard case .image(let manifest) = try raw.parsed() else {
-            throw InventoryError(.unsupported, "\(manifestDescriptor.digest) is not an image manifest")
-        }
+        let (manifestDescriptor, manifest, indexPlatform) = try await imageManifest(of: subject, in: store, platform: platform)
+        var chosen = indexPlatform
         let config = try await store.fetchVerified(manifest.config).collect(limit: 8 << 20)
         // Layers are read concurrently (decompression dominates) and applied in order. A layer the manifest lists
         // more than once (the same digest) is read once and applied at each of its positions.
@@ -86,8 +72,33 @@ public enum ImageSource {
             platform: chosen, config: [UInt8](config), layersRead: distinct.count)
     }
 
+    /// The image manifest `subject` names in `store`: `subject` itself, or for an index its entry for `platform`
+    /// (default: the host's), with the platform that entry declares.
+    public static func imageManifest(
+        of subject: Descriptor, in store: any ContentStore, platform: Platform? = nil
+    ) async throws -> (descriptor: Descriptor, manifest: ImageManifest, platform: Platform?) {
+        var manifestDescriptor = subject
+        var raw = try await store.fetchManifest(subject)
+        var chosen: Platform?
+        if case .index(let index) = try raw.parsed() {
+            let want = platform ?? hostPlatform
+            guard let entry = index.manifests.first(where: { $0.platform.map(want.matches) ?? false }) else {
+                let available = index.manifests.compactMap { $0.platform?.description }.joined(separator: ", ")
+                throw InventoryError(.notFound, "no manifest for platform \(want) in the index (available: \(available))")
+            }
+            manifestDescriptor = entry
+            chosen = entry.platform
+            raw = try await store.fetchManifest(entry)
+        }
+        guard case .image(let manifest) = try raw.parsed() else {
+            throw InventoryError(.unsupported, "\(manifestDescriptor.digest) is not an image manifest")
+        }
+        return (manifestDescriptor, manifest, chosen)
+    }
+
     /// The stream decompressed according to its first bytes: gzip, zstd (through the system's libzstd) or plain tar.
-    static func decompressed<S: ChunkSource>(_ source: S, what: String) async throws -> AnyChunkSource {
+    /// `what` names the stream in errors ("layer sha256:…").
+    public static func decompressed<S: ChunkSource>(_ source: S, what: String) async throws -> AnyChunkSource {
         var s = source
         guard let first = try await s.next() else { return AnyChunkSource(EmptySource()) }
         let prefixed = PrefixedSource(first: first, rest: s)

@@ -87,6 +87,24 @@ public struct TarReader<Source: ChunkSource> {
         return out
     }
 
+    /// The next piece of the current entry's content, at most `maxLength` bytes, or nil once all of it was read (the
+    /// padding after it is then skipped). A large file streams through in pieces without ever being held whole.
+    public mutating func nextContentChunk(maxLength: Int = 64 << 10) async throws -> [UInt8]? {
+        guard remaining > 0 else {
+            try await skipContent()  // padding
+            return nil
+        }
+        if position == buffer.count {
+            guard try await fill(1) else { throw InventoryError(.malformed, "tar archive ends inside an entry (truncated)") }
+        }
+        let n = min(remaining, max(1, maxLength), buffer.count - position)
+        defer {
+            position += n
+            remaining -= n
+        }
+        return Array(buffer[position..<position + n])
+    }
+
     /// The next entry's header, or nil at the end of the archive. Unread content of the previous entry is skipped.
     public mutating func next() async throws -> TarHeader? {
         try await skipContent()

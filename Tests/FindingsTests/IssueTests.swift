@@ -16,7 +16,7 @@ import Testing
         finding(vulnerability("CVE-D"), on: artefact("team/web", 1), score: 0, discovered: day(0)),  // NONE: never due, not exported
         finding(vulnerability("CVE-E"), on: artefact("team/web", 1), score: nil, discovered: day(0)),  // uncategorised: undated
         finding(vulnerability("CVE-F"), on: lone, score: 9.9, discovered: day(35)),  // CRITICAL due day 65
-        finding(.license(package: "pkg:npm/x", id: "GPL-3.0"), on: lone, score: nil, discovered: day(0)),  // uncategorised license
+        finding(.license(package: "pkg:npm/x", id: "LicenseRef-custom"), on: lone, score: nil, discovered: day(0)),  // uncategorised license
         finding(vulnerability("CVE-G"), on: lone, score: 9.9, discovered: day(0), resolved: day(20)),  // resolved
     ]
 

@@ -19,10 +19,20 @@ import Testing
     }
 
     @Test func aTypeWithoutCategoriesIsUncategorisedNotDropped() {
-        let f = finding(.license(package: "pkg:npm/left-pad", id: "GPL-3.0-only"), score: nil)
+        let f = finding(.malware(file: "sha256:ee", signature: "Eicar-Test-Signature"), score: nil)
         #expect(SLAPolicy.default.category(of: f) == .uncategorised)
         let e = SLAEvaluator().effective(f, component: nil, now: day(1))
         #expect(e.category == .uncategorised && e.dueDate == nil && !e.overdue)
+        // So is a license no default category takes.
+        #expect(SLAPolicy.default.category(of: finding(.license(package: "pkg:npm/left-pad", id: "LicenseRef-acme"), score: nil)) == .uncategorised)
+    }
+
+    /// The default license categories: strong copyleft HIGH in 30 days, weak copyleft and unknown MEDIUM in 90,
+    /// permissive NONE (never due).
+    @Test(arguments: [("GPL-3.0-only", "HIGH", 30 as Int?), ("LGPL-2.1-only", "MEDIUM", 90), ("UNKNOWN", "MEDIUM", 90), ("MIT", "NONE", nil)])
+    func defaultLicenseCategories(id: String, category: String, dueDays: Int?) {
+        let e = SLAEvaluator().effective(finding(.license(package: "pkg:npm/x", id: id), score: nil, discovered: day(3)), component: nil, now: day(4))
+        #expect(e.category.description == category && e.dueDate == dueDays.map { day(3 + Double($0)) })
     }
 
     @Test func zeroProcessingTimeIsDueOnDiscovery() throws {
