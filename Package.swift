@@ -289,7 +289,8 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "WardenServer", "WardenApp", "WardenActions", "Findings", "Storage", "Triggers", "Workflow", "Documents", "CEL", "OCITesting",
+                "WardenServer", "WardenApp", "WardenActions", "Findings", "Storage", "Triggers", "Workflow", "Documents", "CEL", "OCITesting", "OCI",
+                "OCIRegistry", "Inventory",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),

@@ -10,6 +10,8 @@ struct MemoryFindingsState {
     var rescorings: [String: RescoringRecord] = [:]
     var backlog: [BacklogKey: BacklogRecord] = [:]
     var snapshots: [String: SnapshotRecord] = [:]
+    var trackedTags: [String: TrackedTagRecord] = [:]
+    var issues: [String: IssueRecord] = [:]
 
     struct BacklogKey: Hashable {
         var scanner: String
@@ -207,6 +209,28 @@ extension MemoryWorkflowStore {
 
     public func backlog(limit: Int) async throws -> [BacklogRecord] {
         Array(findings.backlog.values.sorted(by: BacklogRecord.claimsBefore).prefix(limit))
+    }
+
+    public func trackTags(_ tags: [TrackedTagRecord], audit: [AuditEvent]) async throws {
+        for t in tags { findings.trackedTags[t.reference] = t }
+        control.append(audit)
+    }
+
+    public func untrackTag(registry: String, repository: String, tag: String, audit: [AuditEvent]) async throws -> Bool {
+        guard findings.trackedTags.removeValue(forKey: "\(registry)/\(repository):\(tag)") != nil else { return false }
+        control.append(audit)
+        return true
+    }
+
+    public func trackedTags() async throws -> [TrackedTagRecord] {
+        findings.trackedTags.values.sorted { ($0.registry, $0.repository, $0.tag) < ($1.registry, $1.repository, $1.tag) }
+    }
+
+    public func exportedIssues() async throws -> [IssueRecord] { findings.issues.values.sorted { $0.id < $1.id } }
+
+    public func saveIssues(_ issues: [IssueRecord], audit: [AuditEvent]) async throws {
+        for i in issues { findings.issues[i.id] = i }
+        control.append(audit)
     }
 
     public func saveSnapshots(_ snapshots: [SnapshotRecord]) async throws {

@@ -38,6 +38,15 @@ extension SQLiteWorkflowStore {
                         PRIMARY KEY (kind, subject, day)) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v5-compliance-tracking") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE trackedTag (
+                        registry TEXT NOT NULL, repository TEXT NOT NULL, tag TEXT NOT NULL, component TEXT, componentVersion TEXT,
+                        addedAt REAL NOT NULL, PRIMARY KEY (registry, repository, tag)) WITHOUT ROWID;
+                    CREATE TABLE exportedIssue (id TEXT PRIMARY KEY, state TEXT NOT NULL, data TEXT NOT NULL, updatedAt REAL NOT NULL) WITHOUT ROWID;
+                    """)
+        }
     }
 }
 
@@ -422,6 +431,51 @@ extension SQLiteWorkflowStore {
                 db, sql: "SELECT \(Self.backlogColumns) ORDER BY b.priority DESC, b.createdAt, b.scanner, a.registry, a.repository, a.digest LIMIT ?",
                 arguments: [limit]
             ).map(Self.backlogRecord)
+        }
+    }
+
+    public func trackTags(_ tags: [TrackedTagRecord], audit: [AuditEvent]) async throws {
+        try await write { db in
+            let upsert = try db.cachedStatement(
+                sql: "INSERT OR REPLACE INTO trackedTag (registry, repository, tag, component, componentVersion, addedAt) VALUES (?, ?, ?, ?, ?, ?)")
+            for t in tags { try upsert.execute(arguments: [t.registry, t.repository, t.tag, t.component, t.componentVersion, tOpt(t.addedAt)]) }
+            try Self.appendAudit(audit, db)
+        }
+    }
+
+    public func untrackTag(registry: String, repository: String, tag: String, audit: [AuditEvent]) async throws -> Bool {
+        try await write { db in
+            try db.execute(
+                sql: "DELETE FROM trackedTag WHERE registry = ? AND repository = ? AND tag = ?", arguments: [registry, repository, tag])
+            guard db.changesCount > 0 else { return false }
+            try Self.appendAudit(audit, db)
+            return true
+        }
+    }
+
+    public func trackedTags() async throws -> [TrackedTagRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM trackedTag ORDER BY registry, repository, tag").map { row in
+                TrackedTagRecord(
+                    registry: row["registry"], repository: row["repository"], tag: row["tag"], component: row["component"],
+                    componentVersion: row["componentVersion"], addedAt: date(row["addedAt"] as Double))
+            }
+        }
+    }
+
+    public func exportedIssues() async throws -> [IssueRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM exportedIssue ORDER BY id").map { row in
+                IssueRecord(id: row["id"], state: row["state"], data: row["data"], updatedAt: date(row["updatedAt"] as Double))
+            }
+        }
+    }
+
+    public func saveIssues(_ issues: [IssueRecord], audit: [AuditEvent]) async throws {
+        try await write { db in
+            let upsert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO exportedIssue (id, state, data, updatedAt) VALUES (?, ?, ?, ?)")
+            for i in issues { try upsert.execute(arguments: [i.id, i.state, i.data, tOpt(i.updatedAt)]) }
+            try Self.appendAudit(audit, db)
         }
     }
 

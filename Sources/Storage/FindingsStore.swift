@@ -260,6 +260,39 @@ public struct SnapshotRecord: Codable, Sendable, Equatable {
     }
 }
 
+/// A tag whose digest the enumerator follows: each new digest becomes a tracked artefact version (of the component,
+/// when given); the digests it pointed at before stop being tracked.
+public struct TrackedTagRecord: Codable, Sendable, Equatable {
+    public var registry, repository, tag: String
+    public var component, componentVersion: String?
+    public var addedAt: Date
+    public init(registry: String, repository: String, tag: String, component: String? = nil, componentVersion: String? = nil, addedAt: Date) {
+        self.registry = registry
+        self.repository = repository
+        self.tag = tag
+        self.component = component
+        self.componentVersion = componentVersion
+        self.addedAt = addedAt
+    }
+    /// `registry/repository:tag`.
+    public var reference: String { "\(registry)/\(repository):\(tag)" }
+}
+
+/// An exported issue as last delivered: its id, whether it is open, and its JSON document.
+public struct IssueRecord: Codable, Sendable, Equatable {
+    public var id: String
+    /// `open`, or `closed:<reason>`.
+    public var state: String
+    public var data: String
+    public var updatedAt: Date
+    public init(id: String, state: String, data: String, updatedAt: Date) {
+        self.id = id
+        self.state = state
+        self.data = data
+        self.updatedAt = updatedAt
+    }
+}
+
 /// Where the compliance engine keeps its state: artefacts, scans and their findings, rescorings, the scan backlog
 /// and compliance snapshots. Every change that `audit` accompanies commits with its audit entries.
 public protocol FindingsStore: Sendable {
@@ -314,6 +347,18 @@ public protocol FindingsStore: Sendable {
     func releaseClaims(worker: String) async throws -> Int
     /// The queue in claim order.
     func backlog(limit: Int) async throws -> [BacklogRecord]
+
+    /// Adds or replaces tracked tags (by registry, repository and tag).
+    func trackTags(_ tags: [TrackedTagRecord], audit: [AuditEvent]) async throws
+    /// Stops following a tag; false when it was not tracked.
+    func untrackTag(registry: String, repository: String, tag: String, audit: [AuditEvent]) async throws -> Bool
+    /// Tracked tags by reference.
+    func trackedTags() async throws -> [TrackedTagRecord]
+
+    /// The issues as last exported, by id.
+    func exportedIssues() async throws -> [IssueRecord]
+    /// Records what an export delivered (replacing the issues of the same ids), with `audit`.
+    func saveIssues(_ issues: [IssueRecord], audit: [AuditEvent]) async throws
 
     func saveSnapshots(_ snapshots: [SnapshotRecord]) async throws
     /// The snapshots of one subject, oldest day first, from `from` to `to` (days, inclusive) when given.

@@ -12,6 +12,7 @@ extension ActionCatalog {
             VerifyAction(registries: registries),
             PolicyEvalAction(registries: registries), SignAction(registries: registries), AttestAction(registries: registries),
             SBOMAction(registries: registries), ScanAction(registries: registries, stateDirectory: stateDirectory),
+            FindingsScanAction(registries: registries, stateDirectory: stateDirectory), FindingsRecordAction(stateDirectory: stateDirectory),
         ])
     }
 

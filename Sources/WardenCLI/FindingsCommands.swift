@@ -52,7 +52,7 @@ func line(_ f: CompliancePlane.FindingView) -> String {
 struct FindingsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "findings", abstract: "Findings tied to artefacts, with their SLA category and due date.",
-        subcommands: [List.self, Show.self, Record.self, Track.self])
+        subcommands: [List.self, Show.self, Record.self, Track.self, Declare.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -195,6 +195,24 @@ struct FindingsCommand: AsyncParsableCommand {
     }
 }
 
+extension FindingsCommand {
+    struct Declare: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Declare a component (a kind: Component file): its tags are followed by the server's enumerator, its pinned versions tracked.")
+        @Argument(help: "The component's YAML file.") var file: String
+        @OptionGroup var local: ComplianceState
+        @OptionGroup var global: GlobalOptions
+        func run() async throws {
+            let text = try readTextFile(file, status: 66)
+            let plane = try local.plane()
+            try await ComplianceState.run(global, { try await plane.declare(component: text, file: file, caller: ComplianceState.caller) }) { d in
+                ["component \(d.component) \(d.version): \(d.tags.count) tags followed, \(d.artefacts.count) versions tracked"]
+                    + d.tags.map { "follows \($0.reference)" } + d.artefacts.map { "tracks \($0.artefact)" }
+            }
+        }
+    }
+}
+
 struct RescoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rescore", abstract: "Rescore findings: put them in another SLA category, with a reason, a scope and an optional expiry.",
@@ -275,7 +293,7 @@ struct RescoreCommand: AsyncParsableCommand {
 struct ComplianceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compliance", abstract: "Compliance of artefacts and components: summary, daily history, SLA report, snapshots.",
-        subcommands: [Summary.self, History.self, SLAReport.self, Snapshot.self])
+        subcommands: [Summary.self, History.self, SLAReport.self, Snapshot.self, Issues.self])
 
     static func subject(_ text: String) throws -> CompliancePlane.Subject {
         do { return try CompliancePlane.Subject(parsing: text) } catch let e as ControlError {
@@ -345,6 +363,24 @@ struct ComplianceCommand: AsyncParsableCommand {
         func run() async throws {
             let plane = try local.plane()
             try await ComplianceState.run(global, { ["snapshots": try await plane.takeSnapshots()] }) { ["\($0["snapshots"] ?? 0) snapshots taken"] }
+        }
+    }
+
+    struct Issues: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Export issues: open findings grouped by component (or artefact), type and due window; issues that no longer apply close.",
+            discussion: "Each issue is written as <id>.md and <id>.json into --dir (atomically); without --dir only the list is printed.")
+        @Option(name: .long, help: "Directory to write the issues into.") var dir: String?
+        @OptionGroup var local: ComplianceState
+        @OptionGroup var global: GlobalOptions
+        func run() async throws {
+            let plane = try local.plane()
+            try await ComplianceState.run(
+                global, { try await plane.exportIssues(delivery: dir.map { .directory($0) } ?? .none, caller: ComplianceState.caller) }
+            ) { o in
+                o.open.map { "open\t\($0.id.prefix(12))\t\($0.title)\t\($0.findings) findings\t\($0.labels.joined(separator: ","))" }
+                    + o.closed.map { "\($0.state)\t\($0.id.prefix(12))\t\($0.title)" }
+            }
         }
     }
 }

@@ -62,8 +62,17 @@ struct ServeCommand: AsyncParsableCommand {
             let callbacks = CallbackServer(endpoint: StandaloneCallbackListener())
             var catalog = ActionCatalog.standard(registries: registries, stateDirectory: root, callbacks: callbacks)
             for dir in actions { try catalog.load(directory: dir, callbacks: callbacks) }
+            let scanners: [any ArtefactScanner]
+            do {
+                scanners = try ArtefactScanners.standard(
+                    names: settings.compliance.scanners, registries: registries, state: layout, clamd: settings.compliance.clamd)
+            } catch {
+                printError("error: compliance scanners: \(error)")
+                throw ExitCode(1)
+            }
             let server = try ControlServer(
-                settings: settings, layout: layout, catalog: catalog, logger: logger, lookup: RegistryTriggerLookup(registries: registries))
+                settings: settings, layout: layout, catalog: catalog, logger: logger, lookup: RegistryTriggerLookup(registries: registries),
+                scanners: scanners)
             if initialize || demo {
                 if !demo, try await !server.store.tokens().isEmpty {
                     printError("error: \(root) already has API tokens; create another with warden admin token create --state \(root)")

@@ -34,6 +34,28 @@ public struct ServerSettings: Sendable {
     public var workspaces: [WorkspaceSettings] = []
     /// Webhook receivers (`POST /api/v1/hooks/{name}`), each with its format and secret.
     public var receivers: [ReceiverConfig] = []
+    /// The scanning loop (docs/compliance.md).
+    public var compliance = ComplianceSettings()
+
+    public struct ComplianceSettings: Sendable, Equatable {
+        /// How often tracked tags are resolved and due scans queued.
+        public var enumerateEvery: Double = 300
+        /// How long a scan stays fresh: older ones are queued again.
+        public var scanInterval: Double = 86_400
+        /// How long an artefact no longer tracked is kept before it is deleted with its findings.
+        public var gracePeriod: Double = 86_400
+        /// A claim not renewed for this long is released to another worker.
+        public var lease: Double = 1800
+        /// Backlog workers in this server (0: none; another server does the scanning).
+        public var workers = 2
+        /// The scanners the enumerator queues work for (of vuln, license, os-eol, malware).
+        public var scanners = ["vuln", "license", "os-eol"]
+        /// clamd's socket (`unix:PATH` or `tcp:HOST:PORT`) for the malware scanner.
+        public var clamd: String?
+        /// Where exported issues are written (`<id>.md`, `<id>.json`) after each enumeration; nil: not exported.
+        public var issuesDirectory: String?
+        public init() {}
+    }
 
     public struct TLS: Sendable, Equatable {
         public var certificate: String
@@ -114,7 +136,7 @@ public struct ServerSettings: Sendable {
         func path(_ p: String) -> String { p.hasPrefix("/") || base.isEmpty ? p : base + "/" + p }
         let root = try YAMLValue.parse(text, file: file)
         if case .scalar(let sc) = root.node, sc.string.isEmpty { return s }
-        let f = try root.fields(allowed: ["listen", "tls", "limits", "concurrency", "audit", "oidc", "workspaces", "receivers"])
+        let f = try root.fields(allowed: ["listen", "tls", "limits", "concurrency", "audit", "oidc", "workspaces", "receivers", "compliance"])
         if let v = f["listen"] {
             do { try s.setListen(try v.string(), what: "listen") } catch let e as ControlError { throw v.error(e.reason) }
         }
@@ -205,6 +227,36 @@ public struct ServerSettings: Sendable {
                 if let problem = config.problems.first { throw item.error("receiver \(name): \(problem)") }
                 s.receivers.append(config)
             }
+        }
+        if let v = f["compliance"] {
+            let c = try v.fields(allowed: [
+                "enumerateEvery", "scanInterval", "gracePeriod", "lease", "workers", "scanners", "clamd", "issuesDirectory",
+            ])
+            if let d = c["enumerateEvery"] { s.compliance.enumerateEvery = try duration(d) }
+            if let d = c["scanInterval"] { s.compliance.scanInterval = try duration(d) }
+            if let d = c["gracePeriod"] { s.compliance.gracePeriod = try duration(d) }
+            if let d = c["lease"] { s.compliance.lease = try duration(d) }
+            for (key, value) in [("enumerateEvery", s.compliance.enumerateEvery), ("lease", s.compliance.lease)] where value < 1 {
+                throw c[key]!.error("\(key) must be at least 1s")
+            }
+            if let w = c["workers"] {
+                s.compliance.workers = try w.int()
+                guard (0...64).contains(s.compliance.workers) else { throw w.error("workers must be 0 to 64") }
+            }
+            if let list = c["scanners"] {
+                s.compliance.scanners = try list.stringList()
+                for name in s.compliance.scanners where !["vuln", "license", "os-eol", "malware"].contains(name) {
+                    throw list.error("scanner \(name) is not one of vuln, license, os-eol, malware")
+                }
+            }
+            if let a = c["clamd"] {
+                s.compliance.clamd = try a.string()
+                do { _ = try ClamdAddress(parsing: s.compliance.clamd!) } catch { throw a.error("clamd: \(error)") }
+            }
+            if s.compliance.scanners.contains("malware") && s.compliance.clamd == nil {
+                throw v.error("the malware scanner needs clamd (unix:PATH or tcp:HOST:PORT)")
+            }
+            if let d = c["issuesDirectory"] { s.compliance.issuesDirectory = path(try d.string()) }
         }
         return s
     }

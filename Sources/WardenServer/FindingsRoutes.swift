@@ -60,6 +60,8 @@ struct SnapshotList: Encodable { var snapshots: [CompliancePlane.SnapshotView] }
 struct ArtefactList: Encodable { var artefacts: [CompliancePlane.ArtefactView] }
 struct RescoringList: Encodable { var rescorings: [CompliancePlane.RescoringView] }
 struct SnapshotCount: Encodable { var snapshots: Int }
+struct TrackedTagList: Encodable { var tags: [CompliancePlane.TrackedTagView] }
+struct BacklogList: Encodable { var items: [CompliancePlane.BacklogView] }
 
 extension Routes {
     /// The artefact a parameter names (`registry/repository@sha256:…`).
@@ -207,19 +209,79 @@ extension Routes {
             }
         case ("POST", "/api/v1/compliance/snapshots"):
             return { _ in try .json(SnapshotCount(snapshots: try await compliance.takeSnapshots())) }
+        case ("POST", "/api/v1/components"):
+            return { call in
+                let text: String
+                if (call.request.headers[.contentType]?.lowercased() ?? "").contains("yaml") {
+                    text = String(buffer: call.body)
+                } else {
+                    let o = try call.object
+                    try o.only(["document"])
+                    text = try o.string("document", required: true)!
+                }
+                return try .json(try await compliance.declare(component: text, file: "component", caller: call.caller))
+            }
+        case ("GET", "/api/v1/tracked-tags"):
+            return { _ in try .json(TrackedTagList(tags: try await compliance.trackedTags())) }
+        case ("POST", "/api/v1/tracked-tags"):
+            return { call in
+                let o = try call.object
+                try o.only(["references", "component", "componentVersion"])
+                return try .json(
+                    TrackedTagList(
+                        tags: try await compliance.trackTags(
+                            try o.texts("references"), component: try o.string("component"), componentVersion: try o.string("componentVersion"),
+                            caller: call.caller)))
+            }
+        case ("DELETE", "/api/v1/tracked-tags"):
+            return { call in
+                guard let reference = query(call.request, "reference") else {
+                    throw Problem(status: 400, code: "invalid", detail: "reference is required: registry/repository:tag")
+                }
+                try await compliance.untrackTag(reference, caller: call.caller)
+                return .data(status: .noContent, headers: [], body: Data())
+            }
+        case ("GET", "/api/v1/backlog"):
+            return { call in
+                guard let limit = Int(query(call.request, "limit") ?? "100") else {
+                    throw Problem(status: 400, code: "invalid", detail: "limit must be 1 to 1000")
+                }
+                return try .json(BacklogList(items: try await compliance.backlog(limit: limit)))
+            }
+        case ("POST", "/api/v1/compliance/enumerate"):
+            let service = server.complianceService
+            return { _ in try .json(try await service.enumerateNow()) }
+        case ("POST", "/api/v1/compliance/issues"):
+            let directory = server.settings.compliance.issuesDirectory
+            return { call in
+                try .json(try await compliance.exportIssues(delivery: directory.map { .directory($0) } ?? .none, caller: call.caller))
+            }
         default: return nil
         }
     }
 }
 
-/// The compliance engine's clock-driven work: every rescoring expiry audited within a minute of it, and the day's
-/// compliance snapshots taken at start and then every hour (each replaces the day's, so the last of a day stays).
+/// The compliance engine's clock-driven work: rescoring expiries audited within a minute; the day's snapshots at
+/// start and every hour (each replaces the day's); the enumerator every `enumerateEvery` (one server at a time,
+/// under a lease), then the issue export when configured; and `workers` backlog workers claiming scans.
 struct ComplianceService: Service {
     let compliance: CompliancePlane
+    let settings: ServerSettings.ComplianceSettings
+    let scanners: [String: any ArtefactScanner]
+    let lookup: (any TriggerLookup)?
+    let holder: String
     let logger: Logger
 
+    /// One enumeration now, whoever holds the enumerator's lease (`POST /api/v1/compliance/enumerate`).
+    func enumerateNow() async throws -> CompliancePlane.EnumerationOutcome {
+        guard let lookup else { throw ControlError(.conflict, "this server has no registry access to resolve tracked tags") }
+        return try await compliance.enumerate(
+            lookup: lookup, scanners: settings.scanners, interval: settings.scanInterval, grace: settings.gracePeriod)
+    }
+
     func run() async throws {
-        let (compliance, logger) = (self.compliance, self.logger)
+        let (compliance, settings, scanners, lookup, holder, logger) = (compliance, settings, scanners, lookup, holder, logger)
+        let store = compliance.control.store
         @Sendable func tick(snapshots: Bool) async {
             do {
                 try await compliance.auditExpiries()
@@ -228,13 +290,62 @@ struct ComplianceService: Service {
                 logger.error("compliance tick failed", metadata: ["error": "\(error)"])
             }
         }
+        @Sendable func enumerate() async {
+            guard let lookup else { return }
+            do {
+                guard
+                    try await store.acquireLease(name: "compliance-enumerator", holder: holder, ttl: settings.enumerateEvery * 2, now: Date())
+                        != nil
+                else { return }
+                let outcome = try await compliance.enumerate(
+                    lookup: lookup, scanners: settings.scanners, interval: settings.scanInterval, grace: settings.gracePeriod)
+                if !outcome.errors.isEmpty { logger.warning("enumeration", metadata: ["errors": "\(outcome.errors)"]) }
+                if let dir = settings.issuesDirectory {
+                    _ = try await compliance.exportIssues(delivery: .directory(dir), caller: CompliancePlane.system)
+                }
+            } catch {
+                logger.error("enumeration failed", metadata: ["error": "\(error)"])
+            }
+        }
+        @Sendable func worker(_ n: Int) async {
+            let name = "\(holder)/\(n)"
+            while !Task.isCancelled {
+                do {
+                    if let done = try await compliance.work(worker: name, scanners: scanners, lease: settings.lease) {
+                        if let e = done.error {
+                            logger.warning("scan failed", metadata: ["scanner": "\(done.scanner)", "artefact": "\(done.artefact)", "error": "\(e)"])
+                        }
+                        continue
+                    }
+                } catch {
+                    logger.error("backlog worker failed", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+            _ = try? await store.releaseClaims(worker: name)
+        }
         await tick(snapshots: true)
         try? await cancelWhenGracefulShutdown {
-            var minutes = 0
-            while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(60))
-                minutes += 1
-                await tick(snapshots: minutes % 60 == 0)
+            await withTaskGroup(of: Void.self) { group in
+                for n in 0..<(scanners.isEmpty ? 0 : settings.workers) { group.addTask { await worker(n) } }
+                group.addTask {
+                    var last = Date.distantPast
+                    var minute = Date()
+                    var hour = Int(Date().timeIntervalSince1970 / 3600)
+                    while !Task.isCancelled {
+                        if Date().timeIntervalSince(last) >= settings.enumerateEvery {
+                            last = Date()
+                            await enumerate()
+                        }
+                        if Date().timeIntervalSince(minute) >= 60 {
+                            minute = Date()
+                            let now = Int(minute.timeIntervalSince1970 / 3600)
+                            await tick(snapshots: now != hour)
+                            hour = now
+                        }
+                        try? await Task.sleep(for: .seconds(min(1, settings.enumerateEvery)))
+                    }
+                }
             }
         }
     }

@@ -5395,6 +5395,464 @@ enum OpenAPIDocument {
                 ],
                 "x-warden-permission": "findings.write"
               }
+            },
+            "/api/v1/components": {
+              "post": {
+                "operationId": "declareComponent",
+                "summary": "Declare a component (a `kind: Component` document): its tags followed, its pinned versions tracked",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/idempotencyKey"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "What was recorded.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/DeclaredComponent"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Idempotent-Replayed": {
+                        "description": "`true` when the answer is a replay of an earlier request with the same `Idempotency-Key`.",
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "true"
+                          ]
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Conflict"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/ContentTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/UnprocessableContent"
+                  },
+                  "429": {
+                    "$ref": "#/components/responses/TooManyRequests"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.write",
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "type": "object",
+                        "properties": {
+                          "document": {
+                            "type": "string",
+                            "description": "The YAML document."
+                          }
+                        },
+                        "required": [
+                          "document"
+                        ],
+                        "additionalProperties": false
+                      }
+                    }
+                  }
+                },
+                "description": "The body is JSON `{document}`, or the YAML itself with a YAML content type."
+              }
+            },
+            "/api/v1/tracked-tags": {
+              "get": {
+                "operationId": "listTrackedTags",
+                "summary": "Tags the enumerator follows",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [],
+                "responses": {
+                  "200": {
+                    "description": "The tags.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/TrackedTagList"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.read"
+              },
+              "post": {
+                "operationId": "trackTags",
+                "summary": "Follow tags: each new digest becomes a tracked version",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/idempotencyKey"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The tags as recorded.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/TrackedTagList"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Idempotent-Replayed": {
+                        "description": "`true` when the answer is a replay of an earlier request with the same `Idempotency-Key`.",
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "true"
+                          ]
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Conflict"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/ContentTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/UnprocessableContent"
+                  },
+                  "429": {
+                    "$ref": "#/components/responses/TooManyRequests"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.write",
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "type": "object",
+                        "properties": {
+                          "references": {
+                            "type": "array",
+                            "items": {
+                              "type": "string",
+                              "description": "registry/repository:tag"
+                            }
+                          },
+                          "component": {
+                            "type": "string"
+                          },
+                          "componentVersion": {
+                            "type": "string"
+                          }
+                        },
+                        "required": [
+                          "references"
+                        ],
+                        "additionalProperties": false
+                      }
+                    }
+                  }
+                }
+              },
+              "delete": {
+                "operationId": "untrackTag",
+                "summary": "Stop following a tag",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [
+                  {
+                    "name": "reference",
+                    "in": "query",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "registry/repository:tag"
+                  },
+                  {
+                    "$ref": "#/components/parameters/idempotencyKey"
+                  }
+                ],
+                "responses": {
+                  "204": {
+                    "description": "Untracked.",
+                    "headers": {
+                      "Idempotent-Replayed": {
+                        "description": "`true` when the answer is a replay of an earlier request with the same `Idempotency-Key`.",
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "true"
+                          ]
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Conflict"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/ContentTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/UnprocessableContent"
+                  },
+                  "429": {
+                    "$ref": "#/components/responses/TooManyRequests"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.write"
+              }
+            },
+            "/api/v1/backlog": {
+              "get": {
+                "operationId": "listBacklog",
+                "summary": "The scan backlog in claim order",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [
+                  {
+                    "name": "limit",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 1000
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The items.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/BacklogList"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.read"
+              }
+            },
+            "/api/v1/compliance/enumerate": {
+              "post": {
+                "operationId": "enumerate",
+                "summary": "Run the enumerator now: resolve tracked tags, queue due scans",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/idempotencyKey"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "What it did.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/EnumerationOutcome"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Idempotent-Replayed": {
+                        "description": "`true` when the answer is a replay of an earlier request with the same `Idempotency-Key`.",
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "true"
+                          ]
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Conflict"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/ContentTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/UnprocessableContent"
+                  },
+                  "429": {
+                    "$ref": "#/components/responses/TooManyRequests"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.write",
+                "description": "409 when the server has no registry access."
+              }
+            },
+            "/api/v1/compliance/issues": {
+              "post": {
+                "operationId": "exportIssues",
+                "summary": "Export issues now: group open findings, close the issues that no longer apply",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/idempotencyKey"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The open and the closing issues.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/IssueExportOutcome"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Idempotent-Replayed": {
+                        "description": "`true` when the answer is a replay of an earlier request with the same `Idempotency-Key`.",
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "true"
+                          ]
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Conflict"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/ContentTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/UnprocessableContent"
+                  },
+                  "429": {
+                    "$ref": "#/components/responses/TooManyRequests"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.write",
+                "description": "Written to the configured `compliance.issuesDirectory` when there is one."
+              }
             }
           },
           "components": {
@@ -7440,6 +7898,212 @@ enum OpenAPIDocument {
                   "releaseDate",
                   "overdue",
                   "rescoringsApplied"
+                ],
+                "additionalProperties": false
+              },
+              "TrackedTag": {
+                "type": "object",
+                "properties": {
+                  "reference": {
+                    "type": "string"
+                  },
+                  "component": {
+                    "type": "string"
+                  },
+                  "componentVersion": {
+                    "type": "string"
+                  },
+                  "addedAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  }
+                },
+                "required": [
+                  "reference",
+                  "addedAt"
+                ],
+                "additionalProperties": false
+              },
+              "TrackedTagList": {
+                "type": "object",
+                "properties": {
+                  "tags": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/TrackedTag"
+                    }
+                  }
+                },
+                "required": [
+                  "tags"
+                ],
+                "additionalProperties": false
+              },
+              "DeclaredComponent": {
+                "type": "object",
+                "properties": {
+                  "component": {
+                    "type": "string"
+                  },
+                  "version": {
+                    "type": "string"
+                  },
+                  "tags": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/TrackedTag"
+                    }
+                  },
+                  "artefacts": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/Artefact"
+                    }
+                  }
+                },
+                "required": [
+                  "component",
+                  "version",
+                  "tags",
+                  "artefacts"
+                ],
+                "additionalProperties": false
+              },
+              "BacklogItem": {
+                "type": "object",
+                "properties": {
+                  "scanner": {
+                    "type": "string"
+                  },
+                  "artefact": {
+                    "type": "string"
+                  },
+                  "priority": {
+                    "type": "integer"
+                  },
+                  "createdAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "claimedBy": {
+                    "type": "string"
+                  },
+                  "leaseUntil": {
+                    "type": "string",
+                    "format": "date-time"
+                  }
+                },
+                "required": [
+                  "scanner",
+                  "artefact",
+                  "priority",
+                  "createdAt"
+                ],
+                "additionalProperties": false
+              },
+              "BacklogList": {
+                "type": "object",
+                "properties": {
+                  "items": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/BacklogItem"
+                    }
+                  }
+                },
+                "required": [
+                  "items"
+                ],
+                "additionalProperties": false
+              },
+              "EnumerationOutcome": {
+                "type": "object",
+                "properties": {
+                  "newVersions": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  },
+                  "untracked": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  },
+                  "queued": {
+                    "type": "integer"
+                  },
+                  "deleted": {
+                    "type": "integer"
+                  },
+                  "errors": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  }
+                },
+                "required": [
+                  "newVersions",
+                  "untracked",
+                  "queued",
+                  "deleted",
+                  "errors"
+                ],
+                "additionalProperties": false
+              },
+              "Issue": {
+                "type": "object",
+                "properties": {
+                  "id": {
+                    "type": "string"
+                  },
+                  "title": {
+                    "type": "string"
+                  },
+                  "state": {
+                    "type": "string",
+                    "description": "open, or closed:<reason> (not-tracked, no-open-findings)"
+                  },
+                  "labels": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  },
+                  "findings": {
+                    "type": "integer"
+                  }
+                },
+                "required": [
+                  "id",
+                  "title",
+                  "state",
+                  "labels",
+                  "findings"
+                ],
+                "additionalProperties": false
+              },
+              "IssueExportOutcome": {
+                "type": "object",
+                "properties": {
+                  "open": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/Issue"
+                    }
+                  },
+                  "closed": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/Issue"
+                    }
+                  }
+                },
+                "required": [
+                  "open",
+                  "closed"
                 ],
                 "additionalProperties": false
               }

@@ -166,6 +166,13 @@ struct Routes {
         r("GET", "/api/v1/compliance/history", .permission(.findingsRead))
         r("GET", "/api/v1/compliance/sla-report", .permission(.findingsRead))
         r("POST", "/api/v1/compliance/snapshots", .permission(.findingsWrite))
+        r("POST", "/api/v1/components", .permission(.findingsWrite))
+        r("GET", "/api/v1/tracked-tags", .permission(.findingsRead))
+        r("POST", "/api/v1/tracked-tags", .permission(.findingsWrite))
+        r("DELETE", "/api/v1/tracked-tags", .permission(.findingsWrite))
+        r("GET", "/api/v1/backlog", .permission(.findingsRead))
+        r("POST", "/api/v1/compliance/enumerate", .permission(.findingsWrite))
+        r("POST", "/api/v1/compliance/issues", .permission(.findingsWrite))
     }
 
     func register(on router: Router<ServerContext>) {

@@ -51,12 +51,17 @@ public final class ControlServer: Sendable {
     public let triggers: TriggerPlane
     let triggerService: TriggerService
     public let compliance: CompliancePlane
+    let complianceService: ComplianceService
 
     /// A server over the state directory `layout` with `catalog`'s actions. `logger` receives the structured
     /// request logs.
     /// `lookup` gives the trigger pollers and the digest resolution of tag-only pushes their registry and HTTP
     /// access (none without it).
-    public init(settings: ServerSettings, layout: StateLayout, catalog: ActionCatalog, logger: Logger, lookup: (any TriggerLookup)? = nil) throws {
+    /// `scanners` are the backlog's (ArtefactScanners.standard), run by `settings.compliance.workers` workers.
+    public init(
+        settings: ServerSettings, layout: StateLayout, catalog: ActionCatalog, logger: Logger, lookup: (any TriggerLookup)? = nil,
+        scanners: [any ArtefactScanner] = []
+    ) throws {
         self.settings = settings
         self.layout = layout
         self.logger = logger
@@ -78,6 +83,10 @@ public final class ControlServer: Sendable {
         triggers = TriggerPlane(control: control, receivers: settings.receivers, lookup: lookup, observer: metrics)
         triggerService = TriggerService(triggers: triggers, pool: pool, logger: logger)
         compliance = CompliancePlane(control: control)
+        complianceService = ComplianceService(
+            compliance: compliance, settings: settings.compliance,
+            scanners: Dictionary(scanners.map { ($0.datasource, $0) }, uniquingKeysWith: { a, _ in a }), lookup: lookup,
+            holder: "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)", logger: logger)
         limiter = RateLimiter(perMinute: settings.limits.writesPerMinute)
         key = try AuditJob.signingKey(layout)
         oidcSettings = settings.oidc
@@ -163,7 +172,7 @@ public final class ControlServer: Sendable {
     public var services: [any Service] {
         [
             CheckpointService(store: store, key: key, interval: settings.checkpointInterval, logger: logger), pool, triggerService,
-            ComplianceService(compliance: compliance, logger: logger),
+            complianceService,
         ]
     }
 

@@ -108,6 +108,58 @@ import Testing
     }
 }
 
+extension FindingsCommandTests {
+    /// The scanners as workflow steps: `findings/record@v1` records a scan computed by any step (here, literal
+    /// entries of a datasource of one's own); `findings/scan@v1` runs a built-in scanner on an image in a real
+    /// registry. Both land in the state directory's findings, audited as the run's.
+    @Test func workflowStepsRecordScansOfTheirOwnAndOfTheBuiltInScanners() async throws {
+        let reg = try await RegistryProcess.start()
+        defer { reg.stop() }
+        let dir = try makeTemporaryDirectory()
+        let state = dir + "/state"
+        let layout = try await SBOMTests.makeLayout()
+        try await Skopeo.run(["copy", "--dest-tls-verify=false", "oci:\(layout):v1", "docker://\(reg.host)/team/app:v1"])
+        let digest = try await Skopeo.rawManifest("\(reg.host)/team/app:v1").1.description
+        try """
+        apiVersion: warden.dev/v1
+        kind: Workflow
+        name: compliance
+        inputs:
+          artefact: {type: string}
+        steps:
+          - id: secrets
+            uses: findings/record@v1
+            with:
+              artefact: '${{ inputs.artefact }}'
+              datasource: secrets
+              entries:
+                - {type: secret, subject: /app/.env, id: aws-access-key, score: 9.1, summary: an AWS key in .env}
+          - id: licenses
+            uses: findings/scan@v1
+            with: {artefact: '${{ inputs.artefact }}', scanner: license}
+        outputs:
+          secrets: ${{ steps.secrets.outputs.new }}
+          licenses: ${{ steps.licenses.outputs.reported }}
+        """.write(toFile: dir + "/compliance.yaml", atomically: true, encoding: .utf8)
+        let artefact = "\(reg.host)/team/app@\(digest)"
+        let (rc, out, err) = try await warden([
+            "run", dir + "/compliance.yaml", "--input", "artefact=\(artefact)", "--state", state, "--output", "json",
+        ])
+        #expect(rc == 0, "\(out)\(err)")
+        #expect(out.contains(#""secrets":1"#), "\(out)")
+        let listed = try await items(state, ["--artefact", artefact])
+        #expect(listed.contains { $0["datasource"] as? String == "secrets" && $0["category"] as? String == "uncategorised" }, "\(listed)")
+        #expect(listed.contains { $0["datasource"] as? String == "license" }, "\(listed)")
+        let (audit, auditOut, _) = try await warden(["audit", "list", "--state", state])
+        #expect(audit == 0 && auditOut.contains("run:") && auditOut.contains("findings.scan"), "\(auditOut)")
+        // A step given a tag instead of a digest fails permanently, saying what it needs.
+        let (bad, badOut, badErr) = try await warden([
+            "run", dir + "/compliance.yaml", "--input", "artefact=\(reg.host)/team/app:v1", "--state", state,
+        ])
+        #expect(bad != 0 && (badOut + badErr).contains("sha256"), "\(badOut)\(badErr)")
+    }
+}
+
 /// `yyyy-mm-dd` in UTC.
 enum RFC3339Day {
     static func string(_ d: Date) -> String {

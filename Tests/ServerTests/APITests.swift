@@ -26,7 +26,8 @@ struct Fixture {
     static let gate = Demo.workflows[1]
 
     static func make(
-        writesPerMinute: Int = 100_000, lookup: (any TriggerLookup)? = nil, configure: (inout ServerSettings) -> Void = { _ in }
+        writesPerMinute: Int = 100_000, lookup: (any TriggerLookup)? = nil, configure: (inout ServerSettings) -> Void = { _ in },
+        scanners: (StateLayout) async throws -> [any ArtefactScanner] = { _ in [] }
     ) async throws -> Fixture {
         let dir = try makeTemporaryDirectory()
         var settings = ServerSettings()
@@ -35,7 +36,7 @@ struct Fixture {
         configure(&settings)
         let server = try ControlServer(
             settings: settings, layout: StateLayout(dir + "/state"), catalog: ActionCatalog([NoopAction(), ProcessAction()]),
-            logger: Logger(label: "test"), lookup: lookup)
+            logger: Logger(label: "test"), lookup: lookup, scanners: try await scanners(StateLayout(dir + "/state")))
         let admin = try await server.bootstrapAdmin()
         var f = Fixture(server: server, dir: dir, admin: admin.secret)
         let caller = ControlPlane.Caller(Principal(name: "admin", method: "token"))

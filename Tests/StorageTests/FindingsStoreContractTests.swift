@@ -218,4 +218,28 @@ import Testing
         #expect(try await store.snapshots(kind: "component", subject: "shop", from: "2026-12-01", to: nil).count == 1)
         #expect(try await store.snapshots(kind: "component", subject: "shop", from: nil, to: "2026-11-30").count == 1)
     }
+
+    @Test(arguments: Implementation.allCases) func trackedTagsAndExportedIssuesAreReplacedByTheirKeys(_ impl: Implementation) async throws {
+        let store = try make(impl)
+        try await store.trackTags(
+            [
+                TrackedTagRecord(registry: "r.example", repository: "team/app", tag: "1.0", component: "shop", componentVersion: "1", addedAt: t0),
+                TrackedTagRecord(registry: "r.example", repository: "team/app", tag: "latest", addedAt: t0),
+            ], audit: [audit("tag.track")])
+        try await store.trackTags(
+            [TrackedTagRecord(registry: "r.example", repository: "team/app", tag: "1.0", component: "shop", componentVersion: "2", addedAt: t0 + 1)],
+            audit: [])
+        let tags = try await store.trackedTags()
+        #expect(tags.map(\.reference) == ["r.example/team/app:1.0", "r.example/team/app:latest"] && tags[0].componentVersion == "2")
+        #expect(try await store.untrackTag(registry: "r.example", repository: "team/app", tag: "latest", audit: [audit("tag.untrack")]))
+        #expect(try await !store.untrackTag(registry: "r.example", repository: "team/app", tag: "latest", audit: [audit("tag.untrack")]))
+        #expect(try await store.trackedTags().count == 1)
+        try await store.saveIssues(
+            [IssueRecord(id: "b", state: "open", data: "{}", updatedAt: t0), IssueRecord(id: "a", state: "open", data: "{}", updatedAt: t0)],
+            audit: [audit("issues.export")])
+        try await store.saveIssues([IssueRecord(id: "b", state: "closed:noOpenFindings", data: "{\"x\":1}", updatedAt: t0 + 5)], audit: [])
+        let issues = try await store.exportedIssues()
+        #expect(issues.map(\.id) == ["a", "b"] && issues[1].state == "closed:noOpenFindings" && issues[1].updatedAt == t0 + 5)
+        #expect(try await store.auditCount() == 3)
+    }
 }
