@@ -216,7 +216,23 @@ extension FindingsCommand {
 struct RescoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rescore", abstract: "Rescore findings: put them in another SLA category, with a reason, a scope and an optional expiry.",
-        subcommands: [Create.self, List.self, Revoke.self], defaultSubcommand: Create.self)
+        subcommands: [Create.self, List.self, Revoke.self, Export.self], defaultSubcommand: Create.self)
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The rescorings in force that say a vulnerability does not apply (NONE), as one OpenVEX document.")
+        @Option(name: .shortAndLong, help: "Write to this file (default: standard output).") var output: String?
+        @OptionGroup var local: ComplianceState
+        func run() async throws {
+            let plane = try local.plane()
+            let bytes = try await plane.rescoringsOpenVEX().openVEXJSON()
+            if let output {
+                try Data(bytes).write(to: URL(fileURLWithPath: output), options: .atomic)
+            } else {
+                print(String(decoding: bytes, as: UTF8.self), terminator: "")
+            }
+        }
+    }
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

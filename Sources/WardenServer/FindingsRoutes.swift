@@ -188,6 +188,11 @@ extension Routes {
                 let view = try await compliance.rescore(request, caller: call.caller)
                 return try .json(view, status: .created, headers: [("Location", "/api/v1/rescorings/\(view.id)")])
             }
+        case ("GET", "/api/v1/rescorings/openvex"):
+            return { _ in
+                .data(
+                    status: .ok, headers: [("Content-Type", "application/json")], body: Data(try await compliance.rescoringsOpenVEX().openVEXJSON()))
+            }
         case ("DELETE", "/api/v1/rescorings/{id}"):
             return { call in try .json(try await compliance.revoke(try call.param("id"), caller: call.caller)) }
         case ("GET", "/api/v1/compliance/summary"):

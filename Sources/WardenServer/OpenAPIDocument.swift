@@ -5853,6 +5853,44 @@ enum OpenAPIDocument {
                 "x-warden-permission": "findings.write",
                 "description": "Written to the configured `compliance.issuesDirectory` when there is one."
               }
+            },
+            "/api/v1/rescorings/openvex": {
+              "get": {
+                "operationId": "rescoringsOpenVEX",
+                "summary": "The rescorings in force that say a vulnerability does not apply, as OpenVEX 0.2.0",
+                "tags": [
+                  "compliance"
+                ],
+                "parameters": [],
+                "responses": {
+                  "200": {
+                    "description": "The document.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "object",
+                          "description": "An OpenVEX 0.2.0 document."
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "x-warden-permission": "findings.read"
+              }
             }
           },
           "components": {

@@ -162,6 +162,7 @@ struct Routes {
         r("GET", "/api/v1/rescorings", .permission(.findingsRead))
         r("POST", "/api/v1/rescorings", .permission(.findingsRescore))
         r("DELETE", "/api/v1/rescorings/{id}", .permission(.findingsRescore))
+        r("GET", "/api/v1/rescorings/openvex", .permission(.findingsRead))
         r("GET", "/api/v1/compliance/summary", .permission(.findingsRead))
         r("GET", "/api/v1/compliance/history", .permission(.findingsRead))
         r("GET", "/api/v1/compliance/sla-report", .permission(.findingsRead))

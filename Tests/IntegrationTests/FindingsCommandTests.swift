@@ -99,6 +99,25 @@ import Testing
         let overdue = try json(reportOut)["overdue"] as? [[String: Any]] ?? []
         #expect(!overdue.isEmpty && !overdue.contains { $0["subject"] as? String == "pkg:pypi/jinja2" }, "\(reportOut)")
 
+        // Rescorings as OpenVEX, read back by the scanner: a global NONE for idna suppresses its finding in a new scan.
+        let (global, _, globalErr) = try await warden([
+            "rescore", "--package", "pkg:pypi/idna", "--id", "CVE-2024-3651", "--scope", "global", "--category", "NONE", "--comment",
+            "vulnerable_code_not_in_execute_path", "--state", state,
+        ])
+        #expect(global == 0, "\(globalErr)")
+        let (exported, _, exportErr) = try await warden(["rescore", "export", "-o", dir + "/rescorings.openvex.json", "--state", state])
+        #expect(exported == 0, "\(exportErr)")
+        let vex = try json(try String(contentsOfFile: dir + "/rescorings.openvex.json", encoding: .utf8))
+        let statements = vex["statements"] as? [[String: Any]] ?? []
+        // braces (single version), jinja2 (every version), idna (anywhere).
+        #expect(statements.count == 3 && statements.allSatisfy { $0["status"] as? String == "not_affected" }, "\(vex)")
+        let (rescan, rescanOut, rescanErr) = try await warden([
+            "scan", sbom, "--state", state, "--vex", dir + "/rescorings.openvex.json", "-o", "json",
+        ])
+        #expect(rescan == 0, "\(rescanErr)")
+        let suppressed = try ScanTests.decodeReport(rescanOut).findings.first { $0.package.name == "idna" }?.suppression
+        #expect(suppressed?.status == "not_affected", "\(rescanOut.prefix(2000))")
+
         // A file that is not a report: a clear error, nothing recorded.
         try Data("{}".utf8).write(to: URL(fileURLWithPath: dir + "/empty.json"))
         let (bad, _, badErr) = try await warden(["findings", "record", dir + "/empty.json", "--artefact", Self.v1, "--state", state])

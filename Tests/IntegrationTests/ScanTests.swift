@@ -49,6 +49,8 @@ import Testing
         var expiredRules: [String]
     }
 
+    static func decodeReport(_ text: String) throws -> Report { try JSONDecoder().decode(Report.self, from: Data(text.utf8)) }
+
     static func key(_ f: Report.Finding) -> String {
         f.package.name == "demo-lib" ? "\(f.id) demo-lib@\(f.package.type)" : "\(f.id) \(f.package.name)"
     }

@@ -70,6 +70,12 @@ import WardenApp
             #expect(report.json["overdue"]?.list.map { $0["id"]?.string } == ["CVE-2"], "\(report.text)")
             #expect(report.json["rescoringsApplied"]?.list.count == 1)
 
+            // The rescoring as OpenVEX: not_affected for the component's tracked version, the package its subcomponent.
+            let vex = try await client.call(.get, "/api/v1/rescorings/openvex", token: viewer)
+            let statement = try #require(vex.json["statements"]?.list.first, "\(vex.text)")
+            #expect(statement["status"]?.string == "not_affected" && statement["vulnerability"]?["name"]?.string == "CVE-1")
+            #expect(statement["products"]?.list.first?["@id"]?.string == Self.v1, "\(vex.text)")
+
             // Revoked: CRITICAL again, the rescoring kept in the history.
             #expect(try await client.call(.delete, "/api/v1/rescorings/\(id)", token: scanner).status == 200)
             #expect(try await client.call(.delete, "/api/v1/rescorings/rsc-none", token: scanner).status == 404)
