@@ -12,6 +12,8 @@ public final class ScriptedServer: Sendable {
         public var method: String
         public var uri: String
         public var headers: [String: String]
+        /// The request's body as received.
+        public var body = Data()
         public func header(_ name: String) -> String? { headers[name.lowercased()] }
     }
 
@@ -81,18 +83,22 @@ final class ScriptHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias OutboundOut = HTTPServerResponsePart
     let shared: ScriptShared
     var head: HTTPRequestHead?
+    var body = Data()
 
     init(shared: ScriptShared) { self.shared = shared }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let h): head = h
-        case .body: break
+        case .head(let h):
+            head = h
+            body = Data()
+        case .body(var part): body.append(contentsOf: part.readBytes(length: part.readableBytes) ?? [])
         case .end:
             guard let head else { return }
             var headers: [String: String] = [:]
             for (name, value) in head.headers { headers[name.lowercased()] = value }
-            let request = ScriptedServer.Request(method: head.method.rawValue, uri: head.uri, headers: headers)
+            var request = ScriptedServer.Request(method: head.method.rawValue, uri: head.uri, headers: headers)
+            request.body = body
             shared.log.withLock { $0.append(request) }
             let reply = shared.handler(request)
             if reply.silent { return }

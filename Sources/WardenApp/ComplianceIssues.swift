@@ -121,7 +121,7 @@ extension CompliancePlane {
     }
 
     /// Writes `<id>.json` and `<id>.md` into `dir`, each through a temporary file renamed into place.
-    static func write(_ doc: IssueDocument, to dir: String) throws {
+    public static func write(_ doc: IssueDocument, to dir: String) throws {
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             for (ext, data) in [("json", doc.json()), ("md", Data(doc.markdown().utf8))] {

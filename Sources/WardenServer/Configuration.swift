@@ -54,6 +54,9 @@ public struct ServerSettings: Sendable {
         public var clamd: String?
         /// Where exported issues are written (`<id>.md`, `<id>.json`) after each enumeration; nil: not exported.
         public var issuesDirectory: String?
+        /// Where exported issues are POSTed (GitHub-issues-shaped JSON, signed with `issuesWebhookSecret`).
+        public var issuesWebhook: String?
+        public var issuesWebhookSecret: String?
         public init() {}
     }
 
@@ -257,6 +260,22 @@ public struct ServerSettings: Sendable {
                 throw v.error("the malware scanner needs clamd (unix:PATH or tcp:HOST:PORT)")
             }
             if let d = c["issuesDirectory"] { s.compliance.issuesDirectory = path(try d.string()) }
+            if let w = c["issuesWebhook"] {
+                let h = try w.fields(allowed: ["url", "secretFile"])
+                guard let url = h["url"] else { throw w.error("issuesWebhook needs url (and secretFile)") }
+                let text = try url.string()
+                guard text.hasPrefix("https://") || text.hasPrefix("http://127.0.0.1") || text.hasPrefix("http://localhost") else {
+                    throw url.error("the issues webhook must be an https:// URL (plain http only on loopback)")
+                }
+                s.compliance.issuesWebhook = text
+                // The secret is read from a file, never written in the configuration.
+                if let file = h["secretFile"] {
+                    guard let data = FileManager.default.contents(atPath: path(try file.string())) else {
+                        throw file.error("cannot read the secret file \(try file.string())")
+                    }
+                    s.compliance.issuesWebhookSecret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                }
+            }
         }
         return s
     }

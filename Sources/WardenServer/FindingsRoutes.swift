@@ -1,9 +1,12 @@
+import AsyncHTTPClient
 import CEL
+import Crypto
 import Documents
 import Findings
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import ServiceLifecycle
 import Storage
 import WardenApp
@@ -257,11 +260,57 @@ extension Routes {
             let service = server.complianceService
             return { _ in try .json(try await service.enumerateNow()) }
         case ("POST", "/api/v1/compliance/issues"):
-            let directory = server.settings.compliance.issuesDirectory
-            return { call in
-                try .json(try await compliance.exportIssues(delivery: directory.map { .directory($0) } ?? .none, caller: call.caller))
-            }
+            let delivery = server.complianceService.issueDelivery ?? .none
+            return { call in try .json(try await compliance.exportIssues(delivery: delivery, caller: call.caller)) }
         default: return nil
+        }
+    }
+}
+
+/// Delivers exported issues to a webhook: one POST per issue of a GitHub-issues-shaped JSON object (`title`, `body`
+/// in Markdown, `labels`, `state`, `state_reason`) with Warden's own fields under `warden` (`id`, `closeReason`,
+/// the issue document), signed `X-Warden-Signature-256: sha256=<HMAC-SHA256 of the body>` when a secret is set. Any
+/// answer but 2xx fails the export, which is retried whole at the next one (receivers deduplicate by `warden.id`).
+struct IssueWebhook: Sendable {
+    let url: String
+    let secret: String?
+    let client: HTTPClient
+
+    static func payload(_ doc: IssueDocument) -> Data {
+        let state: String
+        var reason: Value = .null
+        var close: Value = .null
+        switch doc.state {
+        case .open: state = "open"
+        case .closed(let r):
+            state = "closed"
+            reason = .string(r == .noOpenFindings ? "completed" : "not_planned")
+            close = .string(r.rawValue)
+        }
+        let document = (try? Value.parseJSON(Array(doc.json()))) ?? .null
+        return Data(
+            Value.object([
+                ("title", .string(doc.title)), ("body", .string(doc.markdown())), ("labels", .list(doc.labels.map(Value.string))),
+                ("state", .string(state)), ("state_reason", reason),
+                ("warden", .object([("id", .string(doc.id)), ("closeReason", close), ("document", document)])),
+            ]).jsonText(sortedKeys: true).utf8)
+    }
+
+    func deliver(_ doc: IssueDocument) async throws {
+        let body = Self.payload(doc)
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "warden")
+        if let secret {
+            let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8)))
+            request.headers.add(name: "X-Warden-Signature-256", value: "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
+        }
+        request.body = .bytes(ByteBuffer(data: body))
+        let response = try await client.execute(request, timeout: .seconds(30))
+        _ = try? await response.body.collect(upTo: 64 << 10)
+        guard (200..<300).contains(Int(response.status.code)) else {
+            throw ControlError(.conflict, "issue webhook \(url) answered \(response.status.code) for issue \(doc.id)")
         }
     }
 }
@@ -276,6 +325,23 @@ struct ComplianceService: Service {
     let lookup: (any TriggerLookup)?
     let holder: String
     let logger: Logger
+    /// The webhook client, when one is configured.
+    let webhook: IssueWebhook?
+
+    /// Where exports go: the directory and the webhook, as configured; nil: neither.
+    var issueDelivery: CompliancePlane.IssueDelivery? {
+        let dir = settings.issuesDirectory
+        switch (dir, webhook) {
+        case (nil, nil): return nil
+        case (let dir?, nil): return .directory(dir)
+        case (nil, let hook?): return .handler { try await hook.deliver($0) }
+        case (let dir?, let hook?):
+            return .handler { doc in
+                try CompliancePlane.write(doc, to: dir)
+                try await hook.deliver(doc)
+            }
+        }
+    }
 
     /// One enumeration now, whoever holds the enumerator's lease (`POST /api/v1/compliance/enumerate`).
     func enumerateNow() async throws -> CompliancePlane.EnumerationOutcome {
@@ -286,6 +352,7 @@ struct ComplianceService: Service {
 
     func run() async throws {
         let (compliance, settings, scanners, lookup, holder, logger) = (compliance, settings, scanners, lookup, holder, logger)
+        let issueDelivery = self.issueDelivery
         let store = compliance.control.store
         @Sendable func tick(snapshots: Bool) async {
             do {
@@ -305,8 +372,8 @@ struct ComplianceService: Service {
                 let outcome = try await compliance.enumerate(
                     lookup: lookup, scanners: settings.scanners, interval: settings.scanInterval, grace: settings.gracePeriod)
                 if !outcome.errors.isEmpty { logger.warning("enumeration", metadata: ["errors": "\(outcome.errors)"]) }
-                if let dir = settings.issuesDirectory {
-                    _ = try await compliance.exportIssues(delivery: .directory(dir), caller: CompliancePlane.system)
+                if let delivery = issueDelivery {
+                    _ = try await compliance.exportIssues(delivery: delivery, caller: CompliancePlane.system)
                 }
             } catch {
                 logger.error("enumeration failed", metadata: ["error": "\(error)"])

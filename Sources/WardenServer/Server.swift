@@ -86,7 +86,10 @@ public final class ControlServer: Sendable {
         complianceService = ComplianceService(
             compliance: compliance, settings: settings.compliance,
             scanners: Dictionary(scanners.map { ($0.datasource, $0) }, uniquingKeysWith: { a, _ in a }), lookup: lookup,
-            holder: "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)", logger: logger)
+            holder: "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)", logger: logger,
+            webhook: settings.compliance.issuesWebhook.map {
+                IssueWebhook(url: $0, secret: settings.compliance.issuesWebhookSecret, client: HTTPClient.shared)
+            })
         limiter = RateLimiter(perMinute: settings.limits.writesPerMinute)
         key = try AuditJob.signingKey(layout)
         oidcSettings = settings.oidc

@@ -1,6 +1,9 @@
 import CEL
+import Crypto
 import Foundation
+import OCITesting
 import Storage
+import Synchronization
 import Testing
 import WardenApp
 
@@ -106,5 +109,46 @@ import WardenApp
         #expect(scans.count == 1 && scans[0].actor == "robot:scanner" && scans[0].requestID != nil)
         #expect(try await f.server.store.auditEntries(AuditQuery(action: "rescoring.create")).count == 1)
         #expect(try await f.server.store.auditEntries(AuditQuery(action: "rescoring.revoke")).count == 1)
+    }
+
+    @Test func exportedIssuesArePostedSignedAndAFailedDeliveryIsRetried() async throws {
+        let failing = Mutex(false)
+        let hook = try await ScriptedServer.start { _ in failing.withLock { $0 } ? .json("{}", status: 500) : .json("{}", status: 201) }
+        defer { hook.stop() }
+        let f = try await Fixture.make(configure: {
+            $0.compliance.issuesWebhook = hook.baseURL + "/repos/acme/shop/issues"
+            $0.compliance.issuesWebhookSecret = "s3cret"
+        })
+        let caller = ControlPlane.Caller(Principal(name: "admin", method: "token"))
+        let scanner = try await f.server.control.createToken(name: "scanner", roles: ["*": .operator], lifetime: nil, caller: caller).secret
+        try await f.test { client in
+            #expect(
+                try await client.call(.post, "/api/v1/scans", token: scanner, json: Self.scan(Self.v1, [("openssl", "CVE-1", 9.8)])).status == 200)
+            let first = try await client.call(.post, "/api/v1/compliance/issues", token: scanner)
+            #expect(first.status == 200 && first.json["open"]?.list.count == 1, "\(first.text)")
+            let posted = try #require(hook.requests.last)
+            #expect(posted.method == "POST" && posted.uri == "/repos/acme/shop/issues")
+            let mac = HMAC<SHA256>.authenticationCode(for: posted.body, using: SymmetricKey(data: Data("s3cret".utf8)))
+            #expect(posted.header("X-Warden-Signature-256") == "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
+            let payload = try Value.parseJSON(Array(posted.body))
+            #expect(
+                payload["state"]?.string == "open" && payload["title"]?.string?.hasPrefix("Vulnerabilities in artefact r.example/team/app") == true)
+            #expect(
+                payload["body"]?.string?.contains("CVE-1") == true
+                    && payload["warden"]?["id"]?.string == first.json["open"]?.list.first?["id"]?.string)
+            // Rescored NONE: the issue closes, but the receiver fails — the export fails and records nothing …
+            let body = #"{"package":"openssl","id":"CVE-1","scope":"global","category":"NONE","comment":"not built"}"#
+            #expect(try await client.call(.post, "/api/v1/rescorings", token: scanner, json: body).status == 201)
+            failing.withLock { $0 = true }
+            let refused = try await client.call(.post, "/api/v1/compliance/issues", token: scanner)
+            #expect(refused.status == 409 && refused.json["detail"]?.string?.contains("500") == true, "\(refused.text)")
+            // … so the next export delivers the close again.
+            failing.withLock { $0 = false }
+            let again = try await client.call(.post, "/api/v1/compliance/issues", token: scanner)
+            #expect(again.json["closed"]?.list.first?["state"]?.string == "closed:no-open-findings", "\(again.text)")
+            let closed = try Value.parseJSON(Array(try #require(hook.requests.last).body))
+            #expect(closed["state"]?.string == "closed" && closed["state_reason"]?.string == "completed")
+            #expect(hook.requests.filter { $0.method == "POST" }.count == 3)
+        }
     }
 }
