@@ -250,8 +250,8 @@ let package = Package(
         .executableTarget(
             name: "WardenDev",
             dependencies: [
-                "CEL", "CommandSupport", "Documents", "OCI", "OCIRegistry", "OCITesting", "Policy", "Storage", "Workflow",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CEL", "CommandSupport", "Documents", "Findings", "OCI", "OCIRegistry", "OCITesting", "Policy", "SampleContent", "Storage",
+                "WardenApp", "Workflow", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(

@@ -68,13 +68,6 @@ extension SQLiteWorkflowStore {
             inactiveSince: date(row["inactiveSince"] as Double?))
     }
 
-    static func findingRecord(_ row: Row) -> FindingRecord {
-        FindingRecord(
-            artefact: ArtefactRef(registry: row[10], repository: row[11], digest: row[12]), artefactNumber: row[0], datasource: row[1], type: row[2],
-            subject: row[3], dataID: row[4], score: row[5], summary: row[6], discoveredAt: date(row[7] as Double), lastSeenAt: date(row[8] as Double),
-            resolvedAt: date(row[9] as Double?))
-    }
-
     static func rescoringRecord(_ row: Row) -> RescoringRecord {
         RescoringRecord(
             id: row["id"], type: row["type"], subject: row["subject"], dataID: row["dataID"], scope: row["scope"], scopeValue: row["scopeValue"],
@@ -183,12 +176,11 @@ extension SQLiteWorkflowStore {
     {
         try await write { db in
             _ = try Self.ensureArtefact(scan.artefact, at: scan.scannedAt, db)
-            let existing = try Row.fetchAll(
+            let existing = try Self.findingRecords(
                 try db.cachedStatement(
                     sql:
                         "SELECT \(findingColumns) FROM artefact a JOIN finding f ON f.artefact = a.number WHERE a.registry = ? AND a.repository = ?"
-                ), arguments: [scan.artefact.registry, scan.artefact.repository]
-            ).map(Self.findingRecord)
+                ), [scan.artefact.registry, scan.artefact.repository])
             var written = try merge(existing)
             var numbers: [ArtefactRef: Int64] = [:]
             let upsert = try db.cachedStatement(
@@ -231,21 +223,28 @@ extension SQLiteWorkflowStore {
         }
     }
 
-    /// The WHERE clause and arguments of a findings query.
+    /// The WHERE clause and arguments of a findings query. Artefact filters select artefact numbers first (an
+    /// `IN` subquery), so SQLite reads each artefact's findings as a range of the primary key, already in page
+    /// order; with one, the type is compared without its index (`+f.type`), which would otherwise make it read
+    /// every finding of that type and sort them.
     static func filter(_ q: FindingQuery) -> (String, [DatabaseValueConvertible?]) {
         var clauses: [String] = []
         var args: [DatabaseValueConvertible?] = []
-        func add(_ clause: String, _ value: String?) {
+        var artefactClauses: [String] = []
+        func add(_ clause: String, _ value: String?, artefact: Bool = false) {
             guard let value else { return }
-            clauses.append(clause)
+            if artefact { artefactClauses.append(clause) } else { clauses.append(clause) }
             args.append(value)
         }
-        add("a.registry = ?", q.registry)
-        add("a.repository = ?", q.repository)
-        add("a.digest = ?", q.digest)
-        add("a.component = ?", q.component)
-        add("a.componentVersion = ?", q.componentVersion)
-        add("f.type = ?", q.type)
+        add("registry = ?", q.registry, artefact: true)
+        add("repository = ?", q.repository, artefact: true)
+        add("digest = ?", q.digest, artefact: true)
+        add("component = ?", q.component, artefact: true)
+        add("componentVersion = ?", q.componentVersion, artefact: true)
+        if !artefactClauses.isEmpty {
+            clauses.insert("f.artefact IN (SELECT number FROM artefact WHERE \(artefactClauses.joined(separator: " AND ")))", at: 0)
+        }
+        add(artefactClauses.isEmpty ? "f.type = ?" : "+f.type = ?", q.type)
         add("f.datasource = ?", q.datasource)
         add("f.subject = ?", q.subject)
         add("f.dataID = ?", q.dataID)
@@ -257,15 +256,36 @@ extension SQLiteWorkflowStore {
         return (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "), args)
     }
 
+    /// Findings read from a cursor over the statement: each artefact's reference is decoded once.
+    static func findingRecords(_ statement: Statement, _ arguments: StatementArguments) throws -> [FindingRecord] {
+        let rows = try Row.fetchCursor(statement, arguments: arguments)
+        var refs: [Int64: ArtefactRef] = [:]
+        var out: [FindingRecord] = []
+        while let row = try rows.next() {
+            let number: Int64 = row[0]
+            let ref: ArtefactRef
+            if let known = refs[number] {
+                ref = known
+            } else {
+                ref = ArtefactRef(registry: row[10], repository: row[11], digest: row[12])
+                refs[number] = ref
+            }
+            out.append(
+                FindingRecord(
+                    artefact: ref, artefactNumber: number, datasource: row[1], type: row[2], subject: row[3], dataID: row[4], score: row[5],
+                    summary: row[6], discoveredAt: date(row[7] as Double), lastSeenAt: date(row[8] as Double), resolvedAt: date(row[9] as Double?)))
+        }
+        return out
+    }
+
     public func findings(_ query: FindingQuery) async throws -> [FindingRecord] {
         try await read { db in
             let (filter, args) = Self.filter(query)
-            return try Row.fetchAll(
+            return try Self.findingRecords(
                 try db.cachedStatement(
                     sql:
                         "SELECT \(findingColumns) FROM finding f JOIN artefact a ON a.number = f.artefact\(filter) ORDER BY f.artefact, f.datasource, f.type, f.subject, f.dataID LIMIT ?"
-                ), arguments: StatementArguments(args + [query.limit])!
-            ).map(Self.findingRecord)
+                ), StatementArguments(args + [query.limit])!)
         }
     }
 

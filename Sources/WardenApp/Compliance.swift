@@ -153,7 +153,7 @@ public struct CompliancePlane: Sendable {
     }
 
     /// A finding with its SLA state now.
-    public struct FindingView: Sendable, Encodable {
+    public struct FindingView: Sendable, Codable {
         public var key: String
         public var artefact: String
         public var component: String?
@@ -189,7 +189,7 @@ public struct CompliancePlane: Sendable {
         }
     }
 
-    public struct FindingsPage: Sendable, Encodable {
+    public struct FindingsPage: Sendable, Codable {
         public var items: [FindingView]
         /// The next page's cursor; nil on the last page.
         public var next: String?
@@ -239,7 +239,7 @@ public struct CompliancePlane: Sendable {
     }
 
     /// One finding with its SLA state now and the history of the rescorings that cover it.
-    public struct FindingDetail: Sendable, Encodable {
+    public struct FindingDetail: Sendable, Codable {
         public var finding: FindingView
         public var rescorings: [RescoringView]
     }
@@ -273,7 +273,7 @@ public struct CompliancePlane: Sendable {
     // MARK: Rescorings
 
     /// A rescoring as the API and the CLI show it.
-    public struct RescoringView: Sendable, Encodable, Equatable {
+    public struct RescoringView: Sendable, Codable, Equatable {
         public var id, type, subject, findingID, scope, category, comment, user: String
         public var scopeValue: String?
         public var createdAt: Date
@@ -533,8 +533,26 @@ public struct CompliancePlane: Sendable {
         }
     }
 
+    /// Rescorings as the API lists them.
+    public struct RescoringList: Sendable, Codable {
+        public var rescorings: [RescoringView]
+        public init(rescorings: [RescoringView]) { self.rescorings = rescorings }
+    }
+
+    /// Snapshots as the API lists them.
+    public struct SnapshotList: Sendable, Codable {
+        public var snapshots: [SnapshotView]
+        public init(snapshots: [SnapshotView]) { self.snapshots = snapshots }
+    }
+
+    /// How many snapshots were taken.
+    public struct SnapshotCount: Sendable, Codable {
+        public var snapshots: Int
+        public init(snapshots: Int) { self.snapshots = snapshots }
+    }
+
     /// An SLA report as the API and the CLI show it.
-    public struct SLAReportView: Sendable, Encodable {
+    public struct SLAReportView: Sendable, Codable {
         public var subject: String
         public var releaseDate: Date
         public var overdue: [FindingView]
@@ -567,7 +585,8 @@ public struct CompliancePlane: Sendable {
     static func ref(_ a: ArtefactID) -> ArtefactRef { ArtefactRef(registry: a.registry, repository: a.repository, digest: a.digest) }
     static func id(_ r: ArtefactRef) -> ArtefactID { ArtefactID(registry: r.registry, repository: r.repository, digest: r.digest) }
 
-    static func finding(_ r: FindingRecord) -> Finding {
+    /// A stored finding in the domain's terms.
+    public static func finding(_ r: FindingRecord) -> Finding {
         Finding(
             key: FindingKey(
                 artefact: id(r.artefact), datasource: r.datasource, dataKey: DataKey(type: FindingType(r.type), subject: r.subject, id: r.dataID)),
@@ -605,7 +624,8 @@ public struct CompliancePlane: Sendable {
         }
     }
 
-    static func rescoring(_ r: RescoringRecord) throws -> Rescoring {
+    /// A stored rescoring in the domain's terms (its scope and fields checked again).
+    public static func rescoring(_ r: RescoringRecord) throws -> Rescoring {
         let scope = try scope(kind: r.scope, value: r.scopeValue)
         return try Rescoring(
             id: r.id, dataKey: DataKey(type: FindingType(r.type), subject: r.subject, id: r.dataID), scope: scope, categoryID: r.category,

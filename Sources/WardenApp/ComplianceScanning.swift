@@ -320,6 +320,9 @@ extension CompliancePlane {
         public var artefact: String
         public var scan: ScanOutcome?
         public var error: String?
+        /// Whether trying the failed scan again may succeed (the error table's retry class): false for content the
+        /// scanner refuses (clamd's size limit, a malformed image).
+        public var retryable: Bool?
     }
 
     /// Claims the next backlog item of one of `scanners` for `worker`, runs its scanner (renewing the claim while it
@@ -344,7 +347,9 @@ extension CompliancePlane {
             outcome.scan = try await recordScan(result.scan, info: result.info, caller: Self.system)
             for request in result.vex { _ = try await rescoreOnce(request, caller: Self.system) }
         } catch {
-            outcome.error = "\(error)"
+            let d = ErrorDisposition(error)
+            outcome.error = d.reason
+            outcome.retryable = d.retryable
         }
         _ = try await store.complete(worker: worker, scanner: item.scanner, artefact: item.artefact)
         return outcome

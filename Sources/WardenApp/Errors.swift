@@ -77,6 +77,17 @@ public struct ErrorDisposition: Sendable, Equatable {
             } else {
                 self.init(exitCode: 1, retryable: true, httpStatus: 500, reason: e.reason)
             }
+        case let e as MalwareScanError:
+            switch e.code {
+            // The content is larger than clamd accepts: scanning it again is refused again (StreamMaxLength has to grow).
+            case .sizeLimitExceeded: self.init(exitCode: 1, retryable: false, httpStatus: 422, reason: e.reason)
+            // The configuration names no clamd: it has to change.
+            case .invalidAddress: self.init(exitCode: 64, retryable: false, httpStatus: 500, reason: e.reason)
+            // clamd down, restarting, slow or busy: a later attempt may reach it.
+            case .unreachable, .connectionClosed, .timedOut, .scanFailed: self.init(exitCode: 1, retryable: true, httpStatus: 503, reason: e.reason)
+            // Something that is not clamd answers.
+            default: self.init(exitCode: 1, retryable: false, httpStatus: 502, reason: e.reason)
+            }
         case let e as FileError: self.init(exitCode: 1, retryable: true, httpStatus: 500, reason: e.reason)
         case is CancellationError: self.init(exitCode: 1, retryable: true, httpStatus: 503, reason: "cancelled")
         default: self.init(exitCode: 1, retryable: true, httpStatus: 500, reason: "\(error)")

@@ -8,26 +8,71 @@ import Vulnerability
 import WardenApp
 
 /// The compliance engine on a state directory (docs/compliance.md): the findings `warden serve` keeps, read and
-/// changed with or without the server running. Local changes are audited as `local:USER`.
+/// changed with or without the server running (local changes are audited as `local:USER`) — or, with `--server`
+/// (`WARDEN_SERVER`), through that server's API as the token's principal. Both print the same.
 struct ComplianceState: ParsableArguments {
     @Option(name: .long, help: "State directory (default .warden).") var state = StateLayout.defaultRoot
+    @Option(name: .long, help: "A control plane (warden serve) to ask instead of the state directory; default $WARDEN_SERVER.")
+    var server: String?
 
     static var caller: ControlPlane.Caller { ControlPlane.Caller(Principal(name: "local:\(ProcessInfo.processInfo.userName)", method: "local")) }
 
     func plane() throws -> CompliancePlane { CompliancePlane(control: try AdminStore.open(state)) }
 
-    /// Runs a job, mapping its `ControlError` to a message and an exit status (3: not found, 65: bad input).
-    static func run<T: Encodable>(_ global: GlobalOptions, _ body: () async throws -> T, text: (T) -> [String]) async throws {
+    /// The server's client when `--server` or `WARDEN_SERVER` names one.
+    var client: ServerClient? {
+        var options = ServerOptions()
+        options.server = server
+        return options.url.map(ServerClient.init(base:))
+    }
+
+    /// Runs a job on the state directory, or asks the server (`remote`) when one is named, then prints the result
+    /// (JSON with `--output json`, else `text`). A local job's `ControlError` becomes a message and an exit status
+    /// (3: not found, 65: bad input); a server's refusal its problem's detail and status (4: 401/403, 3: 404).
+    func run<T: Codable>(
+        _ global: GlobalOptions, local body: (CompliancePlane) async throws -> T, remote: (ServerClient) async throws -> T,
+        text: (T) -> [String]
+    ) async throws {
         let value: T
-        do { value = try await body() } catch let e as ControlError {
+        if let client {
+            value = try await remote(client)
+        } else {
+            let plane = try plane()
+            do { value = try await body(plane) } catch let e as ControlError {
+                printError("error: \(e.reason)")
+                throw ExitCode(e.code == .notFound ? 3 : e.code == .invalid ? 65 : 1)
+            }
+        }
+        Self.print(value, global, text: text)
+    }
+
+    /// Runs a job on the state directory (one the API has no counterpart of for a client: `--server` is refused).
+    func runLocal<T: Encodable>(_ global: GlobalOptions, _ body: (CompliancePlane) async throws -> T, text: (T) -> [String]) async throws {
+        if client != nil {
+            printError("error: this command works on the state directory only: leave out --server (and WARDEN_SERVER)")
+            throw ExitCode(64)
+        }
+        let plane = try plane()
+        let value: T
+        do { value = try await body(plane) } catch let e as ControlError {
             printError("error: \(e.reason)")
             throw ExitCode(e.code == .notFound ? 3 : e.code == .invalid ? 65 : 1)
         }
+        Self.print(value, global, text: text)
+    }
+
+    static func print<T: Encodable>(_ value: T, _ global: GlobalOptions, text: (T) -> [String]) {
         if global.output == .json {
-            print(String(decoding: try RFC3339.encoder(pretty: true).encode(value), as: UTF8.self))
+            Swift.print(String(decoding: (try? RFC3339.encoder(pretty: true).encode(value)) ?? Data(), as: UTF8.self))
         } else {
-            for line in text(value) { print(line) }
+            for line in text(value) { Swift.print(line) }
         }
+    }
+
+    /// `path?name=value&…` with the values that are set, percent-encoded.
+    static func path(_ path: String, _ parameters: [(String, String?)]) -> String {
+        let q = parameters.compactMap { name, value in value.map { "\(name)=\(ServerClient.query($0))" } }
+        return q.isEmpty ? path : path + "?" + q.joined(separator: "&")
     }
 
     static func date(_ text: String, _ what: String) throws -> Date {
@@ -95,10 +140,17 @@ struct FindingsCommand: AsyncParsableCommand {
                 filter.registry = String(repository[..<slash])
                 filter.repository = String(repository[repository.index(after: slash)...])
             }
-            let plane = try local.plane()
-            try await ComplianceState.run(global, { try await plane.findings(filter, caller: ComplianceState.caller) }) { page in
-                page.items.map(line) + (page.next.map { ["next: \($0)"] } ?? [])
-            }
+            let path = ComplianceState.path(
+                "/api/v1/findings",
+                [
+                    ("registry", filter.registry), ("repository", filter.repository), ("artefact", artefact), ("component", component),
+                    ("type", type), ("package", package), ("id", id), ("category", category), ("overdue", overdue ? "true" : nil),
+                    ("all", all ? "true" : nil), ("cursor", cursor), ("limit", String(limit)),
+                ])
+            try await local.run(
+                global, local: { try await $0.findings(filter, caller: ComplianceState.caller) },
+                remote: { try await $0.get(path, as: CompliancePlane.FindingsPage.self) }
+            ) { page in page.items.map(line) + (page.next.map { ["next: \($0)"] } ?? []) }
         }
     }
 
@@ -108,8 +160,10 @@ struct FindingsCommand: AsyncParsableCommand {
         @OptionGroup var local: ComplianceState
         @OptionGroup var global: GlobalOptions
         func run() async throws {
-            let plane = try local.plane()
-            try await ComplianceState.run(global, { try await plane.finding(key: key, caller: ComplianceState.caller) }) { d in
+            try await local.run(
+                global, local: { try await $0.finding(key: key, caller: ComplianceState.caller) },
+                remote: { try await $0.get(ComplianceState.path("/api/v1/finding", [("key", key)]), as: CompliancePlane.FindingDetail.self) }
+            ) { d in
                 [line(d.finding), "discovered \(RFC3339.string(d.finding.discoveredAt)), last seen \(RFC3339.string(d.finding.lastSeenAt))"]
                     + d.rescorings.map { "rescoring \($0.id)\t\($0.category)\t\($0.scope) \($0.scopeValue ?? "")\tby \($0.user): \($0.comment)" }
             }
@@ -146,10 +200,9 @@ struct FindingsCommand: AsyncParsableCommand {
                 printError("error: the report names no digest: give --artefact registry/repository@sha256:…")
                 throw ExitCode(64)
             }
-            let plane = try local.plane()
-            try await ComplianceState.run(
+            try await local.runLocal(
                 global,
-                {
+                { plane in
                     guard case .artefact(let a) = try CompliancePlane.Subject(parsing: name) else {
                         throw ControlError(.invalid, "artefact \(name) is not registry/repository@sha256:…")
                     }
@@ -178,10 +231,9 @@ struct FindingsCommand: AsyncParsableCommand {
         @OptionGroup var local: ComplianceState
         @OptionGroup var global: GlobalOptions
         func run() async throws {
-            let plane = try local.plane()
-            try await ComplianceState.run(
+            try await local.runLocal(
                 global,
-                {
+                { plane in
                     guard case .artefact(let a) = try CompliancePlane.Subject(parsing: artefact) else {
                         throw ControlError(.invalid, "artefact \(artefact) is not registry/repository@sha256:…")
                     }
@@ -204,8 +256,7 @@ extension FindingsCommand {
         @OptionGroup var global: GlobalOptions
         func run() async throws {
             let text = try readTextFile(file, status: 66)
-            let plane = try local.plane()
-            try await ComplianceState.run(global, { try await plane.declare(component: text, file: file, caller: ComplianceState.caller) }) { d in
+            try await local.runLocal(global, { try await $0.declare(component: text, file: file, caller: ComplianceState.caller) }) { d in
                 ["component \(d.component) \(d.version): \(d.tags.count) tags followed, \(d.artefacts.count) versions tracked"]
                     + d.tags.map { "follows \($0.reference)" } + d.artefacts.map { "tracks \($0.artefact)" }
             }
@@ -224,8 +275,12 @@ struct RescoreCommand: AsyncParsableCommand {
         @Option(name: .shortAndLong, help: "Write to this file (default: standard output).") var output: String?
         @OptionGroup var local: ComplianceState
         func run() async throws {
-            let plane = try local.plane()
-            let bytes = try await plane.rescoringsOpenVEX().openVEXJSON()
+            let bytes: [UInt8]
+            if let client = local.client {
+                bytes = Array(try await client.send("GET", "/api/v1/rescorings/openvex", body: nil))
+            } else {
+                bytes = try await local.plane().rescoringsOpenVEX().openVEXJSON()
+            }
             if let output {
                 try Data(bytes).write(to: URL(fileURLWithPath: output), options: .atomic)
             } else {
@@ -267,8 +322,19 @@ struct RescoreCommand: AsyncParsableCommand {
                 dataKey: DataKey(type: FindingType(type), subject: package, id: id), scope: parsedScope, category: category, comment: comment,
                 dueDate: try due.map { try ComplianceState.date($0, "--due") }, processingTime: processingDays.map { .seconds($0 * 86_400) },
                 expiresAt: try expires.map { try ComplianceState.date($0, "--expires") }, freshClock: freshClock)
-            let plane = try local.plane()
-            try await ComplianceState.run(global, { try await plane.rescore(request, caller: ComplianceState.caller) }) { r in
+            var body: [String: Any] = [
+                "type": type, "package": package, "id": id, "scope": parts.first ?? "", "category": category, "comment": comment,
+                "freshClock": freshClock,
+            ]
+            if parts.count > 1 { body["scopeValue"] = parts[1] }
+            if let d = request.dueDate { body["dueDate"] = RFC3339.string(d) }
+            if let d = processingDays { body["processingDays"] = d }
+            if let d = request.expiresAt { body["expiresAt"] = RFC3339.string(d) }
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]), as: UTF8.self)
+            try await local.run(
+                global, local: { try await $0.rescore(request, caller: ComplianceState.caller) },
+                remote: { try await $0.post("/api/v1/rescorings", json: json, as: CompliancePlane.RescoringView.self) }
+            ) { r in
                 ["\(r.id)\t\(r.category)\t\(r.scope) \(r.scopeValue ?? "")\(r.expiresAt.map { "\texpires \(RFC3339.string($0))" } ?? "")"]
             }
         }
@@ -283,8 +349,11 @@ struct RescoreCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         func run() async throws {
             let key = package.flatMap { p in id.map { DataKey(type: FindingType(type), subject: p, id: $0) } }
-            let plane = try local.plane()
-            try await ComplianceState.run(global, { try await plane.rescorings(of: key, caller: ComplianceState.caller) }) { list in
+            let path = ComplianceState.path("/api/v1/rescorings", [("type", key.map { _ in type }), ("package", key?.subject), ("id", key?.id)])
+            try await local.run(
+                global, local: { try await $0.rescorings(of: key, caller: ComplianceState.caller) },
+                remote: { try await $0.get(path, as: CompliancePlane.RescoringList.self).rescorings }
+            ) { list in
                 list.map {
                     "\($0.id)\t\($0.category)\t\($0.findingID)\t\($0.subject)\t\($0.scope) \($0.scopeValue ?? "")\t\($0.expiresAt.map { "until \(RFC3339.string($0))" } ?? "")"
                 }
@@ -298,8 +367,14 @@ struct RescoreCommand: AsyncParsableCommand {
         @OptionGroup var local: ComplianceState
         @OptionGroup var global: GlobalOptions
         func run() async throws {
-            let plane = try local.plane()
-            try await ComplianceState.run(global, { try await plane.revoke(id, caller: ComplianceState.caller) }) { r in
+            try await local.run(
+                global, local: { try await $0.revoke(id, caller: ComplianceState.caller) },
+                remote: {
+                    try $0.decode(
+                        try await $0.send("DELETE", "/api/v1/rescorings/" + ServerClient.query(id), body: nil), as: CompliancePlane.RescoringView.self
+                    )
+                }
+            ) { r in
                 ["\(r.id) ends \(r.expiresAt.map { RFC3339.string($0) } ?? "-")"]
             }
         }
@@ -333,8 +408,12 @@ struct ComplianceCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         func run() async throws {
             let s = try ComplianceCommand.subject(subject)
-            let plane = try local.plane()
-            try await ComplianceState.run(global, { try await plane.summary(s, caller: ComplianceState.caller) }, text: ComplianceCommand.lines)
+            try await local.run(
+                global, local: { try await $0.summary(s, caller: ComplianceState.caller) },
+                remote: {
+                    try await $0.get(
+                        ComplianceState.path("/api/v1/compliance/summary", [("subject", subject)]), as: CompliancePlane.SnapshotView.self)
+                }, text: ComplianceCommand.lines)
         }
     }
 
@@ -347,8 +426,11 @@ struct ComplianceCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         func run() async throws {
             let s = try ComplianceCommand.subject(subject)
-            let plane = try local.plane()
-            try await ComplianceState.run(global, { try await plane.history(s, from: from, to: to, caller: ComplianceState.caller) }) { list in
+            let path = ComplianceState.path("/api/v1/compliance/history", [("subject", subject), ("from", from), ("to", to)])
+            try await local.run(
+                global, local: { try await $0.history(s, from: from, to: to, caller: ComplianceState.caller) },
+                remote: { try await $0.get(path, as: CompliancePlane.SnapshotList.self).snapshots }
+            ) { list in
                 list.map { "\(RFC3339.string($0.at).prefix(10))\t\($0.summary)\topen \($0.open)\toverdue \($0.overdue)\tresolved \($0.resolved)" }
             }
         }
@@ -364,8 +446,11 @@ struct ComplianceCommand: AsyncParsableCommand {
         func run() async throws {
             let s = try ComplianceCommand.subject(subject)
             let at = try ComplianceState.date(releaseDate, "--release-date")
-            let plane = try local.plane()
-            try await ComplianceState.run(global, { try await plane.slaReport(s, releaseDate: at, caller: ComplianceState.caller) }) { r in
+            let path = ComplianceState.path("/api/v1/compliance/sla-report", [("subject", subject), ("releaseDate", RFC3339.string(at))])
+            try await local.run(
+                global, local: { try await $0.slaReport(s, releaseDate: at, caller: ComplianceState.caller) },
+                remote: { try await $0.get(path, as: CompliancePlane.SLAReportView.self) }
+            ) { r in
                 ["\(r.overdue.count) findings overdue at \(RFC3339.string(r.releaseDate)); \(r.rescoringsApplied.count) rescorings applied"]
                     + r.overdue.map(line)
             }
@@ -377,8 +462,10 @@ struct ComplianceCommand: AsyncParsableCommand {
         @OptionGroup var local: ComplianceState
         @OptionGroup var global: GlobalOptions
         func run() async throws {
-            let plane = try local.plane()
-            try await ComplianceState.run(global, { ["snapshots": try await plane.takeSnapshots()] }) { ["\($0["snapshots"] ?? 0) snapshots taken"] }
+            try await local.run(
+                global, local: { CompliancePlane.SnapshotCount(snapshots: try await $0.takeSnapshots()) },
+                remote: { try await $0.post("/api/v1/compliance/snapshots", json: "{}", as: CompliancePlane.SnapshotCount.self) }
+            ) { ["\($0.snapshots) snapshots taken"] }
         }
     }
 
@@ -390,9 +477,8 @@ struct ComplianceCommand: AsyncParsableCommand {
         @OptionGroup var local: ComplianceState
         @OptionGroup var global: GlobalOptions
         func run() async throws {
-            let plane = try local.plane()
-            try await ComplianceState.run(
-                global, { try await plane.exportIssues(delivery: dir.map { .directory($0) } ?? .none, caller: ComplianceState.caller) }
+            try await local.runLocal(
+                global, { try await $0.exportIssues(delivery: dir.map { .directory($0) } ?? .none, caller: ComplianceState.caller) }
             ) { o in
                 o.open.map { "open\t\($0.id.prefix(12))\t\($0.title)\t\($0.findings) findings\t\($0.labels.joined(separator: ","))" }
                     + o.closed.map { "\($0.state)\t\($0.id.prefix(12))\t\($0.title)" }

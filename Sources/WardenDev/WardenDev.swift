@@ -8,6 +8,9 @@ struct WardenDev: AsyncParsableCommand {
         commandName: "warden-dev",
         abstract: "Warden's development tools: test content, a test proxy and benchmark drivers.",
         version: "0.1.0",
-        subcommands: [TestdataCommand.self, BenchIngestCommand.self, BenchPolicyCommand.self, BenchWorkflowCommand.self, TestProxyCommand.self]
+        subcommands: [
+            TestdataCommand.self, BenchIngestCommand.self, BenchFindingsCommand.self, BenchPolicyCommand.self, BenchWorkflowCommand.self,
+            TestProxyCommand.self,
+        ]
     )
 }

@@ -59,10 +59,7 @@ func item(_ v: CEL.Value, _ what: String) throws -> [String: CEL.Value] {
     return out
 }
 
-struct SnapshotList: Encodable { var snapshots: [CompliancePlane.SnapshotView] }
 struct ArtefactList: Encodable { var artefacts: [CompliancePlane.ArtefactView] }
-struct RescoringList: Encodable { var rescorings: [CompliancePlane.RescoringView] }
-struct SnapshotCount: Encodable { var snapshots: Int }
 struct TrackedTagList: Encodable { var tags: [CompliancePlane.TrackedTagView] }
 struct BacklogList: Encodable { var items: [CompliancePlane.BacklogView] }
 
@@ -168,7 +165,7 @@ extension Routes {
                 if let p = query(r, "package"), let id = query(r, "id") {
                     key = DataKey(type: FindingType(query(r, "type") ?? "vulnerability"), subject: p, id: id)
                 }
-                return try .json(RescoringList(rescorings: try await compliance.rescorings(of: key, caller: call.caller)))
+                return try .json(CompliancePlane.RescoringList(rescorings: try await compliance.rescorings(of: key, caller: call.caller)))
             }
         case ("POST", "/api/v1/rescorings"):
             return { call in
@@ -204,7 +201,7 @@ extension Routes {
             return { call in
                 let r = call.request
                 return try .json(
-                    SnapshotList(
+                    CompliancePlane.SnapshotList(
                         snapshots: try await compliance.history(try Self.subject(r), from: query(r, "from"), to: query(r, "to"), caller: call.caller))
                 )
             }
@@ -216,7 +213,7 @@ extension Routes {
                 return try .json(try await compliance.slaReport(try Self.subject(call.request), releaseDate: at, caller: call.caller))
             }
         case ("POST", "/api/v1/compliance/snapshots"):
-            return { _ in try .json(SnapshotCount(snapshots: try await compliance.takeSnapshots())) }
+            return { _ in try .json(CompliancePlane.SnapshotCount(snapshots: try await compliance.takeSnapshots())) }
         case ("POST", "/api/v1/components"):
             return { call in
                 let text: String
@@ -385,7 +382,12 @@ struct ComplianceService: Service {
                 do {
                     if let done = try await compliance.work(worker: name, scanners: scanners, lease: settings.lease) {
                         if let e = done.error {
-                            logger.warning("scan failed", metadata: ["scanner": "\(done.scanner)", "artefact": "\(done.artefact)", "error": "\(e)"])
+                            logger.warning(
+                                "scan failed",
+                                metadata: [
+                                    "scanner": "\(done.scanner)", "artefact": "\(done.artefact)", "error": "\(e)",
+                                    "retryable": "\(done.retryable ?? true)",
+                                ])
                         }
                         continue
                     }

@@ -55,6 +55,11 @@ import X509
             (StateError("workflow store s: disk I/O error"), 1, true, 500),
             (StateError(.conflict, "run r exists"), 1, false, 409),
             (YAMLError(position: "w.yaml:3:1", message: "not valid YAML", code: .syntax), 1, false, 400),
+            (MalwareScanError(.sizeLimitExceeded, "layer 2: INSTREAM size limit exceeded"), 1, false, 422),
+            (MalwareScanError(.invalidAddress, "clamd address \"x\" is not unix:PATH or HOST:PORT"), 64, false, 500),
+            (MalwareScanError(.unreachable, "nothing answers at unix:/run/clamd.sock"), 1, true, 503),
+            (MalwareScanError(.timedOut, "clamd did not answer in 60 s"), 1, true, 503),
+            (MalwareScanError(.protocolError, "the answer is not clamd's"), 1, false, 502),
         ]
         for (error, exit, retryable, status) in cases {
             let d = ErrorDisposition(error)

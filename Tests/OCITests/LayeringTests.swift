@@ -42,7 +42,10 @@ enum DependencyCheck {
             "CEL", "CommandSupport", "Documents", "Findings", "Inventory", "OCI", "OCIRegistry", "Policy", "Replicate", "SampleContent", "Storage",
             "Trust", "Vulnerability", "WardenActions", "WardenApp", "WardenServer", "Workflow",
         ],
-        "WardenDev": ["CEL", "CommandSupport", "Documents", "OCI", "OCIRegistry", "OCITesting", "Policy", "Storage", "Workflow"],
+        "WardenDev": [
+            "CEL", "CommandSupport", "Documents", "Findings", "OCI", "OCIRegistry", "OCITesting", "Policy", "SampleContent", "Storage", "WardenApp",
+            "Workflow",
+        ],
         "WardenFuzz": ["CEL", "Documents", "Inventory", "OCI", "Policy", "Replicate", "Trust", "Vulnerability", "Workflow"],
     ]
 
