@@ -271,8 +271,8 @@ let package = Package(
         .testTarget(
             name: "AppTests",
             dependencies: [
-                "WardenApp", "CEL", "Documents", "Findings", "Inventory", "OCI", "OCIRegistry", "OCITesting", "Replicate", "Storage", "Trust",
-                "Vulnerability", "Workflow",
+                "WardenApp", "CEL", "Documents", "Findings", "Inventory", "OCI", "OCIRegistry", "OCITesting", "Replicate", "Storage", "Triggers",
+                "Trust", "Vulnerability", "Workflow",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"),

@@ -6,6 +6,7 @@ import Inventory
 import OCI
 import OCIRegistry
 import Storage
+import Triggers
 import Vulnerability
 
 /// What one scanner made of one artefact version: the complete scan, the rescorings it implies (VEX), and
@@ -212,6 +213,82 @@ extension CompliancePlane {
             : try await track(
                 doc.artefacts.map { ArtefactSighting(ref: Self.ref($0), component: doc.name, componentVersion: version ?? "") }, caller: caller)
         return DeclaredComponent(component: doc.name, version: doc.version, tags: tags, artefacts: artefacts)
+    }
+
+    // MARK: Tags seen by the triggers' receivers
+
+    /// What following the registry pushes did.
+    public struct PushFollowing: Sendable, Encodable, Equatable {
+        /// Events read from the event log (newer than the last round's).
+        public var read = 0
+        /// Tags followed from now on: pushed, and not tracked before.
+        public var followed: [String] = []
+        /// Whether the position reached was kept (false: another server took the enumerator's lease meanwhile).
+        public var kept = true
+    }
+
+    /// The poll cursor under which the position in the event log is kept (`:` keeps it apart from the pollers'
+    /// `workspace/trigger` cursors).
+    static let pushCursor = ":compliance/pushes"
+
+    /// Whether a pushed tag names a version to scan: not cosign's `sha256-<hex>.sig|.att|.sbom` tags (signatures,
+    /// attestations and SBOMs stored next to an image).
+    static func followable(tag: String) -> Bool {
+        guard tag.hasPrefix("sha256-") else { return true }
+        return !(tag.hasSuffix(".sig") || tag.hasSuffix(".att") || tag.hasSuffix(".sbom"))
+    }
+
+    /// Reads the registry pushes the triggers' receivers recorded since the previous round (newest first, at most
+    /// `limit`; all receivers, or those `receivers` names) and follows each pushed tag not tracked yet, as if
+    /// tracked by hand (`tag.track`, by `system:compliance`): the enumerator resolves it from then on, so the pushed
+    /// version and every later one are scanned, and the versions it leaves are untracked. A tag tracked already keeps
+    /// its component. Pushes by digest alone (referrers: signatures, attestations, SBOMs), blob pushes and cosign's
+    /// `sha256-….sig|.att|.sbom` tags are not followed. The position reached is kept with the poll cursors, fenced
+    /// by lease `lease` of `holder` (epoch `epoch`): one server at a time moves it.
+    public func followPushes(receivers: [String]?, lease: String, holder: String, epoch: Int64, limit: Int = 10_000) async throws
+        -> PushFollowing
+    {
+        var outcome = PushFollowing()
+        let cursor = try await store.pollCursor(trigger: Self.pushCursor)
+        let mark: (Date, String)? = cursor["receivedAt"].flatMap(Double.init).map { (Date(timeIntervalSince1970: $0), cursor["id"] ?? "") }
+        var newest: (Date, String)?
+        var tags: [String: TrackedTagRecord] = [:]
+        var before: (receivedAt: Date, id: String)?
+        let decoder = JSONDecoder()
+        reading: while outcome.read < limit {
+            let page = try await store.events(receiver: nil, before: before, limit: min(500, limit - outcome.read))
+            for record in page {
+                if let mark, (record.receivedAt, record.id) <= mark { break reading }
+                outcome.read += 1
+                if newest == nil { newest = (record.receivedAt, record.id) }
+                guard record.kind == TriggerEvent.Kind.registryPush.rawValue, receivers.map({ $0.contains(record.receiver) }) ?? true,
+                    let event = try? decoder.decode(TriggerEvent.self, from: Data(record.event.utf8)), let tag = event.subject.tag,
+                    Self.followable(tag: tag), !event.subject.registry.isEmpty, !event.subject.repository.isEmpty,
+                    event.subject.mediaType.map(MediaType.isManifest) ?? true
+                else { continue }
+                let t = TrackedTagRecord(registry: event.subject.registry, repository: event.subject.repository, tag: tag, addedAt: control.now())
+                tags[t.reference] = tags[t.reference] ?? t
+            }
+            guard page.count == 500, let last = page.last else { break }
+            before = (last.receivedAt, last.id)
+        }
+        let tracked = Set(try await store.trackedTags().map(\.reference))
+        let new = tags.values.filter { !tracked.contains($0.reference) }.sorted { $0.reference < $1.reference }
+        if !new.isEmpty {
+            let events = new.map {
+                control.event(Self.system, "tag.track", "tag/\($0.reference)", workspace: nil, details: [("source", .string("push"))])
+            }
+            try await store.trackTags(new, audit: events)
+            outcome.followed = new.map(\.reference)
+        }
+        if let newest {
+            let moved: [String: String?] = ["receivedAt": String(newest.0.timeIntervalSince1970), "id": newest.1]
+            outcome.kept =
+                try await store.recordPoll(
+                    trigger: Self.pushCursor, lease: lease, holder: holder, epoch: epoch, now: control.now(), events: [], cursor: moved, audit: [])
+                != nil
+        }
+        return outcome
     }
 
     // MARK: The enumerator

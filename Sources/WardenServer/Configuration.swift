@@ -57,6 +57,9 @@ public struct ServerSettings: Sendable {
         /// Where exported issues are POSTed (GitHub-issues-shaped JSON, signed with `issuesWebhookSecret`).
         public var issuesWebhook: String?
         public var issuesWebhookSecret: String?
+        /// Follow the tags pushed to the registries the triggers' receivers hear from: nil: not; empty: every
+        /// receiver's pushes; else the pushes of the receivers named.
+        public var followPushes: [String]?
         public init() {}
     }
 
@@ -233,7 +236,8 @@ public struct ServerSettings: Sendable {
         }
         if let v = f["compliance"] {
             let c = try v.fields(allowed: [
-                "enumerateEvery", "scanInterval", "gracePeriod", "lease", "workers", "scanners", "clamd", "issuesDirectory",
+                "enumerateEvery", "scanInterval", "gracePeriod", "lease", "workers", "scanners", "clamd", "issuesDirectory", "issuesWebhook",
+                "followPushes",
             ])
             if let d = c["enumerateEvery"] { s.compliance.enumerateEvery = try duration(d) }
             if let d = c["scanInterval"] { s.compliance.scanInterval = try duration(d) }
@@ -258,6 +262,19 @@ public struct ServerSettings: Sendable {
             }
             if s.compliance.scanners.contains("malware") && s.compliance.clamd == nil {
                 throw v.error("the malware scanner needs clamd (unix:PATH or tcp:HOST:PORT)")
+            }
+            if let p = c["followPushes"] {
+                // true: the pushes every receiver records; a list: those of the receivers it names.
+                if let all = try? p.bool() {
+                    s.compliance.followPushes = all ? [] : nil
+                } else {
+                    let names = try p.stringList()
+                    for name in names where !s.receivers.contains(where: { $0.name == name }) {
+                        throw p.error("followPushes names receiver \(name), which is not one of the configuration's receivers")
+                    }
+                    guard !names.isEmpty else { throw p.error("followPushes is true, false or a list of receivers") }
+                    s.compliance.followPushes = names
+                }
             }
             if let d = c["issuesDirectory"] { s.compliance.issuesDirectory = path(try d.string()) }
             if let w = c["issuesWebhook"] {

@@ -340,11 +340,28 @@ struct ComplianceService: Service {
         }
     }
 
-    /// One enumeration now, whoever holds the enumerator's lease (`POST /api/v1/compliance/enumerate`).
+    static let enumeratorLease = "compliance-enumerator"
+
+    /// One enumeration now (`POST /api/v1/compliance/enumerate`), whoever holds the enumerator's lease; the pushes
+    /// the receivers recorded are followed first when configured and this server can take the lease.
     func enumerateNow() async throws -> CompliancePlane.EnumerationOutcome {
         guard let lookup else { throw ControlError(.conflict, "this server has no registry access to resolve tracked tags") }
+        let store = compliance.control.store
+        if settings.followPushes != nil,
+            let epoch = try await store.acquireLease(name: Self.enumeratorLease, holder: holder, ttl: settings.enumerateEvery * 2, now: Date())
+        {
+            try await followPushes(epoch: epoch)
+        }
         return try await compliance.enumerate(
             lookup: lookup, scanners: settings.scanners, interval: settings.scanInterval, grace: settings.gracePeriod)
+    }
+
+    /// The pushes recorded since the last round, followed as tracked tags (when configured).
+    func followPushes(epoch: Int64) async throws {
+        guard let receivers = settings.followPushes else { return }
+        let outcome = try await compliance.followPushes(
+            receivers: receivers.isEmpty ? nil : receivers, lease: Self.enumeratorLease, holder: holder, epoch: epoch)
+        if !outcome.followed.isEmpty { logger.info("following pushed tags", metadata: ["tags": "\(outcome.followed)"]) }
     }
 
     func run() async throws {
@@ -363,9 +380,10 @@ struct ComplianceService: Service {
             guard let lookup else { return }
             do {
                 guard
-                    try await store.acquireLease(name: "compliance-enumerator", holder: holder, ttl: settings.enumerateEvery * 2, now: Date())
-                        != nil
+                    let epoch = try await store.acquireLease(
+                        name: Self.enumeratorLease, holder: holder, ttl: settings.enumerateEvery * 2, now: Date())
                 else { return }
+                try await followPushes(epoch: epoch)
                 let outcome = try await compliance.enumerate(
                     lookup: lookup, scanners: settings.scanners, interval: settings.scanInterval, grace: settings.gracePeriod)
                 if !outcome.errors.isEmpty { logger.warning("enumeration", metadata: ["errors": "\(outcome.errors)"]) }

@@ -3,6 +3,7 @@ import Foundation
 import Storage
 import Synchronization
 import Testing
+import Triggers
 import WardenApp
 
 /// The scanning loop's rules over a real SQLite state file with an injected clock: the enumerator following tags,
@@ -164,5 +165,69 @@ import WardenApp
         // Closed issues are not closed again.
         #expect(try await plane.exportIssues(delivery: .directory(dir), caller: ana).closed.isEmpty)
         #expect(try await f.store.auditEntries(AuditQuery(action: "issues.export")).count == 4)
+    }
+}
+
+/// Tags pushed to registries the triggers' receivers hear from join the tracked set.
+@Suite struct PushFollowingTests {
+    let ana = ControlFixture.caller("ana")
+    static let lease = "compliance-enumerator"
+
+    /// Records a registry event as a receiver does, one second after the previous one.
+    func push(
+        _ f: ControlFixture, _ receiver: String, _ repository: String, tag: String?, digest: String? = ComplianceLoopTests.digest(1),
+        mediaType: String? = "application/vnd.oci.image.manifest.v1+json", kind: TriggerEvent.Kind = .registryPush
+    ) async throws {
+        let e = TriggerEvent.registry(
+            kind: kind, subject: .init(registry: "r.example", repository: repository, tag: tag, digest: digest, mediaType: mediaType),
+            source: .init(receiver: receiver, format: "distribution", vendor: "push"))
+        let record = EventRecord(
+            id: e.id, receiver: receiver, kind: kind.rawValue, subject: e.subject.reference,
+            event: String(decoding: try JSONEncoder().encode(e), as: UTF8.self), receivedAt: f.clock.now)
+        _ = try await f.store.record(event: record, targets: [], now: f.clock.now, audit: [])
+        f.clock.advance(1)
+    }
+
+    @Test func pushedTagsAreFollowedOnceFromWhereTheLastRoundStopped() async throws {
+        let f = try ControlFixture()
+        defer { f.remove() }
+        let plane = CompliancePlane(control: f.plane)
+        _ = try await plane.trackTags(["r.example/team/app:1.0"], component: "shop", componentVersion: nil, caller: ana)
+        try await push(f, "hub", "team/app", tag: "1.0")  // tracked already: keeps its component
+        try await push(f, "hub", "team/api", tag: "2.0")  // followed
+        try await push(f, "hub", "team/api", tag: "sha256-" + String(repeating: "a", count: 64) + ".sig")  // a signature
+        try await push(f, "hub", "team/api", tag: nil)  // by digest alone: a referrer, most likely
+        try await push(f, "hub", "team/blob", tag: "x", mediaType: "application/octet-stream")  // a blob
+        try await push(f, "hub", "team/web", tag: "1", kind: .registryDelete)  // not a push
+        try await push(f, "other", "team/other", tag: "1")  // another receiver's
+        let epoch = try #require(try await f.store.acquireLease(name: Self.lease, holder: "s1", ttl: 600, now: f.clock.now))
+        let first = try await plane.followPushes(receivers: ["hub"], lease: Self.lease, holder: "s1", epoch: epoch)
+        #expect(first.read == 7 && first.followed == ["r.example/team/api:2.0"] && first.kept, "\(first)")
+        let tracked = try await plane.trackedTags()
+        #expect(tracked.map(\.reference) == ["r.example/team/api:2.0", "r.example/team/app:1.0"])
+        #expect(tracked.first { $0.reference == "r.example/team/app:1.0" }?.component == "shop")
+        let audit = try await f.store.auditEntries(AuditQuery(action: "tag.track"))
+        #expect(audit.contains { $0.actor == "system:compliance" && $0.subject == "tag/r.example/team/api:2.0" })
+
+        // The next round reads only what came after; every receiver's pushes without a list.
+        #expect(try await plane.followPushes(receivers: ["hub"], lease: Self.lease, holder: "s1", epoch: epoch).read == 0)
+        try await push(f, "hub", "team/web", tag: "3")
+        let third = try await plane.followPushes(receivers: nil, lease: Self.lease, holder: "s1", epoch: epoch)
+        #expect(third.read == 1 && third.followed == ["r.example/team/web:3"], "\(third)")
+
+        // A server that lost the lease does not move the position: the next holder reads the push again.
+        try await push(f, "other", "team/late", tag: "1")
+        let fenced = try await plane.followPushes(receivers: nil, lease: Self.lease, holder: "s2", epoch: epoch)
+        #expect(!fenced.kept && fenced.followed == ["r.example/team/late:1"])
+        let again = try await plane.followPushes(receivers: nil, lease: Self.lease, holder: "s1", epoch: epoch)
+        #expect(again.read == 1 && again.followed.isEmpty && again.kept, "\(again)")
+
+        // The enumerator resolves the followed tags like any tracked tag.
+        let tags = ComplianceLoopTests.Tags()
+        for t in ["r.example/team/app:1.0", "r.example/team/api:2.0", "r.example/team/web:3", "r.example/team/late:1"] {
+            tags.set(t, ComplianceLoopTests.digest(2))
+        }
+        let round = try await plane.enumerate(lookup: tags, scanners: ["vuln"])
+        #expect(round.newVersions.count == 4 && round.errors.isEmpty, "\(round)")
     }
 }

@@ -7,6 +7,7 @@ import OCIRegistry
 import OCITesting
 import Storage
 import Testing
+import Triggers
 import WardenApp
 
 @testable import WardenServer
@@ -151,5 +152,45 @@ import WardenApp
         }
         #expect(try await f.server.store.auditEntries(AuditQuery(action: "artefact.version")).count == 2)
         #expect(try await f.server.store.auditEntries(AuditQuery(action: "findings.scan")).count >= 6)
+    }
+
+    /// A registry notifying the server: a tag pushed is followed (with `followPushes`), enumerated and scanned without
+    /// anyone declaring it; a cosign signature tag pushed next to it is not.
+    @Test(.timeLimit(.minutes(5))) func aTagPushedToANotifyingRegistryIsFollowedAndScanned() async throws {
+        let registries = try Registries()
+        let f = try await Fixture.make(
+            lookup: RegistryTriggerLookup(registries: registries),
+            configure: {
+                $0.receivers = [ReceiverConfig(name: "registry", format: .distribution, secret: "s3cret", header: "Authorization")]
+                $0.compliance.enumerateEvery = 1
+                $0.compliance.followPushes = []
+                $0.compliance.scanners = ["license"]
+            },
+            scanners: { layout in
+                try ArtefactScanners.standard(names: ["license"], registries: registries, state: layout, clamd: nil)
+            })
+        try await f.server.application(withServices: true).test(.live) { client in
+            let reg = try await RegistryProcess.start(
+                notify: (url: "http://127.0.0.1:\(client.port!)/api/v1/hooks/registry", authorization: "Bearer s3cret"))
+            defer { reg.stop() }
+            let layoutPath = try makeTemporaryDirectory()
+            let layout = try LayoutStore(path: layoutPath)
+            try await Self.push(Self.image(version: "1.2.1-2.2+wheezy2", extra: "web"), to: layout, tag: "2.0")
+            try await Skopeo.run(["copy", "--dest-tls-verify=false", "oci:\(layoutPath):2.0", "docker://\(reg.host)/team/web:2.0"])
+            let digest = try await Skopeo.rawManifest("\(reg.host)/team/web:2.0").1.description
+            let signatureTag = digest.replacingOccurrences(of: "sha256:", with: "sha256-") + ".sig"
+            try await Skopeo.run(["copy", "--dest-tls-verify=false", "oci:\(layoutPath):2.0", "docker://\(reg.host)/team/web:\(signatureTag)"])
+            var items: [Value] = []
+            for _ in 0..<600 {
+                items = try await findings(client, f.admin, "repository=team/web&registry=\(reg.host)")
+                if !items.isEmpty { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let tags = try await client.call(.get, "/api/v1/tracked-tags", token: f.admin).json["tags"]?.list ?? []
+            #expect(tags.compactMap { $0["reference"]?.string } == ["\(reg.host)/team/web:2.0"], "\(tags)")
+            #expect(items.first?["id"]?.string == "BSD-2-clause" && items.first?["artefact"]?.string?.hasSuffix(digest) == true, "\(items)")
+            let audit = try await f.server.store.auditEntries(AuditQuery(action: "tag.track"))
+            #expect(audit.map(\.actor) == ["system:compliance"], "\(audit)")
+        }
     }
 }

@@ -152,3 +152,40 @@ import WardenApp
         }
     }
 }
+
+/// The configuration file's `compliance:` section, read strictly.
+@Suite struct ComplianceSettingsTests {
+    static let receivers = """
+        receivers:
+          - {name: hub, format: distribution}
+          - {name: harbor, format: harbor}
+
+        """
+
+    @Test func theComplianceSectionReadsEveryKeyAndNamesWhatIsWrong() throws {
+        let s = try ServerSettings.parse(
+            Self.receivers + """
+                compliance:
+                  enumerateEvery: 1m
+                  scanners: [vuln, license]
+                  followPushes: [hub]
+                  issuesWebhook: {url: "https://hooks.example/issues"}
+                """, file: "serve.yaml")
+        #expect(s.compliance.enumerateEvery == 60 && s.compliance.scanners == ["vuln", "license"])
+        #expect(s.compliance.followPushes == ["hub"] && s.compliance.issuesWebhook == "https://hooks.example/issues")
+        #expect(try ServerSettings.parse("compliance: {followPushes: true}\n", file: "s.yaml").compliance.followPushes == [])
+        #expect(try ServerSettings.parse("compliance: {followPushes: false}\n", file: "s.yaml").compliance.followPushes == nil)
+        #expect(ServerSettings().compliance.followPushes == nil)
+        for (text, expected) in [
+            ("compliance: {followPushes: [nobody]}\n", "receiver nobody"),
+            ("compliance: {followPushes: []}\n", "true, false or a list"),
+            ("compliance: {issuesWebhook: {url: \"http://hooks.example\"}}\n", "https://"),
+            ("compliance: {scanners: [vuln, antivirus]}\n", "antivirus"),
+            ("compliance: {followPush: true}\n", "followPush"),
+        ] {
+            #expect {
+                _ = try ServerSettings.parse(Self.receivers + text, file: "serve.yaml")
+            } throws: { "\($0)".contains(expected) && "\($0)".contains("serve.yaml") }
+        }
+    }
+}
