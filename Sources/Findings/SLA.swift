@@ -185,7 +185,11 @@ extension SLAPolicy {
 
     /// Reads an SLA policy; errors are ``YAMLError``s at the offending key or value: unknown keys, bad or
     /// overlapping score ranges, bad regular expressions, duplicate types or category ids.
-    public static func parse(_ text: String, file: String) throws -> SLAPolicy {
+    public static func parse(_ text: String, file: String) throws -> SLAPolicy { try parseDocument(text, file: file).policy }
+
+    /// Reads an SLA policy document with its discovery-date rule (`spec.discovery.maximumReuse`: whole days or a
+    /// duration; absent: without limit).
+    public static func parseDocument(_ text: String, file: String) throws -> (policy: SLAPolicy, discovery: DiscoveryDates) {
         let root = try YAMLValue.parse(text, file: file)
         let top = try root.fields(allowed: topKeys)
         guard let api = top["apiVersion"] else { throw root.error("apiVersion is missing (expected warden.dev/v1)") }
@@ -194,7 +198,12 @@ extension SLAPolicy {
         guard try kind.string() == "SLAPolicy" else { throw kind.error("kind must be SLAPolicy") }
         if let m = top["metadata"] { _ = try m.fields(allowed: ["name", "description"]) }
         guard let spec = top["spec"] else { throw root.error("spec is missing: a policy needs spec.types") }
-        guard let typesValue = try spec.fields(allowed: ["types"])["types"] else { throw spec.error("spec.types is missing") }
+        let specFields = try spec.fields(allowed: ["types", "discovery"])
+        guard let typesValue = specFields["types"] else { throw spec.error("spec.types is missing") }
+        var discovery = DiscoveryDates()
+        if let d = specFields["discovery"], let reuse = try d.fields(allowed: ["maximumReuse"])["maximumReuse"] {
+            discovery.maximumReuse = try processingTime(reuse, "maximumReuse")
+        }
         var out: [FindingType: [SLACategorisation]] = [:]
         for entry in try typesValue.list() {
             let f = try entry.fields(allowed: typeKeys)
@@ -206,7 +215,7 @@ extension SLAPolicy {
             guard let list = f["categorisations"] else { throw entry.error("categorisations is missing") }
             out[type] = try categorisations(list)
         }
-        return SLAPolicy(out)
+        return (SLAPolicy(out), discovery)
     }
 
     static func categorisations(_ list: YAMLValue) throws -> [SLACategorisation] {
@@ -222,7 +231,7 @@ extension SLAPolicy {
             guard let valueNode = f["value"] else { throw item.error("value is missing (an integer rank, higher is worse)") }
             let value = try valueNode.int()
             guard value >= 0 else { throw valueNode.error("value must not be negative") }
-            let time = try f["allowedProcessingTime"].map(processingTime)
+            let time = try f["allowedProcessingTime"].map { try processingTime($0) }
             var selector: SLACategorisation.Selector?
             if let s = f["selector"] { selector = try parseSelector(s, after: out) }
             out.append(
@@ -259,11 +268,11 @@ extension SLAPolicy {
     }
 
     /// Whole days (`30`) or a duration (`720h`, `0s`).
-    static func processingTime(_ v: YAMLValue) throws -> Duration {
+    static func processingTime(_ v: YAMLValue, _ what: String = "allowedProcessingTime") throws -> Duration {
         let text = try v.string()
         if let days = Int(text), days >= 0, days <= 36_500 { return .days(days) }
         guard let d = Duration.parse(text) else {
-            throw v.error("allowedProcessingTime \"\(text)\" is neither a number of days nor a duration (like 720h)")
+            throw v.error("\(what) \"\(text)\" is neither a number of days nor a duration (like 720h)")
         }
         return d
     }

@@ -11,7 +11,7 @@ func compliancePlane(stateDirectory: String?) throws -> CompliancePlane {
     let layout = StateLayout(stateDirectory ?? StateLayout.defaultRoot)
     let store = try SQLiteWorkflowStore(path: layout.workflowsDatabase)
     let engine = WorkflowEngine(store: store, catalog: ActionCatalog(), configuration: EngineConfiguration(stateDirectory: layout.root))
-    return CompliancePlane(control: ControlPlane(store: store, engine: engine))
+    return try CompliancePlane.open(control: ControlPlane(store: store, engine: engine), state: layout)
 }
 
 func runCaller(_ context: ActionContext) -> ControlPlane.Caller {

@@ -23,6 +23,70 @@ public struct CompliancePlane: Sendable {
         self.discovery = discovery
     }
 
+    /// The plane with the state directory's SLA policy (`sla-policy.yaml`, `warden compliance policy set`), or the
+    /// defaults when there is none: what every surface opens, so the server, the CLI and the workflow actions apply
+    /// the same categories and discovery rule. A policy that does not read is an error naming its file and line.
+    public static func open(control: ControlPlane, state: StateLayout) throws -> CompliancePlane {
+        guard let data = FileManager.default.contents(atPath: state.slaPolicy) else { return CompliancePlane(control: control) }
+        let (policy, discovery) = try readPolicy(String(decoding: data, as: UTF8.self), file: state.slaPolicy)
+        return CompliancePlane(control: control, policy: policy, discovery: discovery)
+    }
+
+    /// Reads an SLA policy document; its mistakes as an invalid-input error with their `file:line:col`.
+    public static func readPolicy(_ text: String, file: String) throws -> (SLAPolicy, DiscoveryDates) {
+        do { return try SLAPolicy.parseDocument(text, file: file) } catch let e as YAMLError { throw ControlError(.invalid, e.description) }
+    }
+
+    /// Checks an SLA policy document and makes it the state directory's (written atomically, audited as
+    /// `sla-policy.set`). A running server reads it when it starts.
+    public static func setPolicy(_ text: String, file: String, state: StateLayout, control: ControlPlane, caller: ControlPlane.Caller) async throws
+        -> SLAPolicy
+    {
+        let (policy, _) = try readPolicy(text, file: file)
+        try PrivateFiles.writeAtomically(Data(text.utf8), to: state.slaPolicy, mode: 0o644)
+        let digest = SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        let event = control.event(caller, "sla-policy.set", "sla-policy", workspace: nil, details: [("sha256", .string(digest))])
+        try await control.store.appendAudit(control.audit(caller, event))
+        return policy
+    }
+
+    /// The policy as the CLI shows it.
+    public struct PolicyView: Sendable, Codable {
+        public struct Category: Sendable, Codable {
+            public var id, displayName: String
+            public var value: Int
+            /// nil: never due.
+            public var allowedProcessingDays: Double?
+            public var cvss: [Double]?
+            public var pattern: String?
+        }
+        /// The file it was read from, or `defaults`.
+        public var source: String
+        public var types: [String: [Category]]
+        /// nil: discovery dates are reused without limit.
+        public var maximumReuseDays: Double?
+    }
+
+    public func policyView(source: String) -> PolicyView {
+        func days(_ d: Duration?) -> Double? { d.map { $0.seconds / 86_400 } }
+        var types: [String: [PolicyView.Category]] = [:]
+        for (type, list) in policy.categorisations {
+            types[type.rawValue] = list.map { c in
+                var cvss: [Double]?
+                var pattern: String?
+                switch c.selector {
+                case .score(let r): cvss = [r.lowerBound, r.upperBound]
+                case .pattern(let p): pattern = p.source
+                case nil: break
+                }
+                return PolicyView.Category(
+                    id: c.id, displayName: c.displayName, value: c.value, allowedProcessingDays: days(c.allowedProcessingTime), cvss: cvss,
+                    pattern: pattern)
+            }
+        }
+        return PolicyView(source: source, types: types, maximumReuseDays: days(discovery.maximumReuse))
+    }
+
     // MARK: Scans
 
     /// What recording a scan did.

@@ -17,6 +17,8 @@ public struct StateLayout: Sendable, Equatable {
     public var workflowsDatabase: String { root + "/workflows.sqlite" }
     /// What replication copied and verified (so unchanged artifacts are not verified again).
     public var replicationDatabase: String { root + "/replication.sqlite" }
+    /// The compliance engine's SLA policy (`warden compliance policy set`); absent: the defaults.
+    public var slaPolicy: String { root + "/sla-policy.yaml" }
     /// The imported OSV advisories (`warden db import`) that scans match packages against.
     public var vulnerabilityDatabase: String { root + "/vulnerabilities.sqlite" }
     /// One directory per run: work directories, attempt logs, a detached driver's log.

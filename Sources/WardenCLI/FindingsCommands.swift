@@ -17,7 +17,12 @@ struct ComplianceState: ParsableArguments {
 
     static var caller: ControlPlane.Caller { ControlPlane.Caller(Principal(name: "local:\(ProcessInfo.processInfo.userName)", method: "local")) }
 
-    func plane() throws -> CompliancePlane { CompliancePlane(control: try AdminStore.open(state)) }
+    func plane() throws -> CompliancePlane {
+        do { return try CompliancePlane.open(control: try AdminStore.open(state), state: StateLayout(state)) } catch let e as ControlError {
+            printError("error: \(e.reason)")
+            throw ExitCode(65)
+        }
+    }
 
     /// The server's client when `--server` or `WARDEN_SERVER` names one.
     var client: ServerClient? {
@@ -384,7 +389,7 @@ struct RescoreCommand: AsyncParsableCommand {
 struct ComplianceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compliance", abstract: "Compliance of artefacts and components: summary, daily history, SLA report, snapshots.",
-        subcommands: [Summary.self, History.self, SLAReport.self, Snapshot.self, Issues.self])
+        subcommands: [Summary.self, History.self, SLAReport.self, Snapshot.self, Issues.self, Policy.self])
 
     static func subject(_ text: String) throws -> CompliancePlane.Subject {
         do { return try CompliancePlane.Subject(parsing: text) } catch let e as ControlError {
@@ -483,6 +488,63 @@ struct ComplianceCommand: AsyncParsableCommand {
                 o.open.map { "open\t\($0.id.prefix(12))\t\($0.title)\t\($0.findings) findings\t\($0.labels.joined(separator: ","))" }
                     + o.closed.map { "\($0.state)\t\($0.id.prefix(12))\t\($0.title)" }
             }
+        }
+    }
+}
+
+extension ComplianceCommand {
+    struct Policy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The SLA policy of the state directory: its categories per finding type and the discovery-date rule.",
+            discussion: """
+                Without an argument, shows the policy in force (the defaults until one is set). --check FILE reads a policy \
+                and reports its first mistake with file:line:col; --set FILE checks it and makes it the state directory's \
+                (audited as sla-policy.set). A running server reads the policy when it starts: restart it after --set.
+                """)
+        @Option(name: .long, help: "Check a policy file without setting it.") var check: String?
+        @Option(name: .long, help: "Check a policy file and make it the state directory's.") var set: String?
+        @OptionGroup var local: ComplianceState
+        @OptionGroup var global: GlobalOptions
+        func run() async throws {
+            if local.client != nil {
+                printError("error: the SLA policy is the state directory's: leave out --server (and WARDEN_SERVER)")
+                throw ExitCode(64)
+            }
+            let layout = StateLayout(local.state)
+            // The store opened without the policy in force, so a broken one can be replaced.
+            let control = try AdminStore.open(local.state)
+            let view: CompliancePlane.PolicyView
+            do {
+                if let file = check ?? set {
+                    let text = try readTextFile(file, status: 66)
+                    if set != nil {
+                        _ = try await CompliancePlane.setPolicy(text, file: file, state: layout, control: control, caller: ComplianceState.caller)
+                    }
+                    let (policy, discovery) = try CompliancePlane.readPolicy(text, file: file)
+                    view = CompliancePlane(control: control, policy: policy, discovery: discovery).policyView(
+                        source: set == nil ? file : layout.slaPolicy)
+                } else {
+                    let exists = FileManager.default.fileExists(atPath: layout.slaPolicy)
+                    view = try CompliancePlane.open(control: control, state: layout).policyView(source: exists ? layout.slaPolicy : "defaults")
+                }
+            } catch let e as ControlError {
+                printError("error: \(e.reason)")
+                throw ExitCode(65)
+            }
+            ComplianceState.print(view, global, text: Self.lines)
+        }
+
+        static func lines(_ v: CompliancePlane.PolicyView) -> [String] {
+            var out = ["policy: \(v.source)", "discovery dates reused: \(v.maximumReuseDays.map { "up to \(Int($0)) days" } ?? "without limit")"]
+            for (type, categories) in v.types.sorted(by: { $0.key < $1.key }) {
+                for c in categories {
+                    let due = c.allowedProcessingDays.map { $0 == 0 ? "due on discovery" : "due in \(Int($0.rounded())) days" } ?? "never due"
+                    let selector =
+                        c.cvss.map { "cvss \($0[0])–\($0[1])" } ?? c.pattern.map { "pattern \($0)" } ?? "by rescoring only"
+                    out.append("\(type)\t\(c.id)\tvalue \(c.value)\t\(due)\t\(selector)")
+                }
+            }
+            return out
         }
     }
 }

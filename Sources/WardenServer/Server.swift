@@ -82,7 +82,7 @@ public final class ControlServer: Sendable {
         pool = RunPool(engine: engine, concurrency: settings.concurrency, metrics: metrics, times: times, logger: logger)
         triggers = TriggerPlane(control: control, receivers: settings.receivers, lookup: lookup, observer: metrics)
         triggerService = TriggerService(triggers: triggers, pool: pool, logger: logger)
-        compliance = CompliancePlane(control: control)
+        compliance = try CompliancePlane.open(control: control, state: layout)
         complianceService = ComplianceService(
             compliance: compliance, settings: settings.compliance,
             scanners: Dictionary(scanners.map { ($0.datasource, $0) }, uniquingKeysWith: { a, _ in a }), lookup: lookup,

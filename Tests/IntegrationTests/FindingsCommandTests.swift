@@ -177,6 +177,68 @@ extension FindingsCommandTests {
         ])
         #expect(bad != 0 && (badOut + badErr).contains("sha256"), "\(badOut)\(badErr)")
     }
+    /// The state directory's SLA policy: shown, checked with file:line errors, set (audited), applied by every
+    /// command that reads findings; a broken one stops those commands and can still be replaced.
+    @Test func theStateDirectorysSLAPolicyIsCheckedSetAndApplied() async throws {
+        let state = try makeTemporaryDirectory()
+        let dir = try makeTemporaryDirectory()
+        let (shown, shownOut, _) = try await warden(["compliance", "policy", "--state", state])
+        #expect(
+            shown == 0 && shownOut.contains("policy: defaults") && shownOut.contains("vulnerability\tCRITICAL\tvalue 8\tdue in 30 days"),
+            "\(shownOut)")
+        try """
+        apiVersion: warden.dev/v1
+        kind: SLAPolicy
+        spec:
+          types:
+            - type: vulnerability
+              categorisations:
+                - {id: URGENT, value: 8, allowedProcessingTime: 7, selector: {cvss: {min: 7, max: 10}}}
+                - {id: SOON, value: 2, allowedProcessingTime: 30, selector: {cvss: {min: 6.5, max: 8}}}
+        """.write(toFile: dir + "/overlap.yaml", atomically: true, encoding: .utf8)
+        let (bad, _, badErr) = try await warden(["compliance", "policy", "--check", dir + "/overlap.yaml", "--state", state])
+        #expect(bad == 65 && badErr.contains("overlap.yaml:8:") && badErr.contains("overlaps category URGENT"), "\(badErr)")
+        try """
+        apiVersion: warden.dev/v1
+        kind: SLAPolicy
+        metadata: {name: strict}
+        spec:
+          discovery: {maximumReuse: 30}
+          types:
+            - type: vulnerability
+              categorisations:
+                - {id: URGENT, value: 8, allowedProcessingTime: 7, selector: {cvss: {min: 7, max: 10}}}
+                - {id: LATER, value: 1, allowedProcessingTime: 0, selector: {cvss: {min: 0.1, max: 6.9}}}
+                - {id: NONE, value: 0}
+        """.write(toFile: dir + "/strict.yaml", atomically: true, encoding: .utf8)
+        let (set, setOut, setErr) = try await warden(["compliance", "policy", "--set", dir + "/strict.yaml", "--state", state])
+        #expect(set == 0 && setOut.contains("sla-policy.yaml") && setOut.contains("up to 30 days"), "\(setOut)\(setErr)")
+        #expect(setOut.contains("vulnerability\tLATER\tvalue 1\tdue on discovery\tcvss 0.1–6.9"), "\(setOut)")
+
+        // Findings recorded and listed under it: the ids are the policy's, LATER ones overdue at once.
+        try await ScanTests.importDatabase(state)
+        let (scanned, _, scanErr) = try await warden([
+            "scan", "sbom:" + ScanTests.data + "/sbom/mixed.cdx.json", "--state", state, "-o", "json=\(dir)/r.json",
+        ])
+        #expect(scanned == 0, "\(scanErr)")
+        let (recorded, _, recordErr) = try await warden(["findings", "record", dir + "/r.json", "--artefact", Self.v1, "--state", state])
+        #expect(recorded == 0, "\(recordErr)")
+        let listed = try await items(state)
+        let categories = Set(listed.compactMap { $0["category"] as? String })
+        #expect(!listed.isEmpty && categories.isSubset(of: ["URGENT", "LATER", "NONE", "uncategorised"]), "\(categories)")
+        #expect(listed.filter { $0["category"] as? String == "LATER" }.allSatisfy { $0["overdue"] as? Bool == true })
+        let (audit, auditOut, _) = try await warden(["audit", "list", "--action", "sla-policy.set", "--state", state])
+        #expect(audit == 0 && auditOut.contains("sla-policy.set"), "\(auditOut)")
+
+        // A policy broken in place stops what reads findings, naming it; setting a good one still works.
+        try "apiVersion: warden.dev/v1\nkind: SLAPolicy\nspec: {typos: []}\n".write(
+            toFile: state + "/sla-policy.yaml", atomically: true, encoding: .utf8)
+        let (broken, _, brokenErr) = try await warden(["findings", "list", "--state", state])
+        #expect(broken == 65 && brokenErr.contains("sla-policy.yaml:3:") && brokenErr.contains("typos"), "\(brokenErr)")
+        let (fixed, _, fixedErr) = try await warden(["compliance", "policy", "--set", dir + "/strict.yaml", "--state", state])
+        #expect(fixed == 0, "\(fixedErr)")
+        #expect(try await items(state).count == listed.count)
+    }
 }
 
 /// `yyyy-mm-dd` in UTC.

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import CEL
+import Documents
 import Foundation
 import OCITesting
 import Testing
@@ -19,6 +20,20 @@ import Testing
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let token = try await adminToken(dir)
+        // The state directory's SLA policy, set before the server starts: CRITICAL is due in 7 days, not 30.
+        try """
+        apiVersion: warden.dev/v1
+        kind: SLAPolicy
+        spec:
+          types:
+            - type: vulnerability
+              categorisations:
+                - {id: CRITICAL, value: 8, allowedProcessingTime: 7, selector: {cvss: {min: 9, max: 10}}}
+                - {id: MEDIUM, value: 2, allowedProcessingTime: 90, selector: {cvss: {min: 0, max: 8.9}}}
+                - {id: NONE, value: 0}
+        """.write(toFile: dir + "/policy.yaml", atomically: true, encoding: .utf8)
+        let (set, _, setErr) = try await runWarden(["compliance", "policy", "--set", dir + "/policy.yaml", "--state", dir + "/state"])
+        #expect(set == 0, "\(setErr)")
         let server = try await ServeProcess(dir: dir)
         try await server.ready(client)
         let scan = """
@@ -63,6 +78,10 @@ import Testing
             return
         }
         _ = try await same(["findings", "list", "--artefact", Self.artefact, "--category", "CRITICAL"])
+        // The server applies the state directory's policy: the CRITICAL finding is due 7 days after its discovery.
+        let critical = try #require(items.first { $0["category"]?.string == "CRITICAL" }, "\(items)")
+        let discovered = try #require(critical["discoveredAt"]?.string.flatMap(RFC3339.date))
+        #expect(critical["dueDate"]?.string.flatMap(RFC3339.date) == discovered + 7 * 86_400, "\(critical)")
         _ = try await same(["findings", "show", key, "--output", "json"])
 
         // A rescoring made through the server is the token's principal's, and both sides see it.
